@@ -1,0 +1,116 @@
+"""Atomic, pickle-free .npz files: every output of rgflow is written and read through here.
+
+A file is either the complete new version or not there at all: it is written to a temporary
+file in the same directory, flushed, fsynced and renamed over the target (then the directory
+is fsynced), so Ctrl-C or kill -9 at any moment never leaves a partial or damaged file.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataFileError, UsageError
+
+
+def check_output_path(path, force: bool) -> Path:
+    """Validate an output path before any work is done: refuse an existing file without
+    force, a directory, or a parent directory that is missing or not writable."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{p}: is a directory, not an output file")
+    if p.exists() and not force:
+        raise UsageError(f"{p}: already exists (use --force to overwrite)")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{p}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{p}: directory {parent} is not writable")
+    return p
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_npz(path, arrays: dict, meta: dict | None = None, compress: bool = False) -> Path:
+    """Write `arrays` (+ `meta` as a JSON string member) to `path` atomically."""
+    p = Path(path)
+    directory = p.parent if str(p.parent) else Path(".")
+    members = {k: np.asarray(v) for k, v in arrays.items()}
+    if meta is not None:
+        members["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            (np.savez_compressed if compress else np.savez)(fh, **members)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(directory)
+    return p
+
+
+def read_npz(path, required=(), error=DataFileError) -> tuple[dict, dict]:
+    """Read every member of an npz without pickle. Returns (arrays, meta) where meta is the
+    parsed `meta` JSON member ({} if absent). Any failure raises `error(path, reason)`."""
+    p = Path(path)
+    if not p.exists():
+        raise error(p, "no such file")
+    if p.is_dir():
+        raise error(p, "is a directory")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise error(p, f"not a valid npz file ({exc})") from None
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise error(p, "contains an object (pickled) array, which is never loaded") from None
+        raise error(p, f"not a valid npz file ({exc})") from None
+    except (OSError, KeyError, zipfile.LargeZipFile) as exc:
+        raise error(p, f"cannot be read ({exc})") from None
+    except Exception as exc:  # zlib.error, struct.error, ... from damaged members
+        raise error(p, f"damaged file ({type(exc).__name__}: {exc})") from None
+    meta = {}
+    if "meta" in arrays:
+        raw = arrays.pop("meta")
+        if raw.shape != () or raw.dtype.kind != "U":
+            raise error(p, "member 'meta' is not a JSON string")
+        try:
+            meta = json.loads(str(raw))
+        except json.JSONDecodeError as exc:
+            raise error(p, f"member 'meta' is not valid JSON ({exc.msg})") from None
+        if not isinstance(meta, dict):
+            raise error(p, "member 'meta' is not a JSON object")
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise error(p, f"missing member(s): {', '.join(missing)}")
+    return arrays, meta
+
+
+def versions() -> dict:
+    """Library versions recorded in every file rgflow writes."""
+    import numba
+
+    from . import __version__
+
+    return {"rgflow": __version__, "numpy": np.__version__, "numba": numba.__version__}

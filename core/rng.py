@@ -1,0 +1,109 @@
+"""Explicit random streams for numba kernels: xoshiro256** with its state in a uint64[4].
+
+Kernels never touch numba's hidden global RNG (it cannot be saved and differs per thread).
+A state is a C-contiguous uint64 array of shape (4,); a batch of replicas owns an (R, 4)
+array, one independent stream per replica, so results never depend on the thread count.
+
+Hot kernels copy the four words into locals, call `xoshiro_next` and write them back at
+the end; `next_u64` / `next_double` are the convenient array-based forms.
+"""
+
+import hashlib
+
+import numpy as np
+from numba import njit
+
+MASK64 = (1 << 64) - 1
+_U64 = np.uint64
+DOUBLE_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+
+@njit(inline="always")
+def _rotl(x, k):
+    return (x << _U64(k)) | (x >> _U64(64 - k))
+
+
+@njit(inline="always")
+def xoshiro_next(s0, s1, s2, s3):
+    """One xoshiro256** step on unpacked state: returns (output, s0, s1, s2, s3)."""
+    result = _rotl(s1 * _U64(5), 7) * _U64(9)
+    t = s1 << _U64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
+@njit(inline="always")
+def next_u64(state):
+    """Next 64 random bits from a uint64[4] state (updated in place)."""
+    r, a, b, c, d = xoshiro_next(state[0], state[1], state[2], state[3])
+    state[0] = a
+    state[1] = b
+    state[2] = c
+    state[3] = d
+    return r
+
+
+@njit(inline="always")
+def u64_to_double(x):
+    """Top 53 bits as a double in [0, 1)."""
+    return np.float64(x >> _U64(11)) * DOUBLE_UNIT
+
+
+@njit(inline="always")
+def next_double(state):
+    """Uniform double in [0, 1) from a uint64[4] state (updated in place)."""
+    return u64_to_double(next_u64(state))
+
+
+def seed_sequence(seed: int, name: str = "") -> np.random.SeedSequence:
+    """A SeedSequence for the named stream of a seed: streams never overlap or interact."""
+    if not name:
+        return np.random.SeedSequence(int(seed))
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    return np.random.SeedSequence(int(seed), spawn_key=(key,))
+
+
+def new_states(seed, n: int | None = None, name: str = "") -> np.ndarray:
+    """Fresh xoshiro states: shape (4,) if n is None, else (n, 4), from an int seed or a
+    SeedSequence. Never all-zero (the one state xoshiro cannot leave)."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else seed_sequence(seed, name)
+    count = 1 if n is None else int(n)
+    words = ss.generate_state(4 * count, dtype=np.uint64).reshape(count, 4)
+    zero_rows = ~words.any(axis=1)
+    words[zero_rows, 0] = 1
+    words = np.ascontiguousarray(words)
+    return words[0].copy() if n is None else words
+
+
+class PyXoshiro:
+    """Slow pure-Python xoshiro256**, the reference the kernels are tested against."""
+
+    def __init__(self, state):
+        self.s = [int(x) for x in np.asarray(state, dtype=np.uint64)]
+
+    @staticmethod
+    def _rotl(x, k):
+        return ((x << k) | (x >> (64 - k))) & MASK64
+
+    def next_u64(self) -> int:
+        s = self.s
+        result = (self._rotl((s[1] * 5) & MASK64, 7) * 9) & MASK64
+        t = (s[1] << 17) & MASK64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = self._rotl(s[3], 45)
+        return result
+
+    def next_double(self) -> float:
+        return (self.next_u64() >> 11) * DOUBLE_UNIT
+
+    def state(self) -> np.ndarray:
+        return np.array(self.s, dtype=np.uint64)

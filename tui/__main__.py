@@ -1,0 +1,49 @@
+"""`rgflow`: the command line. Headless sub-commands import only core (plus rich for
+progress); the Textual app is imported only when it is started."""
+
+import importlib
+import sys
+
+from tui.cli.common import OneLineParser
+
+# sub-command -> module with add_parser(subparsers) and run(args) -> int
+COMMANDS = {
+    "sample": "tui.cli.sample",
+    "rg": "tui.cli.rg",
+    "train": "tui.cli.train",
+    "bench": "tui.cli.bench",
+}
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="rgflow",
+        description="Is deep learning a renormalization group flow? Ising Monte Carlo, "
+        "RG block spins and RBMs, in the terminal and headless.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name, module in COMMANDS.items():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    from core.errors import RgflowError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except RgflowError as exc:
+        sys.stderr.write(f"rgflow {args.command}: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"rgflow {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
