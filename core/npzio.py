@@ -78,6 +78,12 @@ def read_npz(path, required=(), error=DataFileError) -> tuple[dict, dict]:
     if p.is_dir():
         raise error(p, "is a directory")
     try:
+        is_zip = zipfile.is_zipfile(p)
+    except OSError as exc:
+        raise error(p, f"cannot be read ({exc.strerror or exc})") from None
+    if not is_zip:
+        raise error(p, "not a valid npz file (not a zip archive)")
+    try:
         with np.load(p, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, EOFError) as exc:

@@ -107,3 +107,21 @@ class PyXoshiro:
 
     def state(self) -> np.ndarray:
         return np.array(self.s, dtype=np.uint64)
+
+
+@njit(cache=True, nogil=True)
+def random_indices(state, n, upper):
+    """n uniform integers in [0, upper) (53-bit resolution, bias < upper / 2**53)."""
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = np.int64(u64_to_double(next_u64(state)) * upper)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def random_signs(state, n):
+    """n random ±1 (int8), one draw each: +1 when the top bit is set."""
+    out = np.empty(n, dtype=np.int8)
+    for i in range(n):
+        out[i] = 1 if (next_u64(state) >> _U64(63)) else -1
+    return out
