@@ -1,4 +1,4 @@
-"""`rgflow`: the command line. Headless sub-commands import only core (plus rich for
+"""`rgflow`: the command line (no sub-command starts the app). Headless sub-commands import only core (plus rich for
 progress); the Textual app is imported only when it is started."""
 
 import importlib
@@ -12,6 +12,8 @@ COMMANDS = {
     "rg": "tui.cli.rg",
     "train": "tui.cli.train",
     "bench": "tui.cli.bench",
+    "run": "tui.cli.session_cmds",  # also registers resume, info, ls
+    "open": "tui.cli.app_cmds",
 }
 
 
@@ -21,6 +23,10 @@ def build_parser() -> OneLineParser:
         description="Is deep learning a renormalization group flow? Ising Monte Carlo, "
         "RG block spins and RBMs, in the terminal and headless.",
     )
+    from tui.cli.app_cmds import add_app_options, run_default
+
+    add_app_options(parser)
+    parser.set_defaults(run=run_default)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, module in COMMANDS.items():
         importlib.import_module(module).add_parser(sub)
@@ -32,16 +38,14 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    command = args.command or "app"
     try:
         return int(args.run(args) or 0)
     except RgflowError as exc:
-        sys.stderr.write(f"rgflow {args.command}: error: {exc}\n")
+        sys.stderr.write(f"rgflow {command}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"rgflow {args.command}: interrupted\n")
+        sys.stderr.write(f"rgflow {command}: interrupted\n")
         return 130
 
 

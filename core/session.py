@@ -1,0 +1,651 @@
+"""The Session: all state of one rgflow experiment, and the only thing that steps it.
+
+The TUI and the headless CLI are thin drivers of a Session. Randomness comes from named
+streams spawned from the config's seed (`mc`, `data`, `rbm`, `flow`), so training never
+perturbs the Monte Carlo; anything computed only for display (RG majority ties, sampled
+reconstructions) uses throw-away streams derived from the seed and the counters, so what is
+shown, and how often, never changes the trajectory. Same seed + same calls => same arrays.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import ALGORITHMS, RG_RULES, SessionConfig
+from .errors import SaveFileError, UsageError
+from .rng import new_states, random_indices, random_signs, seed_sequence
+
+
+class History:
+    """A bounded series: the newest `capacity` values of one metric, cheap to append."""
+
+    def __init__(self, capacity: int, values=None, total: int = 0):
+        self.capacity = int(capacity)
+        self._buf = np.zeros(self.capacity, dtype=np.float64)
+        self.total = 0  # values ever appended
+        if values is not None:
+            values = np.asarray(values, dtype=np.float64)[-self.capacity:]
+            self._buf[: len(values)] = values
+            self.total = int(total)
+            self._start_fix(len(values))
+
+    def _start_fix(self, n):
+        # re-lay a restored series so that append() continues the ring correctly
+        if self.total > n:
+            ordered = self._buf[:n].copy()
+            self._buf[:] = 0
+            pos = self.total % self.capacity
+            idx = (np.arange(n) + pos - n) % self.capacity
+            self._buf[idx] = ordered
+
+    def append(self, value: float) -> None:
+        self._buf[self.total % self.capacity] = value
+        self.total += 1
+
+    def values(self) -> np.ndarray:
+        n = min(self.total, self.capacity)
+        if self.total <= self.capacity:
+            return self._buf[:n].copy()
+        pos = self.total % self.capacity
+        return np.concatenate([self._buf[pos:], self._buf[:pos]])
+
+    def __len__(self):
+        return min(self.total, self.capacity)
+
+
+HISTORIES = ("energy", "abs_m", "acceptance", "recon_error", "pll", "fe_gap", "train_step",
+             "flow_abs_m", "flow_energy")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sweeps: int
+    changed: int
+    energy_per_spin: float
+    abs_m: float
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: int
+    sweep: SweepResult
+    sampled: bool
+    trained: bool
+    train_step: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A read-only snapshot for display, published at chunk boundaries."""
+
+    step: int
+    sweeps: int
+    L: int
+    T: float
+    h: float
+    algorithm: str
+    spins: np.ndarray
+    energy_per_spin: float
+    abs_m: float
+    acceptance: float
+    flips_per_s: float
+    dataset_count: int
+    heldout_count: int
+    training: bool
+    train_step: int
+    rg_rule: str
+    rg_levels: tuple
+    histories: dict
+    metrics: dict
+    rbm: dict = field(default_factory=dict)  # v, hidden image, reconstruction, W (if any)
+    flow_step: int = 0
+    flow_v: np.ndarray | None = None
+    unsaved: bool = False
+    save_name: str | None = None
+
+
+class Session:
+    """Owns lattice, dataset buffer, RBM trainer, flow chains, RNG streams, histories."""
+
+    def __init__(self, config: SessionConfig | None = None):
+        self.config = (config or SessionConfig()).validated()
+        self.save_name: str | None = None
+        self.unsaved = False
+        self._reset_all()
+
+    # ---- construction -------------------------------------------------------------------
+    def _stream(self, name: str) -> np.ndarray:
+        return new_states(seed_sequence(self.config.seed, name))
+
+    def _reset_all(self) -> None:
+        from .ising import random_spins
+
+        c = self.config
+        self.T = c.T
+        self.h = c.h
+        self.algorithm = c.algorithm
+        self.rg_rule = c.rg_rule
+        self.training = c.train
+        self.rng = {name: self._stream(name) for name in ("mc", "data", "flow")}
+        self.spins = random_spins(c.L, self.rng["mc"])
+        self.step_count = 0
+        self.sweeps = 0
+        self.attempts = 0
+        self.changed = 0
+        self.sweeps_since_sample = 0
+        self.samples_taken = 0
+        self._reset_dataset()
+        self._reset_rbm()
+        self.histories = {name: History(c.history) for name in HISTORIES}
+        self.metrics: dict = {}
+        self._rate = (0.0, 0.0)  # (flips, seconds) of the last run_for chunk
+
+    def _reset_dataset(self) -> None:
+        c = self.config
+        self.dataset = np.zeros((c.dataset_capacity, c.L, c.L), dtype=np.int8)
+        self.dataset_count = 0  # stored so far (ring buffer when full)
+        n_held = max(1, c.dataset_capacity // c.holdout_every)
+        self.heldout = np.zeros((n_held, c.L, c.L), dtype=np.int8)
+        self.heldout_count = 0
+
+    def _trainer_config(self):
+        from .rbm import TrainConfig
+
+        c = self.config
+        return TrainConfig(k=c.k, persistent=c.pcd, n_chains=c.chains, optimizer=c.optimizer,
+                           lr=c.lr, momentum=c.momentum, l1=c.l1, l2=c.l2, batch=c.batch)
+
+    def _reset_rbm(self) -> None:
+        from .rbm import RBM, Trainer
+
+        c = self.config
+        rbm = RBM.create(c.n_visible, c.n_hidden, units=c.units, dtype=np.dtype(c.dtype),
+                         seed_or_state=self._stream("rbm-init"))
+        self.trainer = Trainer(rbm, self._trainer_config(), self._stream("rbm"))
+        self.flow_v = None
+        self.flow_step_count = 0
+
+    # ---- live controls ------------------------------------------------------------------
+    def set_temperature(self, T: float) -> None:
+        if not (math.isfinite(T) and T > 0):
+            raise UsageError(f"temperature must be positive, got {T}")
+        self.T = float(T)
+        self.unsaved = True
+
+    def set_algorithm(self, name: str) -> None:
+        if name not in ALGORITHMS:
+            raise UsageError(f"unknown algorithm {name!r}")
+        if name == "wolff" and self.h != 0:
+            raise UsageError("the Wolff algorithm needs h = 0")
+        self.algorithm = name
+        self.unsaved = True
+
+    def cycle_algorithm(self) -> str:
+        options = [a for a in ALGORITHMS if a != "wolff" or self.h == 0]
+        self.set_algorithm(options[(options.index(self.algorithm) + 1) % len(options)])
+        return self.algorithm
+
+    def set_rg_rule(self, rule: str) -> None:
+        if rule not in RG_RULES:
+            raise UsageError(f"unknown RG rule {rule!r}")
+        self.rg_rule = rule
+        self.unsaved = True
+
+    def cycle_rg_rule(self) -> str:
+        self.set_rg_rule(RG_RULES[(RG_RULES.index(self.rg_rule) + 1) % len(RG_RULES)])
+        return self.rg_rule
+
+    def set_training(self, on: bool) -> None:
+        self.training = bool(on)
+        self.unsaved = True
+
+    def reconfigure(self, **changes) -> None:
+        """Change settings; the parts they affect are rebuilt (a new L resets everything)."""
+        new = self.config.replace(**changes)
+        old = self.config
+        self.config = new
+        lattice_keys = {"L", "seed"}
+        rbm_keys = {"hidden", "units", "dtype", "k", "pcd", "chains", "optimizer", "lr",
+                    "momentum", "l1", "l2", "batch"}
+        if any(getattr(old, k) != getattr(new, k) for k in lattice_keys):
+            self._reset_all()
+        else:
+            if any(getattr(old, k) != getattr(new, k) for k in ("dataset_capacity", "holdout_every")):
+                self._reset_dataset()
+            if any(getattr(old, k) != getattr(new, k) for k in rbm_keys):
+                self._reset_rbm()
+            if old.history != new.history:
+                self.histories = {n: History(new.history, h.values(), h.total)
+                                  for n, h in self.histories.items()}
+            for key in ("T", "h", "algorithm", "rg_rule"):
+                if getattr(old, key) != getattr(new, key):
+                    setattr(self, key, getattr(new, key))
+            if old.train != new.train:
+                self.training = new.train
+        self.unsaved = True
+
+    # ---- the parts of a step ------------------------------------------------------------
+    def sweep(self, n: int = 1) -> SweepResult:
+        """n Monte Carlo sweeps of the live lattice (for Wolff: n*L*L/<cluster> flips)."""
+        from .ising import run_sweeps
+        from .observables import energy_and_magnetisation
+
+        count = n
+        N = self.config.L ** 2
+        if self.algorithm == "wolff":
+            count = n * max(1, round(N / max(self._wolff_cluster_estimate(), 1.0)))
+        changed = run_sweeps(self.algorithm, self.spins, 1.0 / self.T, self.h, count,
+                             self.rng["mc"])
+        self.sweeps += n
+        self.sweeps_since_sample += n
+        if self.algorithm != "wolff":
+            self.attempts += count * N
+            self.changed += changed
+        e, m = energy_and_magnetisation(self.spins)
+        result = SweepResult(n, int(changed), e / N - self.h * m / N, abs(m) / N)
+        self.histories["energy"].append(result.energy_per_spin)
+        self.histories["abs_m"].append(result.abs_m)
+        self.histories["acceptance"].append(self.acceptance)
+        self.unsaved = True
+        return result
+
+    def _wolff_cluster_estimate(self) -> float:
+        # mean Wolff cluster ~ susceptibility-like; use the current |m| as a cheap proxy so
+        # that the number of cluster flips per "sweep" is a pure function of the state
+        N = self.config.L ** 2
+        m = self.histories["abs_m"].values()[-1:] if len(self.histories["abs_m"]) else [0.0]
+        return max(1.0, float(m[0]) ** 2 * N)
+
+    @property
+    def acceptance(self) -> float:
+        return self.changed / self.attempts if self.attempts else float("nan")
+
+    def sample(self) -> None:
+        """Store the current lattice in the dataset (every holdout_every-th in held-out)."""
+        c = self.config
+        config = self.spins.copy()
+        if c.symmetrize and random_signs(self.rng["data"], 1)[0] < 0:
+            config = -config
+        if self.samples_taken % c.holdout_every == c.holdout_every - 1:
+            self.heldout[self.heldout_count % len(self.heldout)] = config
+            self.heldout_count += 1
+        else:
+            self.dataset[self.dataset_count % c.dataset_capacity] = config
+            self.dataset_count += 1
+        self.samples_taken += 1
+        self.sweeps_since_sample = 0
+        self.unsaved = True
+
+    @property
+    def dataset_size(self) -> int:
+        return min(self.dataset_count, self.config.dataset_capacity)
+
+    def training_data(self) -> np.ndarray:
+        return self.dataset[: self.dataset_size]
+
+    def heldout_data(self) -> np.ndarray:
+        return self.heldout[: min(self.heldout_count, len(self.heldout))]
+
+    def can_train(self) -> bool:
+        return self.dataset_size >= self.config.batch
+
+    def train(self):
+        """One RBM update on a minibatch drawn (with replacement) from the dataset."""
+        from .rbm import spins_to_visible
+
+        if not self.can_train():
+            raise UsageError(f"training needs at least {self.config.batch} stored samples "
+                             f"(have {self.dataset_size})")
+        idx = random_indices(self.rng["data"], self.config.batch, self.dataset_size)
+        rbm = self.trainer.rbm
+        batch = spins_to_visible(self.dataset[idx], rbm.units, rbm.dtype)
+        result = self.trainer.step(batch)
+        self.histories["recon_error"].append(result.reconstruction_error)
+        self.histories["train_step"].append(result.step)
+        if result.step % self.config.monitor_every == 0:
+            self.measure_training()
+        self.unsaved = True
+        return result
+
+    def measure_training(self) -> dict:
+        """Monitoring numbers on (a bounded sample of) the dataset and held-out set."""
+        from .rbm import spins_to_visible
+        from .rbm_monitor import free_energy_gap, pseudo_log_likelihood, reconstruction_error
+
+        rbm = self.trainer.rbm
+        train = spins_to_visible(self.training_data()[-500:], rbm.units, rbm.dtype)
+        held = spins_to_visible(self.heldout_data()[-500:], rbm.units, rbm.dtype)
+        if len(train) == 0:
+            return {}
+        self.metrics = {
+            "train_step": self.trainer.steps_done,
+            "reconstruction_error": float(reconstruction_error(rbm, train)),
+            "pll": float(pseudo_log_likelihood(rbm, train)),
+            "free_energy_gap": float(free_energy_gap(rbm, train, held)) if len(held) else float("nan"),
+        }
+        self.histories["pll"].append(self.metrics["pll"])
+        self.histories["fe_gap"].append(self.metrics["free_energy_gap"])
+        return self.metrics
+
+    def step(self) -> StepReport:
+        """What one tick of 'run' does: sweeps, sampling at the spacing, one RBM update."""
+        sweep = self.sweep(self.config.sweeps_per_step)
+        sampled = trained = False
+        if self.sweeps_since_sample >= self.config.sample_spacing:
+            self.sample()
+            sampled = True
+        if self.training and self.can_train():
+            self.train()
+            trained = True
+        self.step_count += 1
+        return StepReport(self.step_count, sweep, sampled, trained, self.trainer.steps_done)
+
+    def run_steps(self, n: int, stop=None) -> int:
+        """Up to n steps; stop() returning True ends early. Returns steps done."""
+        done = 0
+        t0 = time.perf_counter()
+        flips0 = self.sweeps
+        while done < n and not (stop is not None and stop()):
+            self.step()
+            done += 1
+        dt = time.perf_counter() - t0
+        if dt > 0:
+            self._rate = ((self.sweeps - flips0) * self.config.L ** 2, dt)
+        return done
+
+    def run_for(self, seconds: float, max_steps: int | None = None) -> int:
+        """Steps until `seconds` have passed (one step at least): a TUI chunk."""
+        done = 0
+        t0 = time.perf_counter()
+        sweeps0 = self.sweeps
+        while True:
+            self.step()
+            done += 1
+            if time.perf_counter() - t0 >= seconds or (max_steps and done >= max_steps):
+                break
+        self._rate = ((self.sweeps - sweeps0) * self.config.L ** 2, time.perf_counter() - t0)
+        return done
+
+    # ---- RG and flow --------------------------------------------------------------------
+    def rg_levels(self, rule: str | None = None) -> list:
+        """RG levels of the current lattice. Majority ties use a stream derived from the
+        sweep counter, so looking at RG never changes the session's own streams."""
+        from .rg import hierarchy
+
+        c = self.config
+        state = new_states(seed_sequence(c.seed, f"rg-view/{self.sweeps}"))
+        return hierarchy(self.spins, rule or self.rg_rule, c.rg_b, c.rg_levels, state)
+
+    def flow_reset(self, source: str = "data") -> None:
+        """Start the RBM flow chains from stored data, the live lattice, or random spins."""
+        from .rbm import spins_to_visible
+
+        c = self.config
+        rbm = self.trainer.rbm
+        if source == "data" and self.dataset_size:
+            idx = random_indices(self.rng["flow"], c.flow_chains, self.dataset_size)
+            spins = self.dataset[idx]
+        elif source in ("data", "lattice"):
+            spins = np.broadcast_to(self.spins, (c.flow_chains, c.L, c.L))
+        elif source == "random":
+            spins = random_signs(self.rng["flow"], c.flow_chains * c.n_visible)
+            spins = spins.reshape(c.flow_chains, c.L, c.L)
+        else:
+            raise UsageError(f"unknown flow source {source!r}")
+        self.flow_v = spins_to_visible(np.ascontiguousarray(spins), rbm.units, rbm.dtype)
+        self.flow_step_count = 0
+        self._record_flow()
+        self.unsaved = True
+
+    def flow_step(self) -> int:
+        """One RBM flow step v -> h -> v on every flow chain (PAPER.md §6)."""
+        from .rbm import sample_hidden, sample_visible
+
+        if self.flow_v is None:
+            self.flow_reset()
+        rbm = self.trainer.rbm
+        h = sample_hidden(rbm, self.flow_v, self.rng["flow"])
+        self.flow_v = sample_visible(rbm, h, self.rng["flow"])
+        self.flow_step_count += 1
+        self._record_flow()
+        self.unsaved = True
+        return self.flow_step_count
+
+    def flow_spins(self) -> np.ndarray:
+        """The flow chains as ±1 lattices (n_chains, L, L)."""
+        L = self.config.L
+        v = self.flow_v
+        s = np.where(v > (0 if self.trainer.rbm.units == "spin" else 0.5), 1, -1)
+        return s.astype(np.int8).reshape(len(v), L, L)
+
+    def _record_flow(self) -> None:
+        from .observables import energy_per_spin, magnetisation
+
+        spins = self.flow_spins()
+        self.histories["flow_abs_m"].append(float(np.abs(magnetisation(spins)).mean()))
+        self.histories["flow_energy"].append(float(np.mean(energy_per_spin(spins))))
+
+    # ---- display ------------------------------------------------------------------------
+    def frame(self, with_weights: bool = True) -> Frame:
+        """An immutable snapshot. Pure: consumes nothing from the session's streams."""
+        from .rbm import hidden_mean, sample_visible, spins_to_visible, visible_mean
+
+        c = self.config
+        L = c.L
+        rbm = self.trainer.rbm
+        v = spins_to_visible(self.spins[None], rbm.units, rbm.dtype)
+        h = hidden_mean(rbm, v)
+        recon = visible_mean(rbm, h)
+        view_state = new_states(seed_sequence(c.seed, f"frame/{self.sweeps}"))
+        recon_sample = sample_visible(rbm, h, view_state)
+        rbm_view = {
+            "v": self.spins.copy(),
+            "hidden": h[0].copy(),
+            "reconstruction": recon[0].reshape(L, L).copy(),
+            "reconstruction_sample": recon_sample[0].reshape(L, L).copy(),
+        }
+        if with_weights:
+            rbm_view["W"] = rbm.W.copy()
+        flips, secs = self._rate
+        e_hist = self.histories["energy"]
+        m_hist = self.histories["abs_m"]
+        frame = Frame(
+            step=self.step_count,
+            sweeps=self.sweeps,
+            L=L,
+            T=self.T,
+            h=self.h,
+            algorithm=self.algorithm,
+            spins=self.spins.copy(),
+            energy_per_spin=float(e_hist.values()[-1]) if len(e_hist) else float("nan"),
+            abs_m=float(m_hist.values()[-1]) if len(m_hist) else float("nan"),
+            acceptance=self.acceptance,
+            flips_per_s=flips / secs if secs else 0.0,
+            dataset_count=self.dataset_size,
+            heldout_count=min(self.heldout_count, len(self.heldout)),
+            training=self.training,
+            train_step=self.trainer.steps_done,
+            rg_rule=self.rg_rule,
+            rg_levels=tuple(self.rg_levels()),
+            histories={name: h.values() for name, h in self.histories.items()},
+            metrics=dict(self.metrics),
+            rbm=rbm_view,
+            flow_step=self.flow_step_count,
+            flow_v=None if self.flow_v is None else self.flow_spins(),
+            unsaved=self.unsaved,
+            save_name=self.save_name,
+        )
+        for a in (frame.spins, *frame.rbm.values(), *frame.histories.values()):
+            a.setflags(write=False)
+        return frame
+
+    def summary(self) -> dict:
+        """Small JSON-able description (counters and latest metrics)."""
+        e = self.histories["energy"].values()
+        m = self.histories["abs_m"].values()
+        return {
+            "L": self.config.L,
+            "T": self.T,
+            "h": self.h,
+            "algorithm": self.algorithm,
+            "steps": self.step_count,
+            "sweeps": self.sweeps,
+            "acceptance": None if math.isnan(self.acceptance) else round(self.acceptance, 5),
+            "energy_per_spin": float(e[-1]) if len(e) else None,
+            "abs_m": float(m[-1]) if len(m) else None,
+            "dataset": self.dataset_size,
+            "heldout": min(self.heldout_count, len(self.heldout)),
+            "training": self.training,
+            "train_steps": self.trainer.steps_done,
+            "n_visible": self.config.n_visible,
+            "n_hidden": self.config.n_hidden,
+            "flow_steps": self.flow_step_count,
+            "metrics": self.metrics,
+        }
+
+    # ---- persistence --------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict]:
+        """(arrays, meta) that restore this session exactly."""
+        arrays = {
+            "spins": self.spins,
+            "dataset": self.dataset,
+            "heldout": self.heldout,
+        }
+        for name, s in self.rng.items():
+            arrays[f"rng_{name}"] = s
+        for name, a in self.trainer.state_arrays().items():
+            arrays[f"rbm_{name}"] = a
+        for name, hist in self.histories.items():
+            arrays[f"history_{name}"] = hist.values()
+        if self.flow_v is not None:
+            arrays["flow_v"] = self.flow_v
+        meta = {
+            "config": self.config.to_dict(),
+            "live": {"T": self.T, "h": self.h, "algorithm": self.algorithm,
+                     "rg_rule": self.rg_rule, "training": self.training},
+            "counters": {
+                "step": self.step_count, "sweeps": self.sweeps, "attempts": self.attempts,
+                "changed": self.changed, "sweeps_since_sample": self.sweeps_since_sample,
+                "samples_taken": self.samples_taken, "dataset_count": self.dataset_count,
+                "heldout_count": self.heldout_count, "flow_step": self.flow_step_count,
+            },
+            "history_totals": {n: h.total for n, h in self.histories.items()},
+            "metrics": self.metrics,
+            "summary": self.summary(),
+        }
+        return arrays, meta
+
+    def save(self, path) -> None:
+        from .persist import write_save
+
+        arrays, meta = self.state()
+        write_save(path, arrays, meta)
+        self.unsaved = False
+
+    @classmethod
+    def from_state(cls, arrays: dict, meta: dict, path="<state>") -> "Session":
+        """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError."""
+        from .rbm import Trainer
+
+        def bad(reason):
+            return SaveFileError(path, reason)
+
+        try:
+            config = SessionConfig.from_dict(meta["config"])
+            live = meta["live"]
+            counters = {k: int(v) for k, v in meta["counters"].items()}
+            totals = {k: int(v) for k, v in meta["history_totals"].items()}
+        except UsageError as exc:
+            raise bad(f"invalid config ({exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise bad(f"meta is incomplete or malformed ({exc})") from None
+        L = config.L
+        expected = {
+            "spins": ((L, L), np.int8),
+            "dataset": ((config.dataset_capacity, L, L), np.int8),
+            "heldout": ((max(1, config.dataset_capacity // config.holdout_every), L, L), np.int8),
+        }
+        for name in ("mc", "data", "flow"):
+            expected[f"rng_{name}"] = ((4,), np.uint64)
+        for name, (shape, dtype) in expected.items():
+            a = arrays.get(name)
+            if a is None:
+                raise bad(f"missing member {name!r}")
+            if a.shape != shape or a.dtype != dtype:
+                raise bad(f"member {name!r} has shape {a.shape} {a.dtype}, expected {shape} "
+                          f"{np.dtype(dtype)}")
+        if not np.isin(arrays["spins"], (-1, 1)).all():
+            raise bad("spins hold values other than ±1")
+        session = cls.__new__(cls)
+        session.config = config
+        session.save_name = None
+        session.unsaved = False
+        try:
+            session.T = float(live["T"])
+            session.h = float(live["h"])
+            session.algorithm = str(live["algorithm"])
+            session.rg_rule = str(live["rg_rule"])
+            session.training = bool(live["training"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"meta 'live' is malformed ({exc})") from None
+        if not (math.isfinite(session.T) and session.T > 0) or session.algorithm not in ALGORITHMS \
+                or session.rg_rule not in RG_RULES or not math.isfinite(session.h):
+            raise bad("meta 'live' holds invalid values")
+        session.spins = arrays["spins"].copy()
+        session.dataset = arrays["dataset"].copy()
+        session.heldout = arrays["heldout"].copy()
+        n_data = min(counters.get("dataset_count", 0), config.dataset_capacity)
+        n_held = min(counters.get("heldout_count", 0), len(session.heldout))
+        if not np.isin(session.dataset[:n_data], (-1, 1)).all() or \
+                not np.isin(session.heldout[:n_held], (-1, 1)).all():
+            raise bad("dataset holds values other than ±1")
+        session.rng = {n: arrays[f"rng_{n}"].copy() for n in ("mc", "data", "flow")}
+        rbm_arrays = {k[4:]: v for k, v in arrays.items() if k.startswith("rbm_")}
+        for k, v in rbm_arrays.items():
+            if v.dtype.kind == "f" and not np.isfinite(v).all():
+                raise bad(f"member 'rbm_{k}' holds NaN or infinite values")
+        try:
+            session.trainer = Trainer.from_state_arrays(rbm_arrays, session._trainer_config(),
+                                                        config.units)
+        except (KeyError, ValueError, TypeError, UsageError) as exc:
+            raise bad(f"RBM state is invalid ({exc})") from None
+        rbm = session.trainer.rbm
+        if rbm.W.shape != (config.n_visible, config.n_hidden):
+            raise bad(f"RBM weights have shape {rbm.W.shape}, config says "
+                      f"({config.n_visible}, {config.n_hidden})")
+        try:
+            session.step_count = counters["step"]
+            session.sweeps = counters["sweeps"]
+            session.attempts = counters["attempts"]
+            session.changed = counters["changed"]
+            session.sweeps_since_sample = counters["sweeps_since_sample"]
+            session.samples_taken = counters["samples_taken"]
+            session.dataset_count = counters["dataset_count"]
+            session.heldout_count = counters["heldout_count"]
+            session.flow_step_count = counters["flow_step"]
+        except KeyError as exc:
+            raise bad(f"counter {exc} missing") from None
+        session.histories = {}
+        for name in HISTORIES:
+            values = arrays.get(f"history_{name}")
+            if values is None or values.ndim != 1:
+                raise bad(f"missing or malformed history {name!r}")
+            session.histories[name] = History(config.history, values, totals.get(name, len(values)))
+        flow_v = arrays.get("flow_v")
+        if flow_v is not None and flow_v.shape[1:] != (config.n_visible,):
+            raise bad("flow chains have the wrong shape")
+        session.flow_v = None if flow_v is None else flow_v.copy()
+        metrics = meta.get("metrics", {})
+        session.metrics = metrics if isinstance(metrics, dict) else {}
+        session._rate = (0.0, 0.0)
+        return session
+
+    @classmethod
+    def load(cls, path) -> "Session":
+        from .persist import read_save
+
+        arrays, meta = read_save(path)
+        session = cls.from_state(arrays, meta, path)
+        return session

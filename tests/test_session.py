@@ -1,0 +1,204 @@
+"""Session: config validation, stepping, determinism, save -> load -> continue bit-exactness."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.config import PRESETS, SessionConfig, build_config
+from core.errors import SaveFileError, UsageError
+from core.session import History, Session
+
+SMALL = dict(L=8, batch=10, chains=10, dataset_capacity=50, sample_spacing=2,
+             flow_chains=4, monitor_every=5, history=64)
+
+
+def small_session(**changes) -> Session:
+    return Session(SessionConfig(**{**SMALL, **changes}))
+
+
+def assert_same_state(a: Session, b: Session) -> None:
+    arrays_a, meta_a = a.state()
+    arrays_b, meta_b = b.state()
+    assert sorted(arrays_a) == sorted(arrays_b)
+    for name in arrays_a:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+        assert arrays_a[name].dtype == arrays_b[name].dtype, name
+    for key in ("config", "live", "counters", "history_totals"):
+        assert meta_a[key] == meta_b[key], key
+
+
+def test_default_session_is_the_paper_setting():
+    c = SessionConfig()
+    assert (c.L, c.n_visible, c.n_hidden) == (32, 1024, 256)
+    assert abs(c.T - 2.269185314213022) < 1e-12
+    assert (c.units, c.k, c.pcd, c.optimizer, c.lr, c.batch) == ("spin", 1, True, "adam", 1e-3, 100)
+    assert c.train
+
+
+def test_build_config_layers(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("L = 16\nlr = 0.01\ntrain = false\n")
+    c = build_config("quick", toml, ["lr=0.02", "T=tc", "algorithm=heatbath"])
+    assert (c.L, c.lr, c.train, c.algorithm) == (16, 0.02, False, "heatbath")
+    for preset in PRESETS:
+        build_config(preset)
+
+
+@pytest.mark.parametrize("override", [
+    "L=7", "L=2", "L=abc", "T=0", "T=-1", "T=nan", "lr=0", "batch=0", "k=0",
+    "algorithm=foo", "nosuchkey=1", "train=maybe", "rg_levels=9", "L", "=3",
+    "batch=5000", "momentum=1.5",
+])
+def test_bad_overrides_are_one_line_usage_errors(override):
+    with pytest.raises(UsageError) as info:
+        build_config(None, None, [override])
+    assert "\n" not in str(info.value)
+
+
+def test_bad_toml(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("L = = 3")
+    with pytest.raises(UsageError):
+        build_config(None, bad)
+    with pytest.raises(UsageError):
+        build_config(None, tmp_path / "missing.toml")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(
+    st.sampled_from(["L", "T", "lr", "batch", "hidden", "rg_levels", "sample_spacing",
+                     "algorithm", "momentum", "train"]),
+    st.one_of(st.integers(-5, 200), st.floats(allow_nan=True), st.text(max_size=5),
+              st.booleans()),
+    max_size=4))
+def test_config_validation_never_crashes(data):
+    """Any settings either validate into a usable config or give a UsageError."""
+    try:
+        c = SessionConfig.from_dict(data)
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert c.L % 2 == 0 and c.T > 0 and c.lr > 0 and c.batch <= c.dataset_capacity
+
+
+def test_history_ring_and_restore():
+    h = History(5)
+    for i in range(12):
+        h.append(i)
+    np.testing.assert_array_equal(h.values(), [7, 8, 9, 10, 11])
+    r = History(5, h.values(), h.total)
+    r.append(12)
+    h.append(12)
+    np.testing.assert_array_equal(r.values(), h.values())
+
+
+def test_step_samples_and_trains():
+    s = small_session()
+    for _ in range(40):
+        s.step()
+    assert s.sweeps == 40 and s.step_count == 40
+    assert s.dataset_size + s.heldout_count == 20
+    assert s.trainer.steps_done > 0
+    assert s.metrics and np.isfinite(s.metrics["pll"])
+    f = s.frame()
+    assert f.spins.shape == (8, 8) and not f.spins.flags.writeable
+    assert len(f.rg_levels) == s.config.rg_levels
+
+
+def test_same_seed_same_arrays_and_frames_do_not_perturb():
+    a, b = small_session(), small_session()
+    for i in range(30):
+        a.step()
+        b.step()
+        if i % 3 == 0:
+            b.frame()  # drawing must not change the trajectory
+            b.rg_levels("majority")
+    assert_same_state(a, b)
+
+
+@pytest.mark.parametrize("algorithm", ["metropolis", "heatbath", "wolff"])
+def test_save_load_continue_is_bit_exact(tmp_path, algorithm):
+    n, m = 23, 17
+    straight = small_session(algorithm=algorithm)
+    straight.run_steps(n)
+    straight.flow_step()
+    straight.run_steps(m)
+
+    first = small_session(algorithm=algorithm)
+    first.run_steps(n)
+    first.flow_step()
+    path = tmp_path / "s.npz"
+    first.save(path)
+    resumed = Session.load(path)
+    resumed.run_steps(m)
+    assert_same_state(straight, resumed)
+
+
+def test_thread_count_does_not_change_results():
+    import numba
+
+    results = []
+    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        numba.set_num_threads(threads)
+        s = small_session()
+        s.run_steps(30)
+        results.append(s)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert_same_state(*results)
+
+
+def test_live_controls_and_reconfigure():
+    s = small_session()
+    s.set_temperature(1.5)
+    assert s.cycle_algorithm() == "heatbath"
+    assert s.cycle_rg_rule() == "majority"
+    with pytest.raises(UsageError):
+        s.set_temperature(-1)
+    s.reconfigure(hidden=9)
+    assert s.trainer.rbm.W.shape == (64, 9)
+    s.reconfigure(L=12)
+    assert s.spins.shape == (12, 12) and s.trainer.rbm.W.shape == (144, 9)
+    with pytest.raises(UsageError):
+        s.reconfigure(L=5)
+    assert s.config.L == 12
+
+
+def test_flow_sources():
+    s = small_session()
+    s.run_steps(10)
+    for source in ("data", "random", "lattice"):
+        s.flow_reset(source)
+        s.flow_step()
+        assert s.flow_spins().shape == (4, 8, 8)
+    with pytest.raises(UsageError):
+        s.flow_reset("nowhere")
+
+
+def test_semantically_bad_saves_are_refused(tmp_path):
+    from core.persist import read_save, write_save
+
+    s = small_session()
+    s.run_steps(25)
+    path = tmp_path / "ok.npz"
+    s.save(path)
+    arrays, meta = read_save(path)
+
+    def refused(arrays_, meta_):
+        bad = tmp_path / "bad.npz"
+        write_save(bad, arrays_, {k: v for k, v in meta_.items()
+                                  if k not in ("format", "schema", "versions", "arrays")})
+        with pytest.raises(SaveFileError) as info:
+            Session.load(bad)
+        assert "\n" not in str(info.value)
+
+    spins = arrays["spins"].copy()
+    spins[0, 0] = 3
+    refused({**arrays, "spins": spins}, meta)
+    w = arrays["rbm_W"].copy()
+    w[0, 0] = np.nan
+    refused({**arrays, "rbm_W": w}, meta)
+    refused({**arrays, "rbm_W": arrays["rbm_W"][:, :3].copy()}, meta)
+    refused(arrays, {**meta, "config": {**meta["config"], "L": 7}})
+    refused(arrays, {**meta, "live": {**meta["live"], "T": -2}})
+    refused(arrays, {k: v for k, v in meta.items() if k != "counters"})
