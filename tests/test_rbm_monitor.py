@@ -143,12 +143,20 @@ def test_pll_exact_matches_brute_force_conditionals(units):
 
 
 @pytest.mark.parametrize("units", UNITS)
-def test_pll_exact_chunking(units, monkeypatch):
+def test_pll_exact_does_not_depend_on_thread_count(units):
+    import numba
+
     rbm = make_rbm(16, 7, units, seed=4)
     v = random_visible(np.random.default_rng(1), 13, 16, units)
-    whole = mon.pseudo_log_likelihood(rbm, v)
-    monkeypatch.setattr(mon, "_CHUNK_ELEMENTS", 200)  # one sample per chunk
-    assert mon.pseudo_log_likelihood(rbm, v) == pytest.approx(whole, rel=1e-13)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = mon.pseudo_log_likelihood(rbm, v)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = mon.pseudo_log_likelihood(rbm, v)
+    finally:
+        numba.set_num_threads(before)
+    assert one == many
 
 
 @pytest.mark.parametrize("units", UNITS)
@@ -272,7 +280,7 @@ def test_monitor_small_model_includes_exact_ll():
     rng = np.random.default_rng(6)
     train, held = random_visible(rng, 20, 12, "spin"), random_visible(rng, 10, 12, "spin")
     out = mon.monitor(rbm, train, held, new_states(0))
-    assert out["pll_method"] == "exact"
+    assert out["pll_method"] == "exact" and out["pll_samples"] == 20
     assert out["reconstruction_error"] == mon.reconstruction_error(rbm, train)
     assert out["pll"] == mon.pseudo_log_likelihood(rbm, train)
     assert out["free_energy_gap"] == mon.free_energy_gap(rbm, train, held)
@@ -286,10 +294,15 @@ def test_monitor_large_model_is_cheap():
     rng = np.random.default_rng(7)
     train = random_visible(rng, 40, 64, "binary")
     out = mon.monitor(rbm, train, None, new_states(0), pll_exact_budget=1000)
-    assert out["pll_method"] == "stochastic"
+    assert out["pll_method"] == "stochastic" and out["pll_samples"] == 40
     assert out["exact_ll"] is None and out["log_z"] is None
     assert out["free_energy_gap"] is None
-    assert out["pll"] <= 0
+    assert out["pll"] == mon.pseudo_log_likelihood(rbm, train, new_states(0))
+    # A budget for 35 configurations: exact on the first 35 of them.
+    out = mon.monitor(rbm, train, train[:5], new_states(0), pll_exact_budget=64 * 32 * 35)
+    assert out["pll_method"] == "exact" and out["pll_samples"] == 35
+    assert out["pll"] == mon.pseudo_log_likelihood(rbm, train[:35])
+    assert out["free_energy_gap"] == mon.free_energy_gap(rbm, train, train[:5])
 
 
 # ----------------------------------------------------------------------------- core.rbm
