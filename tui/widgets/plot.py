@@ -1,0 +1,450 @@
+"""Line plots drawn by plotext 5.x, throttled and cached.
+
+plotext keeps global figure state, so every build starts from plt.clf() and builds happen on the
+UI thread only (inside render_line). A build costs ~5-15 ms, so data updates only mark the plot
+dirty: it is rebuilt at most once per ``min_interval`` (default 0.3 s), immediately when the
+widget is resized, and the cached strips are served in between. Long series are reduced to
+min/max pairs per column bucket, which keeps spikes visible and plotext fast.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.widget import Widget
+
+from tui.widgets.palette import RGB, theme_rgb, theme_series_colors
+
+MIN_WIDTH = 20
+MIN_HEIGHT = 6
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def downsample_minmax(
+    x: np.ndarray, y: np.ndarray, max_points: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce a series to at most ``max_points`` points: the min and max of y in each of
+    max_points // 2 equal index buckets, in their original order (first and last kept)."""
+    n = len(y)
+    if n <= max_points or max_points < 4:
+        return x, y
+    n_buckets = max_points // 2
+    edges = np.linspace(0, n, n_buckets + 1).astype(np.intp)
+    keep = []
+    for start, end in zip(edges[:-1], edges[1:], strict=True):
+        if end <= start:
+            continue
+        chunk = y[start:end]
+        keep.append(start + int(np.argmin(chunk)))
+        keep.append(start + int(np.argmax(chunk)))
+    index = np.unique(np.array([0, *keep, n - 1]))
+    return x[index], y[index]
+
+
+def sparkline(values: np.ndarray, width: int | None = None) -> str:
+    """Tiny one-line plot with ▁..█ (last ``width`` values; NaN -> space)."""
+    v = np.asarray(values, dtype=np.float64)
+    if width is not None:
+        v = v[-width:] if width > 0 else v[:0]
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return " " * len(v)
+    lo, hi = float(finite.min()), float(finite.max())
+    span = hi - lo
+    chars = []
+    for value in v:
+        if not np.isfinite(value):
+            chars.append(" ")
+        elif span == 0:
+            chars.append(_BLOCKS[len(_BLOCKS) // 2])
+        else:
+            chars.append(_BLOCKS[min(int((value - lo) / span * len(_BLOCKS)), len(_BLOCKS) - 1)])
+    return "".join(chars)
+
+
+_ESCAPE = re.compile(r"\x1b\[([0-9;]*)([A-Za-z])")
+_SGR_ATTRIBUTES = {1: "bold", 2: "dim", 3: "italic", 4: "underline"}
+
+
+@lru_cache(maxsize=256)
+def _apply_sgr(style: Style | None, params: str) -> Style | None:
+    """The style after one SGR escape (the subset terminals plots use)."""
+    codes = [int(p) if p else 0 for p in params.split(";")]
+    i = 0
+    while i < len(codes):
+        code = codes[i]
+        extra: Style | None = None
+        if code == 0:
+            style = None
+        elif code in (1, 2, 3, 4):
+            extra = Style(**{_SGR_ATTRIBUTES[code]: True})
+        elif code == 22:
+            extra = Style(bold=False, dim=False)
+        elif code in (38, 48) and i + 1 < len(codes):
+            if codes[i + 1] == 2 and i + 4 < len(codes):
+                color = Color.from_rgb(*codes[i + 2 : i + 5])
+                i += 4
+            elif codes[i + 1] == 5 and i + 2 < len(codes):
+                color = Color.from_ansi(codes[i + 2])
+                i += 2
+            else:
+                break
+            extra = Style(color=color) if code == 38 else Style(bgcolor=color)
+        elif code == 39:
+            extra = Style(color="default")
+        elif code == 49:
+            extra = Style(bgcolor="default")
+        elif 30 <= code <= 37 or 90 <= code <= 97:
+            extra = Style(color=Color.from_ansi(code - 30 if code < 90 else code - 82))
+        elif 40 <= code <= 47 or 100 <= code <= 107:
+            extra = Style(bgcolor=Color.from_ansi(code - 40 if code < 100 else code - 92))
+        if extra is not None:
+            style = extra if style is None else style + extra
+        i += 1
+    return style
+
+
+def ansi_lines(text: str) -> list[list[Segment]]:
+    """Split ANSI text (SGR colour codes only, as plotext writes) into Segments per line.
+
+    A few times faster than rich's general Text.from_ansi on plotext output; other escape
+    sequences are dropped.
+    """
+    lines = []
+    style: Style | None = None
+    for raw in text.split("\n"):
+        segments = []
+        pos = 0
+        for match in _ESCAPE.finditer(raw):
+            if match.start() > pos:
+                segments.append(Segment(raw[pos : match.start()], style))
+            if match.group(2) == "m":
+                style = _apply_sgr(style, match.group(1))
+            pos = match.end()
+        if pos < len(raw):
+            segments.append(Segment(raw[pos:], style))
+        lines.append(segments)
+    return lines
+
+
+@dataclass(frozen=True)
+class _Series:
+    x: np.ndarray
+    y: np.ndarray
+    color: RGB | None
+    reference: bool = False
+    level: float | None = None  # horizontal reference line at this y
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """Everything one plotext build needs (so build_plot is a plain function)."""
+
+    series: dict[str, _Series]
+    width: int
+    height: int
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    xscale: str = "linear"
+    yscale: str = "linear"
+    color: bool = True
+    max_points: int | None = None
+
+
+def _finite_points(x: np.ndarray, y: np.ndarray, log_x: bool, log_y: bool):
+    ok = np.isfinite(x) & np.isfinite(y)
+    if log_x:
+        ok &= x > 0
+    if log_y:
+        ok &= y > 0
+    return x[ok], y[ok]
+
+
+def build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) -> str:
+    """Run plotext for ``spec`` and return its ANSI text (``spec.height`` lines).
+
+    Must run on one thread at a time (plotext's state is global); the widgets call it on the UI
+    thread only.
+    """
+    import plotext as plt
+
+    log_x, log_y = spec.xscale == "log", spec.yscale == "log"
+    max_points = spec.max_points or max(2 * spec.width, 8)
+    prepared: list[tuple[str, np.ndarray, np.ndarray, _Series]] = []
+    for name, s in spec.series.items():
+        if s.level is not None:
+            continue
+        x, y = _finite_points(s.x, s.y, log_x, log_y)
+        if len(x):
+            x, y = downsample_minmax(x, y, max_points)
+            prepared.append((name, x, y, s))
+    # Horizontal references span the x range of everything else.
+    if prepared:
+        x_lo = min(float(x.min()) for _, x, _, _ in prepared)
+        x_hi = max(float(x.max()) for _, x, _, _ in prepared)
+    else:
+        x_lo, x_hi = (1.0, 10.0) if log_x else (0.0, 1.0)
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1.0
+    for name, s in spec.series.items():
+        if s.level is not None and np.isfinite(s.level) and not (log_y and s.level <= 0):
+            x = np.array([x_lo, x_hi])
+            prepared.append((name, x, np.array([s.level, s.level]), s))
+
+    plt.clf()
+    plt.limit_size(False, False)
+    plt.plotsize(spec.width, spec.height)
+    plt.theme("clear")
+    color_index = 0
+    for name, x, y, s in prepared:
+        if s.reference:
+            color = s.color or reference_color
+            marker = "·"
+        else:
+            color = s.color or series_colors[color_index % len(series_colors)]
+            color_index += 1
+            marker = "braille"
+        plt.plot(x.tolist(), y.tolist(), marker=marker, color=color, label=name)
+    if spec.title:
+        plt.title(spec.title)
+    if spec.xlabel:
+        plt.xlabel(spec.xlabel)
+    if spec.ylabel:
+        plt.ylabel(spec.ylabel)
+    if log_x:
+        plt.xscale("log")
+    if log_y:
+        plt.yscale("log")
+    if not spec.color:
+        plt.clear_color()
+    return plt.build()
+
+
+class PlotView(Widget):
+    """A plotext line plot of named series plus reference lines (exact values, fits).
+
+    Call the setters on the UI thread; they are cheap. The plot is rebuilt lazily at most every
+    ``min_interval`` seconds (and at once on resize), from min/max-downsampled series.
+    """
+
+    DEFAULT_CSS = """
+    PlotView {
+        height: 1fr;
+    }
+    """
+
+    def __init__(
+        self,
+        title: str = "",
+        *,
+        xlabel: str = "",
+        ylabel: str = "",
+        min_interval: float = 0.3,
+        max_duty: float = 0.1,
+        color: bool = True,
+        max_points: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """
+        Args:
+            title, xlabel, ylabel: Plot labels (drawn by plotext inside the widget).
+            min_interval: Minimum seconds between two builds (2-4 Hz is plenty).
+            max_duty: Also wait at least last_build_time / max_duty between builds, so a
+                large plot never takes more than this fraction of the UI thread.
+            color: Colour the series from the theme; False draws monochrome.
+            max_points: Points per series after downsampling (default 2 x width).
+            clock: Monotonic clock (injectable for tests).
+        """
+        super().__init__(name=name, id=id, classes=classes)
+        self._series: dict[str, _Series] = {}
+        self._labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel}
+        self._scales = {"xscale": "linear", "yscale": "linear"}
+        self._color = color
+        self._max_points = max_points
+        self.min_interval = min_interval
+        self.max_duty = max_duty
+        self._clock = clock
+        self._dirty = True
+        self._last_build = -float("inf")
+        self._built_size: tuple[int, int] | None = None
+        self._built_with_data = False
+        self._strips: list[Strip] = []
+        self._timer: Timer | None = None
+        self._palette: tuple[list[RGB], RGB] | None = None
+        self.build_count = 0
+        self.last_build_seconds = 0.0
+        """Wall time of the last plotext build + conversion."""
+
+    # -- data setters (UI thread) -------------------------------------------------------
+
+    def set_series(
+        self,
+        name: str,
+        x: np.ndarray | None,
+        y: np.ndarray,
+        *,
+        color: RGB | None = None,
+    ) -> None:
+        """Add or replace a series. ``x=None`` plots against the index."""
+        y_arr = np.asarray(y, dtype=np.float64).ravel()
+        x_arr = (
+            np.arange(len(y_arr), dtype=np.float64)
+            if x is None
+            else np.asarray(x, dtype=np.float64).ravel()
+        )
+        if x_arr.shape != y_arr.shape:
+            raise ValueError(f"series {name!r}: x has {len(x_arr)} points, y has {len(y_arr)}")
+        self._series[name] = _Series(x_arr, y_arr, color)
+        self._invalidate()
+
+    def set_reference(
+        self,
+        name: str,
+        value: float | tuple[np.ndarray, np.ndarray],
+        *,
+        color: RGB | None = None,
+    ) -> None:
+        """A reference drawn with '·': a horizontal line at y=value, or a curve (x, y)."""
+        if isinstance(value, tuple):
+            x_arr = np.asarray(value[0], dtype=np.float64).ravel()
+            y_arr = np.asarray(value[1], dtype=np.float64).ravel()
+            if x_arr.shape != y_arr.shape:
+                raise ValueError(f"reference {name!r}: x and y lengths differ")
+            self._series[name] = _Series(x_arr, y_arr, color, reference=True)
+        else:
+            empty = np.empty(0)
+            self._series[name] = _Series(empty, empty, color, True, float(value))
+        self._invalidate()
+
+    def remove(self, name: str) -> None:
+        if self._series.pop(name, None) is not None:
+            self._invalidate()
+
+    def clear(self) -> None:
+        if self._series:
+            self._series.clear()
+            self._invalidate()
+
+    def set_labels(
+        self, *, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None
+    ) -> None:
+        for key, value in (("title", title), ("xlabel", xlabel), ("ylabel", ylabel)):
+            if value is not None and self._labels[key] != value:
+                self._labels[key] = value
+                self._invalidate()
+
+    def set_scale(self, *, xscale: str | None = None, yscale: str | None = None) -> None:
+        """Axis scales, "linear" or "log" (non-positive points are dropped on a log axis)."""
+        for key, value in (("xscale", xscale), ("yscale", yscale)):
+            if value is None:
+                continue
+            if value not in ("linear", "log"):
+                raise ValueError(f"{key} must be 'linear' or 'log', not {value!r}")
+            if self._scales[key] != value:
+                self._scales[key] = value
+                self._invalidate()
+
+    @property
+    def series_names(self) -> list[str]:
+        return list(self._series)
+
+    # -- rendering ----------------------------------------------------------------------
+
+    @property
+    def interval(self) -> float:
+        """Current minimum time between builds (seconds)."""
+        return max(self.min_interval, self.last_build_seconds / self.max_duty)
+
+    def _wait(self) -> float:
+        # An empty plot is replaced by the first data at once.
+        if not self._built_with_data:
+            return 0.0
+        return self._last_build + self.interval - self._clock()
+
+    def _invalidate(self) -> None:
+        self._dirty = True
+        wait = self._wait()
+        if wait <= 0:
+            self.refresh()
+        else:
+            self._schedule(wait)
+
+    def _schedule(self, wait: float) -> None:
+        # Coalesce a burst of updates into one build once the interval has passed.
+        if self._timer is None and self.is_mounted:
+            self._timer = self.set_timer(min(wait, self.interval), self._throttle_done)
+
+    def _throttle_done(self) -> None:
+        self._timer = None
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        # Also called when the theme changes: pick up its colours on the next build.
+        super().notify_style_update()
+        self._dirty = True
+        self._palette = None
+
+    def _theme_colors(self) -> tuple[list[RGB], RGB]:
+        if self._palette is None:
+            self._palette = (
+                theme_series_colors(self.app),
+                theme_rgb(self.app, "foreground-muted", (160, 160, 160)),
+            )
+        return self._palette
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        size_changed = (width, height) != self._built_size
+        wait = self._wait()
+        if size_changed or (self._dirty and wait <= 0):
+            self._build(width, height)
+        elif self._dirty:
+            self._schedule(wait)
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
+
+    def _build(self, width: int, height: int) -> None:
+        start = time.perf_counter()
+        self._built_size = (width, height)
+        self._dirty = False
+        self._last_build = self._clock()
+        self._built_with_data = bool(self._series)
+        self.build_count += 1
+        if width < MIN_WIDTH or height < MIN_HEIGHT:
+            text = f"{self._labels['title'] or 'plot'}\n(too small: {width}×{height})"
+        else:
+            spec = PlotSpec(
+                series=dict(self._series),
+                width=width,
+                height=height,
+                color=self._color,
+                max_points=self._max_points,
+                **self._labels,
+                **self._scales,
+            )
+            colors, reference = self._theme_colors()
+            try:
+                text = build_plot(spec, colors, reference)
+            except Exception as error:  # plotext rejects some inputs; never crash the UI
+                text = f"plot error: {type(error).__name__}: {error}"
+        background = self.rich_style
+        self._strips = [
+            Strip(segments).adjust_cell_length(width, background)
+            for segments in ansi_lines(text)[:height]
+        ]
+        self.last_build_seconds = time.perf_counter() - start
