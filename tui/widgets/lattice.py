@@ -148,7 +148,8 @@ def encode_rows(spins: np.ndarray, mode: str, scale: int = 1) -> list[str]:
 
 
 class LatticeView(Widget):
-    """Shows an L x L array of ±1 spins, choosing the densest glyph mode that fits.
+    """Shows an L x L array of ±1 spins in the first mode that fits (see choose_mode): 1:1
+    half-block when there is room, denser glyphs or a downsampled view as the widget shrinks.
 
     Call set_spins() on the UI thread with each new frame. The rendered rows are cached and
     rebuilt only when the spins, the widget size or the styles change. The up/down colours come
