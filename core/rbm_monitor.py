@@ -30,6 +30,7 @@ EXACT_MAX_UNITS = 20  # 2**20 states of the enumerated layer
 PLL_EXACT_MAX_VISIBLE = 1024
 PLL_EXACT_BUDGET = 1 << 24  # unit-flip evaluations per monitor call (~0.3 s CPU)
 PLL_MIN_EXACT_SAMPLES = 32
+EXACT_LL_BUDGET = 1 << 24  # 2**n_min * n_max terms for the exact log Z in monitor()
 _CHUNK_ELEMENTS = 1 << 22  # float64 work arrays of at most 32 MiB
 
 
@@ -363,7 +364,7 @@ def ais_log_partition(
 
 def monitor(
     rbm, v_train_sample, v_heldout=None, state=None, *, exact_max_units: int = EXACT_MAX_UNITS,
-    pll_exact_budget: int = PLL_EXACT_BUDGET,
+    pll_exact_budget: int = PLL_EXACT_BUDGET, exact_budget: int = EXACT_LL_BUDGET,
 ) -> dict:
     """The numbers recorded while training, all cheap:
       reconstruction_error  on v_train_sample
@@ -374,8 +375,9 @@ def monitor(
             all B from `state` ("stochastic"; exact over the first m >= 1 without a state)
       free_energy_gap       None without held-out data
       log_z, exact_ll, exact_ll_heldout
-            exact when the smaller layer has <= exact_max_units units (2**n states, ~1 s
-            at n = 20), else None.
+            exact when the smaller layer has n <= exact_max_units units and the enumeration
+            costs 2**n * (other layer) <= exact_budget evaluations (~60 ns each, so the
+            default is ~1 s), else None.
     AIS is never run here (n_chains * n_betas Gibbs sweeps): call ais_log_partition."""
     W, _, _, _ = _arrays(rbm)
     n_v, n_h = W.shape
@@ -394,7 +396,8 @@ def monitor(
         free_energy_gap(rbm, v_train_sample, v_heldout) if has_heldout else None
     )
     out["exact_ll"] = out["exact_ll_heldout"] = out["log_z"] = None
-    if min(n_v, n_h) <= exact_max_units:
+    n_min, n_max = min(n_v, n_h), max(n_v, n_h)
+    if n_min <= exact_max_units and (1 << n_min) * n_max <= exact_budget:
         log_z = exact_log_partition(rbm, max_units=exact_max_units)
         out["log_z"] = log_z
         out["exact_ll"] = exact_log_likelihood(rbm, v_train_sample, log_z)

@@ -65,9 +65,6 @@ def load_dataset(path, t_indices=None):
     n_t, n, rows, cols = spins.shape
     if min(spins.shape) == 0:
         raise DataFileError(p, f"member 'spins' is empty (shape {spins.shape})")
-    if not np.all((spins == 1) | (spins == -1)):
-        bad = spins[(spins != 1) & (spins != -1)].flat[0]
-        raise DataFileError(p, f"member 'spins' holds the value {int(bad)}; spins must be ±1")
     if "temperatures" in arrays:
         temps = arrays["temperatures"]
         if temps.dtype.kind not in "iuf" or temps.shape != (n_t,):
@@ -92,6 +89,14 @@ def load_dataset(path, t_indices=None):
             raise DataFileError(p, f"T-index repeated in {chosen}")
         if not chosen:
             raise DataFileError(p, "no T-index selected")
+    for i in chosen:  # one temperature at a time: bounded temporaries
+        block = spins[i]
+        ok = (block == 1) | (block == -1)
+        if not ok.all():
+            bad = block[~ok].flat[0]
+            raise DataFileError(
+                p, f"member 'spins' holds the value {int(bad)} (T-index {i}); spins must be ±1"
+            )
     selected = np.ascontiguousarray(spins[chosen].reshape(len(chosen) * n, rows, cols),
                                     dtype=np.int8)
     return selected, temps[chosen].copy(), meta, file_sha256(p)
@@ -308,10 +313,11 @@ def validate_model(n_visible, n_hidden, units, dtype) -> None:
 def train(config, data, steps: int, *, n_hidden: int | None = None, units: str = "spin",
           dtype="float32", holdout_fraction: float = 0.1, seed: int = 0,
           monitor_every: int | None = None, monitor_samples: int = DEFAULT_MONITOR_SAMPLES,
-          weight_scale: float = 0.05, trainer=None, history=None, progress=None,
-          stop=None) -> TrainResult:
+          weight_scale: float = 0.05, trainer=None, history=None, elapsed_s: float = 0.0,
+          progress=None, stop=None) -> TrainResult:
     """Train an RBM (core.rbm.TrainConfig `config`) on `data`, ±1 int8 spins (n, L, L) or
-    (n, N), until `steps` total updates (a resumed `trainer` continues from its steps_done).
+    (n, N), until `steps` total updates (a resumed `trainer` continues from its steps_done;
+    pass the saved `history` and `elapsed_s` along to continue those too).
 
     holdout_fraction of the configurations (chosen by the seed) are held out for the
     free-energy gap. n_hidden defaults to n_visible // 4 (PAPER.md §4). progress(step,
@@ -344,7 +350,7 @@ def train(config, data, steps: int, *, n_hidden: int | None = None, units: str =
     spins = np.ascontiguousarray(data, dtype=np.int8)
     run = TrainingRun(trainer, spins[train_idx], spins[held_idx], seed=seed,
                       monitor_every=monitor_every, monitor_samples=monitor_samples,
-                      history=history)
+                      history=history, elapsed_s=elapsed_s)
     stopped = run.run(int(steps), progress=progress, stop=stop)
     return TrainResult(
         trainer=trainer, run=run, history=run.history, steps_done=run.steps_done,

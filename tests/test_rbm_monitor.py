@@ -287,6 +287,9 @@ def test_monitor_small_model_includes_exact_ll():
     assert out["log_z"] == mon.exact_log_partition(rbm)
     assert out["exact_ll"] == pytest.approx(mon.exact_log_likelihood(rbm, train))
     assert out["exact_ll_heldout"] == pytest.approx(mon.exact_log_likelihood(rbm, held))
+    # over the enumeration budget (2**6 * 12 terms): no exact numbers
+    out = mon.monitor(rbm, train, held, new_states(0), exact_budget=2**6 * 12 - 1)
+    assert out["log_z"] is None and out["exact_ll"] is None
 
 
 def test_monitor_large_model_is_cheap():
