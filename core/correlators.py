@@ -106,7 +106,8 @@ def vh_correlator(v, h) -> np.ndarray:
 
 def rg_vh_maps(configs, b: int = 2) -> np.ndarray:
     """<v_i h_a> with h = the b x b block average of each configuration (core.rg), hidden
-    index a <-> block (K, J) row-major. Returns (L/b)^2 maps of shape (L, L)."""
+    index a <-> block (K, J) row-major. configs: (n, L, L) or (n, L*L), +-1 spins or floats
+    (earlier block averages). Returns (L/b)^2 maps of shape (L, L), float64."""
     from .rg import block_average
 
     v2, L = _visible_2d(configs)
