@@ -14,6 +14,8 @@ from .exact import TC
 
 ALGORITHMS = ("metropolis", "heatbath", "wolff")
 RG_RULES = ("average", "majority", "decimation")
+MAX_DATASET_SPINS = 2**31  # 2 GiB of int8 configurations
+MAX_WEIGHTS = 2**27
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,15 @@ class SessionConfig:
     def n_hidden(self) -> int:
         return self.hidden or max(1, self.n_visible // 4)
 
+    @property
+    def effective_rg_levels(self) -> int:
+        """rg_levels, capped at what L and rg_b allow (L=12, b=2: 2 levels)."""
+        levels, size = 0, self.L
+        while levels < self.rg_levels and size % self.rg_b == 0 and size >= self.rg_b:
+            size //= self.rg_b
+            levels += 1
+        return levels
+
     def validated(self) -> "SessionConfig":
         _check(self.L % 2 == 0 and 4 <= self.L <= 1024, f"L must be even, 4..1024 (got {self.L})")
         _check(math.isfinite(self.T) and self.T > 0, f"T must be positive (got {self.T})")
@@ -74,18 +85,21 @@ class SessionConfig:
                      "flow_chains", "history"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1 (got {getattr(self, name)})")
         _check(self.hidden >= 0, f"hidden must be >= 0 (0 = L*L/4), got {self.hidden}")
-        size = self.L
-        for level in range(self.rg_levels):
-            _check(size % self.rg_b == 0 and size // self.rg_b >= 1,
-                   f"rg_b={self.rg_b} does not divide the level-{level} size {size} "
-                   f"(L={self.L} allows fewer rg_levels)")
-            size //= self.rg_b
+        _check(self.L % self.rg_b == 0,
+               f"rg_b={self.rg_b} must divide L={self.L} for at least one RG level")
         _check(self.units in ("spin", "binary"), "units must be 'spin' or 'binary'")
         _check(self.optimizer in ("adam", "sgd"), "optimizer must be 'adam' or 'sgd'")
         _check(math.isfinite(self.lr) and self.lr > 0, f"lr must be positive (got {self.lr})")
         _check(0 <= self.momentum < 1, f"momentum must be in [0, 1) (got {self.momentum})")
         _check(self.l1 >= 0 and self.l2 >= 0, "l1 and l2 must be >= 0")
         _check(self.dtype in ("float32", "float64"), "dtype must be float32 or float64")
+        _check(self.dataset_capacity * self.n_visible <= MAX_DATASET_SPINS,
+               f"dataset_capacity x L² must be <= {MAX_DATASET_SPINS:,} spins")
+        _check(self.n_visible * self.n_hidden <= MAX_WEIGHTS,
+               f"the RBM would have more than {MAX_WEIGHTS:,} weights")
+        _check(max(self.chains, self.flow_chains, self.batch) <= 100_000,
+               "chains, flow_chains and batch must be <= 100000")
+        _check(self.history <= 1_000_000, "history must be <= 1000000")
         _check(self.batch <= self.dataset_capacity,
                f"batch ({self.batch}) cannot exceed dataset_capacity ({self.dataset_capacity})")
         return self
@@ -174,7 +188,8 @@ def _coerce(field, value):
             raise UsageError(f"{name} must be true or false, got {value!r}")
         return value
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or value != int(value):
             raise UsageError(f"{name} must be a whole number, got {value!r}")
         return int(value)
     if kind is float:

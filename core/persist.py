@@ -43,14 +43,14 @@ def resolve_save_path(name_or_path: str, directory=None) -> Path:
 
 
 def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    return hashlib.sha256(np.asarray(array, order="C").tobytes()).hexdigest()
 
 
 def write_save(path, arrays: dict, meta: dict) -> Path:
     """Write a session save atomically; meta gets format, schema, versions, array table."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}  # keeps 0-d arrays 0-d
     for name, a in arrays.items():
         if a.dtype.hasobject:
             raise ValueError(f"array {name!r} has object dtype")  # a bug, never user input

@@ -55,6 +55,7 @@ class History:
         return min(self.total, self.capacity)
 
 
+MONITOR_SAMPLES = 256
 HISTORIES = ("energy", "abs_m", "acceptance", "recon_error", "pll", "fe_gap", "train_step",
              "flow_abs_m", "flow_energy")
 
@@ -310,23 +311,24 @@ class Session:
         return result
 
     def measure_training(self) -> dict:
-        """Monitoring numbers on (a bounded sample of) the dataset and held-out set."""
+        """Monitoring numbers on the newest stored data and the held-out set (bounded cost:
+        exact PLL on a fixed subset, exact log-likelihood only for small models)."""
         from .rbm import spins_to_visible
-        from .rbm_monitor import free_energy_gap, pseudo_log_likelihood, reconstruction_error
+        from .rbm_monitor import monitor
 
         rbm = self.trainer.rbm
-        train = spins_to_visible(self.training_data()[-500:], rbm.units, rbm.dtype)
-        held = spins_to_visible(self.heldout_data()[-500:], rbm.units, rbm.dtype)
+        train = spins_to_visible(self.training_data()[-MONITOR_SAMPLES:], rbm.units, rbm.dtype)
+        held = spins_to_visible(self.heldout_data()[-MONITOR_SAMPLES:], rbm.units, rbm.dtype)
         if len(train) == 0:
             return {}
-        self.metrics = {
-            "train_step": self.trainer.steps_done,
-            "reconstruction_error": float(reconstruction_error(rbm, train)),
-            "pll": float(pseudo_log_likelihood(rbm, train)),
-            "free_energy_gap": float(free_energy_gap(rbm, train, held)) if len(held) else float("nan"),
-        }
+        numbers = monitor(rbm, train, held if len(held) else None)
+        self.metrics = {"train_step": self.trainer.steps_done}
+        for key in ("reconstruction_error", "pll", "free_energy_gap", "exact_ll",
+                    "exact_ll_heldout"):
+            if numbers.get(key) is not None:
+                self.metrics[key] = float(numbers[key])
         self.histories["pll"].append(self.metrics["pll"])
-        self.histories["fe_gap"].append(self.metrics["free_energy_gap"])
+        self.histories["fe_gap"].append(self.metrics.get("free_energy_gap", float("nan")))
         return self.metrics
 
     def step(self) -> StepReport:
@@ -376,7 +378,7 @@ class Session:
 
         c = self.config
         state = new_states(seed_sequence(c.seed, f"rg-view/{self.sweeps}"))
-        return hierarchy(self.spins, rule or self.rg_rule, c.rg_b, c.rg_levels, state)
+        return hierarchy(self.spins, rule or self.rg_rule, c.rg_b, c.effective_rg_levels, state)
 
     def flow_reset(self, source: str = "data") -> None:
         """Start the RBM flow chains from stored data, the live lattice, or random spins."""

@@ -47,7 +47,7 @@ def test_build_config_layers(tmp_path):
 
 @pytest.mark.parametrize("override", [
     "L=7", "L=2", "L=abc", "T=0", "T=-1", "T=nan", "lr=0", "batch=0", "k=0",
-    "algorithm=foo", "nosuchkey=1", "train=maybe", "rg_levels=9", "L", "=3",
+    "algorithm=foo", "nosuchkey=1", "train=maybe", "rg_b=3", "L", "=3",
     "batch=5000", "momentum=1.5",
 ])
 def test_bad_overrides_are_one_line_usage_errors(override):
@@ -103,7 +103,7 @@ def test_step_samples_and_trains():
     assert s.metrics and np.isfinite(s.metrics["pll"])
     f = s.frame()
     assert f.spins.shape == (8, 8) and not f.spins.flags.writeable
-    assert len(f.rg_levels) == s.config.rg_levels
+    assert len(f.rg_levels) == s.config.effective_rg_levels == 3
 
 
 def test_same_seed_same_arrays_and_frames_do_not_perturb():
@@ -159,6 +159,7 @@ def test_live_controls_and_reconfigure():
     assert s.trainer.rbm.W.shape == (64, 9)
     s.reconfigure(L=12)
     assert s.spins.shape == (12, 12) and s.trainer.rbm.W.shape == (144, 9)
+    assert [lvl.shape for lvl in s.rg_levels()] == [(6, 6), (3, 3)]
     with pytest.raises(UsageError):
         s.reconfigure(L=5)
     assert s.config.L == 12

@@ -431,7 +431,7 @@ class RgflowApp(App):
         self.submit(lambda s: f"RG rule: {s.cycle_rg_rule()}")
 
     def action_rg_level(self, delta: int) -> None:
-        levels = self.session.config.rg_levels
+        levels = max(1, self.session.config.effective_rg_levels)
         self.rg_level_index = int(np.clip(self.rg_level_index + delta, 0, levels - 1))
         self._drawn = None
         self._draw()
