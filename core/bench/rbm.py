@@ -1,0 +1,162 @@
+"""`rgflow bench rbm`: RBM training throughput (training samples per second).
+
+PCD-1 and CD-1 at 1024 -> 256, batch 100, float32, with BLAS pinned to one thread and to all
+cores, next to a plain numpy PCD-1 step (np.tanh, Generator.random, two gradient GEMMs, Adam
+in numpy) measured in the same run. Compilation and warm-up steps are excluded; each number
+is the median over repeats. Data: synthetic ±1 configurations, half random, half nearly
+ordered (all up or all down with 10% flipped), so no Monte Carlo is needed.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+N_VISIBLE, N_HIDDEN, BATCH = 1024, 256, 100
+CASES = ("pcd1", "cd1", "pcd1-recon", "numpy-reference")
+
+
+def _synthetic_data(n: int, n_visible: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = np.where(rng.random((n, n_visible)) < 0.5, 1.0, -1.0)
+    ordered = np.where(rng.random(n // 2) < 0.5, 1.0, -1.0)[:, None]
+    flips = np.where(rng.random((n // 2, n_visible)) < 0.1, -1.0, 1.0)
+    data[: n // 2] = ordered * flips
+    return data.astype(np.float32)
+
+
+class NumpyReferencePCD:
+    """The same PCD-1 update written the straightforward numpy way (timing baseline)."""
+
+    def __init__(self, W, a, b, n_chains: int, seed: int = 1,
+                 lr=1e-3, betas=(0.9, 0.999), eps=1e-2):
+        self.W, self.a, self.b = W.copy(), a.copy(), b.copy()
+        self.rng = np.random.default_rng(seed)
+        self.chains = np.where(self.rng.random((n_chains, W.shape[0])) < 0.5, 1.0,
+                               -1.0).astype(W.dtype)
+        self.m = [np.zeros_like(p) for p in (self.W, self.a, self.b)]
+        self.v = [np.zeros_like(p) for p in (self.W, self.a, self.b)]
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+
+    def step(self, batch):
+        W, a, b, rng = self.W, self.a, self.b, self.rng
+        f = W.dtype
+        h_data = np.tanh(batch @ W + b)
+        p_h = 0.5 * (1.0 + np.tanh(self.chains @ W + b))
+        h = np.where(rng.random(p_h.shape, dtype=f) < p_h, 1.0, -1.0).astype(f)
+        p_v = 0.5 * (1.0 + np.tanh(h @ W.T + a))
+        self.chains = np.where(rng.random(p_v.shape, dtype=f) < p_v, 1.0, -1.0).astype(f)
+        h_model = np.tanh(self.chains @ W + b)
+        grads = (batch.T @ h_data / len(batch) - self.chains.T @ h_model / len(self.chains),
+                 batch.mean(axis=0) - self.chains.mean(axis=0),
+                 h_data.mean(axis=0) - h_model.mean(axis=0))
+        self.t += 1
+        b1, b2 = self.betas
+        for p, g, m, v in zip((W, a, b), grads, self.m, self.v, strict=True):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            m_hat = m / (1 - b1 ** self.t)
+            v_hat = v / (1 - b2 ** self.t)
+            p += self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def _all_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def _make_stepper(case: str, rbm, threads: int):
+    from core.rbm import TrainConfig, Trainer
+    from core.rng import new_states
+
+    if case == "numpy-reference":
+        return NumpyReferencePCD(rbm.W, rbm.visible_bias, rbm.hidden_bias, BATCH).step
+    cfg = TrainConfig(k=1, persistent=case != "cd1", n_chains=BATCH, batch=BATCH)
+    trainer = Trainer(rbm.copy(), cfg, new_states(2, name="bench"), blas_threads=threads)
+    recon = case == "pcd1-recon"
+
+    def step(batch):
+        trainer.step(batch, reconstruction=recon)
+    return step
+
+
+def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> list[dict]:
+    """Time every case at one BLAS thread count. The cases take turns within each repeat,
+    so load from other processes on the machine hits them alike."""
+    from core.rbm import blas_threads
+
+    batches = [data[i:i + BATCH] for i in range(0, len(data) - BATCH + 1, BATCH)]
+    steppers = {case: _make_stepper(case, rbm, threads) for case in CASES}
+    times = {case: [] for case in CASES}
+    with blas_threads(threads):
+        for step in steppers.values():
+            for i in range(warmup):
+                step(batches[i % len(batches)])
+        for _ in range(repeats):
+            for case, step in steppers.items():
+                t0 = time.perf_counter()
+                for i in range(steps):
+                    step(batches[i % len(batches)])
+                times[case].append(time.perf_counter() - t0)
+    results = []
+    for case in CASES:
+        rates = sorted(steps * BATCH / t for t in times[case])
+        results.append({
+            "case": case,
+            "n_visible": N_VISIBLE,
+            "n_hidden": N_HIDDEN,
+            "batch": BATCH,
+            "dtype": "float32",
+            "threads": threads,
+            "samples_per_s": float(np.median(rates)),
+            "samples_per_s_min": rates[0],
+            "samples_per_s_max": rates[-1],
+            "repeats": repeats,
+            "steps_per_repeat": steps,
+        })
+    return results
+
+
+def run(json_output: bool, quick: bool = False) -> list[dict]:
+    from core.rbm import RBM
+
+    repeats, steps, warmup = (3, 10, 3) if quick else (11, 30, 10)
+    data = _synthetic_data(20 * BATCH, N_VISIBLE)
+    rbm = RBM.create(N_VISIBLE, N_HIDDEN, units="spin", dtype=np.float32, seed_or_state=0)
+    results = []
+    for threads in sorted({1, _all_threads()}):
+        results += _measure(threads, data, rbm, repeats, steps, warmup)
+    for r in results:
+        ref = next(x for x in results
+                   if x["case"] == "numpy-reference" and x["threads"] == r["threads"])
+        r["vs_numpy_reference"] = r["samples_per_s"] / ref["samples_per_s"]
+    if json_output:
+        import json
+
+        for r in results:
+            sys.stdout.write(json.dumps(r, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    else:
+        sys.stdout.write(format_table(results))
+    return results
+
+
+def format_table(results: list[dict]) -> str:
+    lines = [f"RBM training, {N_VISIBLE} -> {N_HIDDEN}, batch {BATCH}, float32 "
+             f"(median of {results[0]['repeats']} x {results[0]['steps_per_repeat']} steps)",
+             f"{'case':<16} {'threads':>7} {'samples/s':>11} {'min':>9} {'max':>9} "
+             f"{'x numpy':>8}"]
+    for r in results:
+        lines.append(f"{r['case']:<16} {r['threads']:>7d} {r['samples_per_s']:>11,.0f} "
+                     f"{r['samples_per_s_min']:>9,.0f} {r['samples_per_s_max']:>9,.0f} "
+                     f"{r['vs_numpy_reference']:>8.2f}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m core.bench.rbm [--json] [--quick]
+    run("--json" in sys.argv[1:], quick="--quick" in sys.argv[1:])
