@@ -317,11 +317,12 @@ class Session:
         from .rbm_monitor import monitor
 
         rbm = self.trainer.rbm
-        train = spins_to_visible(self.training_data()[-MONITOR_SAMPLES:], rbm.units, rbm.dtype)
-        held = spins_to_visible(self.heldout_data()[-MONITOR_SAMPLES:], rbm.units, rbm.dtype)
-        if len(train) == 0:
+        if self.dataset_size == 0:
             return {}
-        numbers = monitor(rbm, train, held if len(held) else None)
+        train = spins_to_visible(self.training_data()[-MONITOR_SAMPLES:], rbm.units, rbm.dtype)
+        held_spins = self.heldout_data()[-MONITOR_SAMPLES:]
+        held = spins_to_visible(held_spins, rbm.units, rbm.dtype) if len(held_spins) else None
+        numbers = monitor(rbm, train, held)
         self.metrics = {"train_step": self.trainer.steps_done}
         for key in ("reconstruction_error", "pll", "free_energy_gap", "exact_ll",
                     "exact_ll_heldout"):

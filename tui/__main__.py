@@ -37,7 +37,10 @@ def main(argv=None) -> int:
     from core.errors import RgflowError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument already reported in one line
+        return int(exc.code or 0)
     command = args.command or "app"
     try:
         return int(args.run(args) or 0)

@@ -1,0 +1,77 @@
+"""`rgflow sample`: output format, determinism, bad input, nothing written on errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from core.errors import UsageError
+from core.npzio import read_npz
+from core.sampling import SampleSpec, generate, parse_temperatures
+from tui.__main__ import main
+
+
+def test_sample_writes_documented_format(tmp_path, capsys):
+    out = tmp_path / "d.npz"
+    rc = main(["sample", "--L", "8", "--T", "1.5", "--T", "2:3:3", "--n", "40",
+               "--seed", "3", "--symmetrize", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert rc == 0
+    summary = json.loads(stdout)
+    arrays, meta = read_npz(out, required=("spins", "temperatures"))
+    spins = arrays["spins"]
+    assert spins.dtype == np.int8 and spins.shape == (4, 40, 8, 8)
+    assert set(np.unique(spins)) <= {-1, 1}
+    np.testing.assert_allclose(arrays["temperatures"], [1.5, 2.0, 2.5, 3.0])
+    assert meta["L"] == 8 and meta["seed"] == 3 and meta["symmetrized"] is True
+    for rec in meta["per_temperature"]:
+        assert rec["spacing_sweeps"] >= 1 and rec["thermalize_sweeps"] >= 200
+        assert rec["algorithm"] in ("metropolis", "wolff")
+        assert 0 < rec["independent_samples"] <= 40 * 2
+    assert summary["shape"] == [4, 40, 8, 8]
+    assert set(meta["versions"]) == {"rgflow", "numpy", "numba"}
+
+
+def test_same_seed_same_data_any_thread_count():
+    spec = SampleSpec(L=8, temperatures=(1.8, 2.4, 3.2), n=20, seed=5, threads=1)
+    a = generate(spec)[0]
+    b = generate(SampleSpec(**{**spec.__dict__, "threads": 3}))[0]
+    np.testing.assert_array_equal(a, b)
+    c = generate(SampleSpec(**{**spec.__dict__, "seed": 6}))[0]
+    assert not np.array_equal(a, c)
+
+
+def test_low_temperature_data_is_ordered_and_hot_is_not():
+    spins, _, meta = generate(SampleSpec(L=16, temperatures=(1.0, 5.0), n=50, seed=1))
+    m = np.abs(spins.reshape(2, 50, -1).mean(axis=2)).mean(axis=1)
+    assert m[0] > 0.99 and m[1] < 0.2
+
+
+@pytest.mark.parametrize("argv", [
+    ["--L", "7"], ["--L", "2"], ["--L", "100000"], ["--T", "0"], ["--T", "-1"],
+    ["--T", "nan"], ["--T", "1:2"], ["--T", "1:2:x"], ["--T", "a"], ["--n", "0"],
+    ["--n", "-3"], ["--algo", "magic"], ["--spacing", "0"], ["--h", "0.1", "--algo", "wolff"],
+])
+def test_bad_arguments_exit_2_without_output(tmp_path, capsys, argv):
+    out = tmp_path / "d.npz"
+    rc = main(["sample", *argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_existing_output_needs_force(tmp_path, capsys):
+    out = tmp_path / "d.npz"
+    out.write_bytes(b"keep me")
+    assert main(["sample", "--L", "4", "--n", "2", "--out", str(out)]) == 2
+    assert out.read_bytes() == b"keep me"
+    assert main(["sample", "--L", "4", "--n", "2", "--out", str(out), "--force"]) == 0
+    assert main(["sample", "--L", "4", "--n", "2", "--out", str(tmp_path / "no" / "x.npz")]) == 2
+    capsys.readouterr()
+
+
+def test_parse_temperatures():
+    assert parse_temperatures(["tc"])[0] == pytest.approx(2.269185314)
+    assert parse_temperatures(["0.1:6.0:60"])[-1] == 6.0
+    with pytest.raises(UsageError):
+        parse_temperatures(["3:1:0"])

@@ -1,0 +1,68 @@
+"""Import hygiene: core never imports textual or rich; headless commands never import
+textual; importing core compiles nothing."""
+
+import subprocess
+import sys
+
+import pytest
+
+CORE_MODULES = ["core", "core.rng", "core.ising", "core.observables", "core.exact", "core.rg",
+                "core.rbm", "core.rbm_monitor", "core.training", "core.correlators",
+                "core.thermometer", "core.sampling", "core.config", "core.session",
+                "core.persist", "core.npzio"]
+
+
+def run_python(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_never_imports_textual_or_rich(module):
+    loaded = run_python(
+        f"import sys, {module}; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))"
+    )
+    assert loaded == "[]"
+
+
+def test_importing_core_compiles_nothing():
+    code = (
+        "import numba.core.registry as r, importlib\n"
+        f"mods = {CORE_MODULES!r}\n"
+        "for m in mods: importlib.import_module(m)\n"
+        "from numba.core.dispatcher import Dispatcher\n"
+        "import gc\n"
+        "compiled = [d.py_func.__qualname__ for d in gc.get_objects() "
+        "if isinstance(d, Dispatcher) and d.signatures]\n"
+        "print(compiled)\n"
+    )
+    assert run_python(code) == "[]"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"], ["sample", "--help"], ["rg", "--help"], ["train", "--help"],
+    ["run", "--help"], ["info", "--help"], ["bench", "--help"],
+])
+def test_headless_commands_never_import_textual(argv):
+    code = (
+        "import sys\n"
+        "from tui.__main__ import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
+    )
+    assert run_python(code).splitlines()[-1] == "[]"
+
+
+def test_headless_run_never_imports_textual(tmp_path):
+    code = (
+        "import sys\n"
+        "from tui.__main__ import main\n"
+        f"rc = main(['run', '--set', 'L=8', '--set', 'batch=10', '--set', 'chains=10', "
+        f"'--steps', '5', '--save', {str(tmp_path / 's.npz')!r}])\n"
+        f"rc2 = main(['info', {str(tmp_path / 's.npz')!r}])\n"
+        "print(rc, rc2, sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
+    )
+    assert run_python(code).splitlines()[-1] == "0 0 []"
