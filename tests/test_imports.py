@@ -66,3 +66,14 @@ def test_headless_run_never_imports_textual(tmp_path):
         "print(rc, rc2, sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
     )
     assert run_python(code).splitlines()[-1] == "0 0 []"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```sh\n")[1:]]
+    install_and_run, install_and_test = blocks[0], blocks[1]
+    assert install_and_run.endswith("rgflow")
+    assert install_and_test in (root / ".ci" / "run").read_text()
