@@ -475,8 +475,8 @@ def _free_energy_chunk(units, v, W, a, b):
     v = v.astype(np.float64)  # in chunks: bounded float64 temporaries
     x = v @ W + b
     ax = np.abs(x)
-    if units == "spin":  # log(2 cosh x) = |x| + log1p(exp(-2|x|)) + log 2
-        hidden = ax + np.log1p(np.exp(-2.0 * ax)) + math.log(2.0)
+    if units == "spin":  # log(2 cosh x) = log(e^|x| (1 + e^-2|x|))
+        hidden = ax + np.log1p(np.exp(-2.0 * ax))
     else:  # softplus
         hidden = np.maximum(x, 0.0) + np.log1p(np.exp(-ax))
     return -(v @ a) - hidden.sum(axis=1)
