@@ -254,18 +254,21 @@ def _normals_kernel(state, out):
 
 
 @njit(inline="always")
-def _decayed(grad, w, l1, l2):
-    """Log-likelihood ascent direction with L2 and L1 penalties on the parameter."""
-    return grad - l2 * w - l1 * np.sign(w)
+def _decayed(grad, w, l1, l2, decay):
+    """Log-likelihood ascent direction with L2 and L1 penalties on the parameter. Without
+    penalties the terms would be exact zeros; skipping them saves a quarter of the pass."""
+    if decay:
+        return grad - l2 * w - l1 * np.sign(w)
+    return grad
 
 
 @njit(**_KERNEL)
-def _adam_kernel(param, grad, m, v, lr_t, b1, c1, b2, c2, eps_t, l1, l2):
+def _adam_kernel(param, grad, m, v, lr_t, b1, c1, b2, c2, eps_t, l1, l2, decay):
     """Adam (Kingma & Ba, Algorithm 1) with the bias corrections folded into lr_t and eps_t.
     1-D views; c1 = 1 - b1, c2 = 1 - b2."""
     for i in range(param.shape[0]):
         w = param[i]
-        g = _decayed(grad[i], w, l1, l2)
+        g = _decayed(grad[i], w, l1, l2, decay)
         mi = b1 * m[i] + c1 * g
         vi = b2 * v[i] + c2 * (g * g)
         m[i] = mi
@@ -274,11 +277,11 @@ def _adam_kernel(param, grad, m, v, lr_t, b1, c1, b2, c2, eps_t, l1, l2):
 
 
 @njit(**_KERNEL)
-def _sgd_kernel(param, grad, velocity, lr, momentum, l1, l2):
+def _sgd_kernel(param, grad, velocity, lr, momentum, l1, l2, decay):
     """velocity = momentum * velocity + lr * g; param += velocity."""
     for i in range(param.shape[0]):
         w = param[i]
-        g = _decayed(grad[i], w, l1, l2)
+        g = _decayed(grad[i], w, l1, l2, decay)
         vel = momentum * velocity[i] + lr * g
         velocity[i] = vel
         param[i] = w + vel
@@ -713,6 +716,7 @@ class Trainer:
     def _update(self, lr: float) -> None:
         cfg, rbm, dt = self.config, self.rbm, self._dt.type
         zero = dt(0)
+        decay = {p: p == "W" and (cfg.l1 > 0 or cfg.l2 > 0) for p in _PARAMS}
         if cfg.optimizer == "adam":
             b1, b2 = (float(x) for x in cfg.adam_betas)
             t = self.steps_done + 1
@@ -723,13 +727,13 @@ class Trainer:
                 l1, l2 = (dt(cfg.l1), dt(cfg.l2)) if p == "W" else (zero, zero)
                 _adam_kernel(getattr(rbm, p).reshape(-1), self._grads[p].reshape(-1),
                              self.moments[f"m_{p}"].reshape(-1),
-                             self.moments[f"v_{p}"].reshape(-1), *consts, l1, l2)
+                             self.moments[f"v_{p}"].reshape(-1), *consts, l1, l2, decay[p])
         else:
             for p in _PARAMS:
                 l1, l2 = (dt(cfg.l1), dt(cfg.l2)) if p == "W" else (zero, zero)
                 _sgd_kernel(getattr(rbm, p).reshape(-1), self._grads[p].reshape(-1),
                             self.moments[f"velocity_{p}"].reshape(-1), dt(lr),
-                            dt(cfg.momentum), l1, l2)
+                            dt(cfg.momentum), l1, l2, decay[p])
 
     # ---- resume -----------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:

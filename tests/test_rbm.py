@@ -243,26 +243,28 @@ def _reference_trainer_steps(rbm, cfg, state, batches):
 
 
 CASES = [
-    # units, optimizer, persistent, k, schedule
-    ("spin", "adam", True, 1, "constant"),
-    ("spin", "adam", False, 1, "constant"),
-    ("spin", "sgd", True, 1, "linear"),
-    ("spin", "sgd", False, 1, "exp"),
-    ("binary", "adam", True, 1, "linear"),
-    ("binary", "adam", False, 1, "constant"),
-    ("binary", "sgd", True, 1, "constant"),
-    ("binary", "sgd", False, 1, "constant"),
-    ("spin", "adam", True, 3, "constant"),
-    ("binary", "sgd", False, 2, "constant"),
+    # units, optimizer, persistent, k, schedule, (l1, l2)
+    ("spin", "adam", True, 1, "constant", (1e-3, 1e-2)),
+    ("spin", "adam", True, 1, "constant", (0.0, 0.0)),  # the paper's settings
+    ("spin", "adam", False, 1, "constant", (1e-3, 1e-2)),
+    ("spin", "sgd", True, 1, "linear", (1e-3, 1e-2)),
+    ("spin", "sgd", False, 1, "exp", (0.0, 1e-2)),
+    ("binary", "adam", True, 1, "linear", (1e-3, 1e-2)),
+    ("binary", "adam", False, 1, "constant", (1e-3, 0.0)),
+    ("binary", "sgd", True, 1, "constant", (1e-3, 1e-2)),
+    ("binary", "sgd", False, 1, "constant", (0.0, 0.0)),
+    ("spin", "adam", True, 3, "constant", (1e-3, 1e-2)),
+    ("binary", "sgd", False, 2, "constant", (1e-3, 1e-2)),
 ]
 
 
-@pytest.mark.parametrize(("units", "optimizer", "persistent", "k", "schedule"), CASES)
+@pytest.mark.parametrize(("units", "optimizer", "persistent", "k", "schedule", "decay"), CASES)
 def test_training_steps_bit_exact_against_numpy_reference(units, optimizer, persistent, k,
-                                                          schedule):
+                                                          schedule, decay):
     rbm = _tiny_rbm(12, 7, units, scale=0.5)
     cfg = R.TrainConfig(k=k, persistent=persistent, n_chains=3, optimizer=optimizer, lr=0.05,
-                        l1=1e-3, l2=1e-2, batch=5, lr_schedule=schedule, total_steps=4)
+                        l1=decay[0], l2=decay[1], batch=5, lr_schedule=schedule,
+                        total_steps=4)
     rng = np.random.default_rng(3)
     batches = [_random_visible(rng, (5, 12), units) for _ in range(3)]
     state = new_states(13)

@@ -122,10 +122,11 @@ def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> 
     return results
 
 
-def run(json_output: bool, quick: bool = False) -> list[dict]:
+def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> list[dict]:
     from core.rbm import RBM
 
-    repeats, steps, warmup = (3, 10, 3) if quick else (11, 30, 10)
+    default_repeats, steps, warmup = (3, 10, 3) if quick else (11, 30, 10)
+    repeats = repeats or default_repeats
     data = _synthetic_data(20 * BATCH, N_VISIBLE)
     rbm = RBM.create(N_VISIBLE, N_HIDDEN, units="spin", dtype=np.float32, seed_or_state=0)
     results = []
