@@ -1,7 +1,9 @@
 """Ising kernels: bit-exact against slow Python references that replay the documented random
 stream, exact 4x4 physics within measured error bars, determinism and bad input."""
 
+import collections
 import math
+import os
 import subprocess
 import sys
 
@@ -73,9 +75,9 @@ def ref_wolff(spins, beta, n_steps, state):
         r, c = divmod(rng.next_u64() % (L * L), L)
         old = s[r][c]
         s[r][c] = -old
-        stack = [(r, c)]
-        while stack:
-            r, c = stack.pop()
+        queue = collections.deque([(r, c)])
+        while queue:
+            r, c = queue.popleft()
             total += 1
             w0, w1 = rng.next_u64(), rng.next_u64()
             us = [w0 & M32, w0 >> 32, w1 & M32, w1 >> 32]
@@ -83,7 +85,7 @@ def ref_wolff(spins, beta, n_steps, state):
             for (rn, cn), u in zip(nbrs, us, strict=True):
                 if s[rn][cn] == old and u / TWO32 < p_add:
                     s[rn][cn] = -old
-                    stack.append((rn, cn))
+                    queue.append((rn, cn))
     return np.array(s, np.int8), total, rng.state()
 
 
@@ -253,6 +255,32 @@ def test_import_compiles_nothing():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_kernels_stay_in_bounds(tmp_path):
+    """The kernels index with unchecked unsigned offsets and write queue slots speculatively:
+    rerun them with numba's bounds checking on (fresh cache), including full-lattice clusters."""
+    code = (
+        "from core import ising\n"
+        "from core.rng import new_states\n"
+        "st = new_states(0)\n"
+        "for L in (4, 6):\n"
+        "    for T in (0.05, 2.27, 50.0):\n"
+        "        s = ising.random_spins(L, st)\n"
+        "        for h in (0.0, 0.5):\n"
+        "            ising.metropolis_sweeps(s, 1 / T, h, 3, st)\n"
+        "            ising.heatbath_sweeps(s, 1 / T, h, 3, st)\n"
+        "        n = ising.wolff_steps(s, 1 / T, 20, st)\n"
+        "        s = ising.ordered_spins(L)\n"
+        "        n = ising.wolff_steps(s, 1 / T, 20, st)\n"
+        "        assert T > 1 or n == 20 * L * L, n  # cold: every cluster is the lattice\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -445,3 +473,34 @@ def test_threshold_rule_is_the_float_comparison():
         for u in (c - 1, c, c + 1):
             if 0 <= u < 2**32:
                 assert (u <= c) == (u / TWO32 < p)
+
+
+# --------------------------------------------------------------------------------------
+# The benchmark's own estimators
+# --------------------------------------------------------------------------------------
+def test_bench_tau_int_on_an_ar1_process():
+    """AR(1) with coefficient phi has tau_int = (1 + phi) / (2 (1 - phi))."""
+    from core.bench.ising import tau_int_sokal
+
+    phi, n = 0.8, 200_000
+    rng = np.random.default_rng(7)
+    noise = rng.standard_normal(n)
+    x = np.empty(n)
+    x[0] = noise[0]
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + noise[t]
+    exact = (1 + phi) / (2 * (1 - phi))
+    # Sokal's error estimate: sigma(tau) ~ tau sqrt(2 (2W + 1) / n), W ~ 6 tau
+    err = exact * math.sqrt(2 * (12 * exact + 1) / n)
+    assert abs(tau_int_sokal(x) - exact) < 5 * err
+    assert tau_int_sokal(rng.standard_normal(10_000)) == pytest.approx(0.5, abs=0.05)
+
+
+def test_bench_numpy_reference_is_a_valid_metropolis():
+    """The baseline must do real work: at high T it decorrelates an ordered lattice."""
+    from core.bench.ising import NumpyCheckerboard
+
+    ref = NumpyCheckerboard(np.ones((16, 16), np.int8), beta=0.1)
+    ref.sweeps(20)
+    assert abs(ref.s.astype(int).mean()) < 0.3
+    assert set(np.unique(ref.s)) <= {-1, 1}
