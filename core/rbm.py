@@ -644,6 +644,7 @@ class Trainer:
         self._weights = np.concatenate([np.full(B, self._scale_data, dt),
                                         np.full(C, self._scale_model, dt)])
         self._grads = {p: np.empty_like(getattr(rbm, p)) for p in _PARAMS}
+        self._recon = None  # (h, v) buffers, made when first asked for
 
     @property
     def chains(self):
@@ -694,9 +695,12 @@ class Trainer:
             _mean_sample_kernel(z[:B], b, self._scale_data, spin, state, hh[:B], hs)
         recon = math.nan
         if reconstruction:
-            h_mean = np.empty((B, rbm.n_hidden), dtype=self._dt)
+            if self._recon is None:
+                self._recon = (np.empty((B, rbm.n_hidden), self._dt),
+                               np.empty((B, rbm.n_visible), self._dt))
+            h_mean, field = self._recon
             _mean_kernel(z[:B], b, self._dt.type(1), spin, h_mean)
-            field = h_mean @ W.T
+            np.matmul(h_mean, W.T, out=field)
             recon = _squared_error_kernel(field, a, spin, vv[:B]) / (B * rbm.n_visible)
         for sweep in range(cfg.k):
             if sweep > 0:
