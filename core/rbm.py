@@ -560,9 +560,9 @@ class TrainConfig:
             raise UsageError(f"adam_betas must be two numbers, got {self.adam_betas!r}")
         for beta in self.adam_betas:
             finite("adam beta", beta, 0, True, 1)
-        if self.lr_schedule != "constant":
-            if self.total_steps is None:
-                raise UsageError(f"lr schedule {self.lr_schedule!r} needs total_steps")
+        if self.lr_schedule != "constant" and self.total_steps is None:
+            raise UsageError(f"lr schedule {self.lr_schedule!r} needs total_steps")
+        if self.total_steps is not None:
             _check_count("total_steps", self.total_steps)
 
     def lr_at(self, step: int) -> float:

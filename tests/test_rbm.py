@@ -510,6 +510,7 @@ def test_lr_schedules():
     lambda: R.TrainConfig(l1=-1.0),
     lambda: R.TrainConfig(lr_schedule="cosine"),
     lambda: R.TrainConfig(lr_schedule="linear"),
+    lambda: R.TrainConfig(lr_schedule="exp", total_steps=0),
     lambda: R.TrainConfig(adam_betas=(0.9, 1.0)),
     lambda: R.RBM(np.zeros((3, 2)), np.zeros(3), np.zeros(2), units="ising"),
     lambda: R.RBM(np.zeros((3, 2)), np.zeros(2), np.zeros(2)),
