@@ -116,6 +116,16 @@ def _count(n, what: str) -> int:
     return int(n)
 
 
+@njit(cache=True, nogil=True)
+def _all_plus_minus_one(flat):
+    """One vectorised pass (a Wolff cluster of 0-valued sites would never end)."""
+    bad = 0
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        bad |= (v != 1) & (v != -1)
+    return bad == 0
+
+
 def _check_spins(spins, batch: bool) -> np.ndarray:
     """The spins array itself (updated in place), or a UsageError: never a silent copy."""
     ndim = 3 if batch else 2
@@ -133,7 +143,7 @@ def _check_spins(spins, batch: bool) -> np.ndarray:
             f"(got {spins.dtype}, C-contiguous={spins.flags.c_contiguous}); "
             "convert once with np.ascontiguousarray(spins, dtype=np.int8)"
         )
-    if (np.abs(spins) != 1).any():  # abs(-128) stays negative, so int8 overflow is caught
+    if not _all_plus_minus_one(spins.reshape(-1)):
         raise UsageError("spins must all be +1 or -1")
     return spins
 

@@ -259,9 +259,11 @@ def test_import_compiles_nothing():
     assert out.stdout.strip() == "ok"
 
 
-def test_kernels_stay_in_bounds(tmp_path):
+def test_kernels_stay_in_bounds(request):
     """The kernels index with unchecked unsigned offsets and write queue slots speculatively:
-    rerun them with numba's bounds checking on (fresh cache), including full-lattice clusters."""
+    rerun them with numba's bounds checking on, including full-lattice clusters. The checked
+    builds get their own numba cache (pytest's cache directory), never mixed with the
+    unchecked ones; numba recompiles them whenever core/ising.py changes."""
     code = (
         "from core import ising\n"
         "from core.rng import new_states\n"
@@ -278,7 +280,8 @@ def test_kernels_stay_in_bounds(tmp_path):
         "        assert T > 1 or n == 20 * L * L, n  # cold: every cluster is the lattice\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    cache_dir = request.config.cache.mkdir("numba-boundscheck")
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(cache_dir)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env=env)
     assert out.returncode == 0, out.stderr
