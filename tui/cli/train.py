@@ -53,8 +53,8 @@ def add_parser(sub) -> None:
                    help="fraction held out for the free-energy gap, in [0, 1) (default 0.1)")
     p.add_argument("--seed", type=_index, default=0, help="random seed (default 0)")
     p.add_argument("--monitor-every", type=positive_int, metavar="N",
-                   help="steps between monitoring evaluations (default: ~1%% of the steps, "
-                   "at most 100)")
+                   help="steps between monitoring evaluations (default: about 20 per run, "
+                   "at least 100 steps apart)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     p.set_defaults(run=run)
