@@ -322,7 +322,7 @@ class Session:
         train = spins_to_visible(self.training_data()[-MONITOR_SAMPLES:], rbm.units, rbm.dtype)
         held_spins = self.heldout_data()[-MONITOR_SAMPLES:]
         held = spins_to_visible(held_spins, rbm.units, rbm.dtype) if len(held_spins) else None
-        numbers = monitor(rbm, train, held)
+        numbers = monitor(rbm, train, held, pll_exact_budget=2**23)
         self.metrics = {"train_step": self.trainer.steps_done}
         for key in ("reconstruction_error", "pll", "free_energy_gap", "exact_ll",
                     "exact_ll_heldout"):
