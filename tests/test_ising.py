@@ -57,7 +57,7 @@ def ref_local(algorithm, spins, beta, h, n_sweeps, state):
                         s[r][c] = -s[r][c]
                         count += 1
                 else:
-                    x = min(max(2.0 * beta * (nn + h), -700.0), 700.0)
+                    x = min(max(2.0 * (beta * (nn + h)), -700.0), 700.0)
                     p = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
                     new = 1 if u / TWO32 < p else -1
                     count += new != s[r][c]
@@ -110,7 +110,8 @@ LOCAL_CASES = [
     for L in (4, 6, 8)
     for T in (1.0, TC, 3.5)
     for h in (0.0, 0.37)
-] + [(8, TC, -2.0), (8, 1.0, 2.0), (6, 0.3, 4.0), (4, 0.05, -1.0), (4, 1e6, 0.5), (8, 2.0, 1e-9)]
+] + [(8, TC, -2.0), (8, 1.0, 2.0), (6, 0.3, 4.0), (4, 0.05, -1.0), (4, 1e6, 0.5), (8, 2.0, 1e-9),
+     (4, 1e-308, 0.0), (4, 1e-300, -3.0)]
 
 
 # --------------------------------------------------------------------------------------
@@ -147,7 +148,9 @@ def test_local_kernels_match_reference_anywhere(algorithm, L, T, h, seed):
     np.testing.assert_array_equal(state, want_state)
 
 
-@pytest.mark.parametrize(("L", "T"), [(4, 1.5), (6, TC), (8, TC), (8, 3.5), (6, 1e5), (4, 0.1)])
+@pytest.mark.parametrize(
+    ("L", "T"), [(4, 1.5), (6, TC), (8, TC), (8, 3.5), (6, 1e5), (4, 0.1), (4, 1e-308)]
+)
 def test_wolff_matches_reference(L, T):
     spins = start(L, seed=3 * L)
     state = new_states(5, name=f"wolff{L}{T}")
