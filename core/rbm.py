@@ -14,7 +14,8 @@ kernel exactly.
 
 Activations. float32 RBMs use a rational tanh (Eigen's float coefficients: odd degree-13
 over even degree-6 polynomial, input clamped to ±7.9053; absolute error < 4e-7, exactly
-odd, |tanh| <= 1). Unlike libm's tanhf it vectorises, and it is written as plain float32
+odd, |tanh| <= 1; so binary probabilities below ~1e-7 may read as 0). Unlike libm's
+tanhf it vectorises, and it is written as plain float32
 operations in a fixed order with no fast-math, so `tanh_rational` (numpy) reproduces it bit
 for bit. float64 RBMs use libm tanh.
 
@@ -26,6 +27,9 @@ On this workload one BLAS thread is also the fast choice when the other cores ar
 Training follows the usual recipe: data term from hidden MEANS given the batch, model term
 from hidden means given the chains after k Gibbs sweeps (each sweep samples h then v). The
 data and model terms share one GEMM: G = [v_data; v_model]ᵀ @ [h_data/B; -h_model/C].
+Adam is Kingma & Ba's Algorithm 1 (ε added to sqrt(v̂); the bias corrections folded into
+the step size); SGD is velocity = momentum·velocity + lr·g, param += velocity. L1 and L2
+penalties apply to W only. Buffers are preallocated; a step makes no large temporaries.
 """
 
 import math
