@@ -1,0 +1,327 @@
+"""`rgflow reproduce`: the staged pipeline end to end on the tiny preset (every promised file,
+member and shape; error bars on every number; cache hits on a re-run with identical results),
+bad arguments, interruption, and the pieces the analyses rest on (comparisons with bounds,
+the fast jackknife of the scaling fits)."""
+
+import contextlib
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from core import experiments as ex
+from core.errors import UsageError
+from core.npzio import read_npz
+from tui.__main__ import main
+
+TINY = ex.get_preset("tiny")
+
+
+def run_cli(argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("reproduce") / "out"
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--jobs", "2"])
+    assert code == 0
+    return d, json.loads(stdout)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_first_run_computes_every_stage_and_lists_files(tiny_run):
+    d, summary = tiny_run
+    n_stages = len(ex.build_plan(TINY))
+    assert summary["computed"] == n_stages and summary["cached"] == 0
+    for name in ex.OUTPUT_FILES:
+        assert (d / name).is_file(), name
+        assert name in summary["files"]
+    assert set(summary["headline"]) >= {"1_correlators", "2_rg_temperature", "3_rbm_flow"}
+    # Each stage's file sits in the cache under its content key; no temporary files remain.
+    cache = sorted(p.name for p in (d / "cache").iterdir())
+    assert len(cache) == n_stages
+    assert not [p for p in cache if not p.endswith(".npz")]
+
+
+def test_correlators_npz_members_and_shapes(tiny_run):
+    d, _ = tiny_run
+    arrays, meta = read_npz(d / "correlators.npz", required=("rg_vh", "rbm_vh"))
+    L = TINY.corr_sizes[0]
+    assert arrays["rg_vh"].shape == (L * L // 4, L, L)
+    assert arrays["rbm_vh"].shape == (L * L // 4, L, L)
+    assert np.isfinite(arrays["rg_vh"]).all() and np.isfinite(arrays["rbm_vh"]).all()
+    # RG maps are exactly <v_i h_a> with h the block average of the same configurations.
+    from core.correlators import rg_vh_maps
+
+    plan = ex.build_plan(TINY)
+    ex.assign_keys(plan, d / "cache")
+    stage = next(st for st in plan if st.name == f"mc-tc-L{L}")
+    spins = read_npz(stage.path)[0]["spins"][0]
+    np.testing.assert_allclose(arrays["rg_vh"], rg_vh_maps(spins), rtol=0, atol=1e-12)
+    K = TINY.stack_levels
+    for k in range(1, K + 1):
+        n_h = (L // 2**k) ** 2
+        assert arrays[f"rg_vh_stack_level{k}"].shape == (n_h, L, L)
+        assert arrays[f"rbm_vh_stack_level{k}"].shape == (n_h, L, L)
+    assert meta["preset"] == "tiny"
+
+
+def test_flow_npz_members_and_shapes(tiny_run):
+    d, _ = tiny_run
+    a, _ = read_npz(d / "flow.npz")
+    R = len(TINY.flow_hidden) * len(TINY.flow_train_sets)
+    S, N, n_t = 3, TINY.flow_steps + 1, len(TINY.grid)
+    for k in ("hist_mlp", "hist_obs"):
+        assert a[k].shape == (R, S, N, n_t)
+        # every configuration lands in exactly one bin
+        assert (a[k].sum(axis=-1) == TINY.flow_chains).all()
+    for k in ("T_mlp", "T_mlp_err", "T_obs", "T_obs_err", "abs_m", "abs_m_err", "delta_sigma",
+              "delta_sigma_err", "delta_epsilon", "delta_epsilon_err"):
+        assert a[k].shape == (R, S, N), k
+    for k in ("G_sigma", "G_sigma_err"):
+        assert a[k].shape == (R, S, N, a["r_sigma"].size)
+    for k in ("G_epsilon", "G_epsilon_err"):
+        assert a[k].shape == (R, S, N, a["r_epsilon"].size)
+    assert (a["r_sigma"] < TINY.flow_L / 2).all()
+    assert list(a["start_labels"]) == list(ex.FLOW_STARTS)
+    assert len(a["rbm_labels"]) == R
+    np.testing.assert_array_equal(a["steps"], np.arange(N))
+    assert ((a["abs_m"] >= 0) & (a["abs_m"] <= 1)).all()
+    # The temperatures assigned are grid temperatures' means: inside the grid.
+    assert ((a["T_mlp"] >= TINY.grid[0]) & (a["T_mlp"] <= TINY.grid[-1])).all()
+
+
+def _measurements(node, path=""):
+    """Yield (path, dict) for every measured number ({"value", "error"} dicts) and every float
+    leaf found outside one (those would be numbers without an error bar)."""
+    if isinstance(node, dict):
+        if "value" in node:
+            yield path, node
+            return
+        for k, v in node.items():
+            if k == "settings":
+                continue
+            yield from _measurements(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _measurements(v, f"{path}/{i}")
+    elif isinstance(node, float):
+        yield path, node
+
+
+ALLOWED_PLAIN = ("/z", "/max_pairwise_z")
+
+
+def test_results_json_has_an_error_bar_for_every_number(tiny_run):
+    d, _ = tiny_run
+    results = json.loads((d / "results.json").read_text())
+    assert results["preset"]["name"] == "tiny"
+    found = 0
+    for section in ("thermometers", "experiments"):
+        for path, m in _measurements(results[section], section):
+            if isinstance(m, float):
+                assert path.endswith(ALLOWED_PLAIN), f"{path} has no error bar"
+                continue
+            found += 1
+            if m["value"] is None:
+                continue
+            assert m["error"] is not None and m["error"] >= 0, path
+            assert math.isfinite(m["value"]) and math.isfinite(m["error"]), path
+    assert found > 100
+    exps = results["experiments"]
+    assert set(exps) == {"1_correlators", "2_rg_temperature", "3_rbm_flow", "4_stacked"}
+    # Verdicts are computed, and only from the allowed vocabulary.
+    c = exps["1_correlators"]["L8"]["comparison"]["own_block_fraction"]
+    assert c["verdict"] in ("consistent", "higher", "lower", "undetermined")
+    for st in exps["2_rg_temperature"]["starts"]:
+        assert st["obs_flow"]["verdict"] in ("no significant change", "moves away from Tc",
+                                             "moves toward Tc", "moves up", "moves down",
+                                             "undetermined")
+    for rb in exps["3_rbm_flow"]["rbms"].values():
+        for st in rb["starts"].values():
+            assert st["obs_toward_tc"]["verdict"] in ("toward Tc", "away from Tc",
+                                                      "no significant change", "undetermined")
+
+
+def test_report_mentions_every_experiment_and_setting(tiny_run):
+    d, _ = tiny_run
+    text = (d / "report.md").read_text()
+    for k in range(1, 5):
+        assert f"## Experiment {k}" in text
+    for name in ("rbm_lr", "flow_steps", "grid", "corr_samples"):
+        assert f"| {name} |" in text
+    assert "±" in text and "As measured" in text
+
+
+def test_figures_written_when_matplotlib_is_available(tiny_run):
+    d, summary = tiny_run
+    pytest.importorskip("matplotlib")
+    for name in ("exp1_correlators.png", "exp2_rg_temperature.png", "exp3_rbm_flow.png",
+                 "exp4_stacked.png"):
+        assert (d / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert name in summary["files"]
+
+
+def test_second_run_hits_the_cache_and_reproduces_results(tiny_run):
+    d, _ = tiny_run
+    before = (d / "results.json").read_bytes()
+    report_before = (d / "report.md").read_bytes()
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--jobs", "1"])
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["computed"] == 0
+    assert all(s["cached"] for s in summary["stages"])
+    assert (d / "results.json").read_bytes() == before
+    assert (d / "report.md").read_bytes() == report_before
+
+
+def test_plan_lists_stages_with_estimates(tiny_run):
+    d, _ = tiny_run
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--plan"])
+    assert code == 0
+    plan = json.loads(stdout)
+    assert all(s["cached"] for s in plan["stages"])
+    assert all(s["estimate_s"] >= 0 for s in plan["stages"])
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("argv", [
+    ["reproduce", "--preset", "huge"],
+    ["reproduce", "--jobs", "0"],
+    ["reproduce", "--jobs", "two"],
+    ["reproduce", "--bogus"],
+])
+def test_bad_arguments_exit_2(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's exit, if main lets it through
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+
+
+def test_bad_output_directory_exits_2_and_writes_nothing(tmp_path, capsys):
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    for out in (f, foreign, tmp_path / "missing" / "deeper"):
+        code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(out)])
+        assert code == 2 and stdout == ""
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert f.read_text() == "x"
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+# --------------------------------------------------------------------------- pipeline pieces
+
+
+def test_cache_keys_ignore_jobs_and_follow_settings(tmp_path):
+    a = ex.Pipeline(TINY, tmp_path / "a", jobs=1)
+    b = ex.Pipeline(TINY, tmp_path / "a", jobs=2)
+    assert [s.key for s in a.stages] == [s.key for s in b.stages]
+    import dataclasses
+
+    other = dataclasses.replace(TINY, flow_steps=TINY.flow_steps + 1)
+    c = ex.Pipeline(other, tmp_path / "a", jobs=1)
+    changed = {s.name for s, t in zip(a.stages, c.stages, strict=True) if s.key != t.key}
+    assert changed == {st.name for st in a.stages if st.kind == "flow"}
+
+
+def test_stop_ends_the_run_and_finished_stages_stay_cached(tmp_path):
+    calls = {"n": 0, "stop_in": None}
+
+    def report(event, stage, **info):
+        if event == "start" and stage.kind == "rbm":
+            calls["stop_in"] = stage.name
+
+    def stop():
+        return calls["stop_in"] is not None
+
+    pipe = ex.Pipeline(TINY, tmp_path / "o", jobs=1, report=report, stop=stop)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.run()
+    files = sorted(p.name for p in (tmp_path / "o" / "cache").iterdir())
+    first = pipe.stages[0]
+    assert files == [first.path.name]  # the finished stage only, no partial files
+    assert ex.cache_hit(first.path, first.key)
+    assert [s["cached"] for s in ex.Pipeline(TINY, tmp_path / "o").estimates()][:2] == [
+        True, False]
+
+
+def test_damaged_cache_file_is_recomputed(tmp_path):
+    pipe = ex.Pipeline(TINY, tmp_path / "o", jobs=1)
+    st = pipe.stages[0]
+    st.path.parent.mkdir(parents=True)
+    st.path.write_bytes(b"PK\x03\x04 not really a zip")
+    assert not ex.cache_hit(st.path, st.key)
+
+
+def test_compare_verdicts_and_bounds():
+    m = ex.meas
+    assert ex.compare(m(1.0, 0.1), m(1.1, 0.1))["verdict"] == "consistent"
+    c = ex.compare(m(2.0, 0.1), m(1.0, 0.1))
+    assert c["verdict"] == "higher" and c["z"] == pytest.approx(1.0 / math.hypot(0.1, 0.1))
+    assert ex.compare(m(0.0, 0.1), m(1.0, 0.1))["verdict"] == "lower"
+    # A lower bound can only be concluded higher.
+    assert ex.compare(m(6.0, 0.0, "lower"), m(2.0, 0.1))["verdict"] == "higher"
+    assert ex.compare(m(2.0, 0.1, "lower"), m(6.0, 0.1))["verdict"] == "undetermined"
+    assert ex.compare(m(2.0, 0.1), m(6.0, 0.0, "lower"))["verdict"] == "lower"
+    assert ex.compare(m(None, None), m(1.0, 0.1))["verdict"] == "undetermined"
+    # Distances: a start clipped at the top of the range moving to near Tc is "toward".
+    tw = ex._toward(m(6.0, 0.0, "lower"), m(2.3, 0.05), m(2.27, 0.02))
+    assert tw["verdict"] == "toward Tc"
+    tw = ex._toward(m(2.3, 0.05), m(6.0, 0.0, "lower"), m(2.27, 0.02))
+    assert tw["verdict"] == "away from Tc"
+    assert ex._toward(m(2.2, 0.1), m(2.3, 0.1), m(2.27, 0.02))["verdict"] == \
+        "no significant change"
+
+
+def test_scaling_fit_equals_scaling_dimensions():
+    from core.correlators import scaling_dimensions
+
+    rng = np.random.default_rng(3)
+    # Spatially correlated +-1 configurations: 2x2 blocks share a sign, 20% of sites flipped.
+    blocks = np.where(rng.random((60, 4, 4)) < 0.6, 1, -1)
+    x = np.kron(blocks, np.ones((1, 2, 2), dtype=int))
+    x = np.where(rng.random(x.shape) < 0.2, -x, x).astype(np.int8)
+    fast = ex.scaling_fit(x, n_blocks=6, r_min=1.0)
+    slow = scaling_dimensions(x, r_min=1.0, n_blocks=6)
+    for k in ("delta_sigma", "delta_sigma_err", "delta_epsilon", "delta_epsilon_err"):
+        assert fast[k] == pytest.approx(slow[k], rel=1e-9, abs=1e-12), k
+    for k in ("G_sigma", "G_sigma_err", "G_epsilon", "G_epsilon_err", "r_sigma"):
+        np.testing.assert_allclose(fast[k], slow[k], rtol=1e-9, atol=1e-13)
+
+
+def test_presets_validate_and_unknown_preset_is_a_usage_error():
+    for p in ex.PRESETS.values():
+        assert ex.validate_preset(p) is p
+        ex.build_plan(p)
+    with pytest.raises(UsageError):
+        ex.get_preset("huge")
+    import dataclasses
+
+    with pytest.raises(UsageError):
+        ex.validate_preset(dataclasses.replace(TINY, flow_grid_samples=5))
+
+
+def test_quick_preset_keeps_the_paper_settings_that_define_the_experiments():
+    q, p = ex.get_preset("quick"), ex.get_preset("paper")
+    for name in ("rbm_k", "rbm_batch", "rbm_chains", "rbm_lr", "rbm_adam_eps", "corr_T",
+                 "flow_steps", "grid", "flow_L"):
+        assert getattr(q, name) == getattr(p, name), name
+    assert 32 in q.corr_sizes and set(p.corr_sizes) == {16, 32, 64}
+    assert p.stack_L == 64 and p.stack_levels == 3 and q.stack_L is None
+    assert p.flow_steps == 29 and set(p.flow_hidden) == {81, 100}
