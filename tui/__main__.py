@@ -14,6 +14,7 @@ COMMANDS = {
     "bench": "tui.cli.bench",
     "run": "tui.cli.session_cmds",  # also registers resume, info, ls
     "open": "tui.cli.app_cmds",
+    "reproduce": "tui.cli.reproduce",
 }
 
 
