@@ -295,74 +295,82 @@ def test_kernels_stay_in_bounds(request):
 # Physics: exact enumeration of the 4x4 lattice
 # --------------------------------------------------------------------------------------
 def enumerate_4x4():
-    """Energy and |M| of all 2**16 configurations (h = 0), vectorised."""
+    """Coupling energy E and magnetisation M of all 2**16 configurations, vectorised."""
     L = 4
     codes = np.arange(2**16, dtype=np.uint32)
     bits = (codes[:, None] >> np.arange(16, dtype=np.uint32)) & 1
     s = (2 * bits.astype(np.int64) - 1).reshape(-1, L, L)
     E = -(s * np.roll(s, 1, axis=1) + s * np.roll(s, 1, axis=2)).sum(axis=(1, 2))
-    return E, np.abs(s.sum(axis=(1, 2)))
+    return E, s.sum(axis=(1, 2))
 
 
-def exact_4x4(T):
+def exact_4x4(T, h=0.0):
+    """e = <E - h M>/N, m = <|M|>/N, mh = <M>/N and C = N (<e^2> - <e>^2) / T^2."""
     E, M = enumerate_4x4()
-    w = np.exp(-(E - E.min()) / T)
+    H = E - h * M
+    w = np.exp(-(H - H.min()) / T)
     w /= w.sum()
     N = 16
-    e = (w * E).sum() / N
-    e2 = (w * E.astype(float) ** 2).sum() / N**2
-    return {"e": e, "m": (w * M).sum() / N, "c": N * (e2 - e * e) / T**2}
+    e = (w * H).sum() / N
+    e2 = (w * H**2).sum() / N**2
+    return {"e": e, "m": (w * np.abs(M)).sum() / N, "mh": (w * M).sum() / N,
+            "c": N * (e2 - e * e) / T**2}
 
 
 def test_exact_4x4_matches_known_limits():
     assert exact_4x4(0.2)["e"] == pytest.approx(-2.0, abs=1e-12)
     assert exact_4x4(0.2)["m"] == pytest.approx(1.0, abs=1e-12)
+    assert exact_4x4(0.2)["mh"] == pytest.approx(0.0, abs=1e-12)
+    # two ground states split by the field: <M>/N = tanh(N h / T) up to e^(-8/T) excitations
+    assert exact_4x4(0.2, h=0.1)["mh"] == pytest.approx(math.tanh(16 * 0.1 / 0.2), abs=1e-12)
     hot = exact_4x4(1e6)
     assert abs(hot["e"]) < 1e-5 and hot["c"] < 1e-9
 
 
-def sample_series(algorithm, T, R, n_meas, every, seed):
-    """(R, n_meas) series of e = E/N and |m| for 4x4 replicas, run through the batch kernels
-    (on one thread: thousands of tiny parallel calls only measure scheduler noise)."""
+def sample_series(algorithm, T, R, n_meas, every, seed, h=0.0):
+    """(R, n_meas) series of e = (E - h M)/N, |m| and m for 4x4 replicas, run through the
+    batch kernels (on one thread: thousands of tiny parallel calls only measure scheduler
+    noise)."""
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        return _series(algorithm, T, R, n_meas, every, seed)
+        return _series(algorithm, T, h, R, n_meas, every, seed)
     finally:
         numba.set_num_threads(before)
 
 
-def _series(algorithm, T, R, n_meas, every, seed):
+def _series(algorithm, T, h, R, n_meas, every, seed):
     L, N = 4, 16
-    states = new_states(seed, R, name=f"{algorithm}{T}")
+    states = new_states(seed, R, name=f"{algorithm}{T}{h}")
     spins = ising.random_spins_batch(R, L, states)
     betas = np.full(R, 1.0 / T)
-    ising.run_sweeps_batch(algorithm, spins, betas, 0.0, 200 * every, states)  # equilibrate
-    es = np.empty((R, n_meas))
-    ms = np.empty((R, n_meas))
+    ising.run_sweeps_batch(algorithm, spins, betas, h, 200 * every, states)  # equilibrate
+    series = {key: np.empty((R, n_meas)) for key in ("e", "m", "mh")}
     for t in range(n_meas):
-        ising.run_sweeps_batch(algorithm, spins, betas, 0.0, every, states)
+        ising.run_sweeps_batch(algorithm, spins, betas, h, every, states)
         s = spins.astype(np.int64)
-        es[:, t] = -(s * np.roll(s, 1, axis=1) + s * np.roll(s, 1, axis=2)).sum(axis=(1, 2)) / N
-        ms[:, t] = np.abs(s.sum(axis=(1, 2))) / N
-    return es, ms
+        E = -(s * np.roll(s, 1, axis=1) + s * np.roll(s, 1, axis=2)).sum(axis=(1, 2))
+        M = s.sum(axis=(1, 2))
+        series["e"][:, t] = (E - h * M) / N
+        series["m"][:, t] = np.abs(M) / N
+        series["mh"][:, t] = M / N
+    return series
 
 
-def binned_estimates(es, ms, T, n_bins_per_replica):
-    """Means and jackknife error bars over bins (bins much longer than tau_int)."""
-    R, n = es.shape
+def binned_estimates(series, T, n_bins_per_replica):
+    """Means with error bars over bins much longer than tau_int, the specific heat by
+    jackknife over the same bins."""
+    R, n = series["e"].shape
     b = n // n_bins_per_replica
-    shape = (R * n_bins_per_replica, b)
-    e_bins = es[:, : b * n_bins_per_replica].reshape(shape)
-    m_bins = ms[:, : b * n_bins_per_replica].reshape(shape)
-    n_bins = shape[0]
-    e_mean = e_bins.mean(axis=1)
-    e2_mean = (e_bins**2).mean(axis=1)
-    m_mean = m_bins.mean(axis=1)
+    bins = {key: x[:, : b * n_bins_per_replica].reshape(R * n_bins_per_replica, b)
+            for key, x in series.items()}
+    n_bins = R * n_bins_per_replica
     out = {}
-    for key, vals in (("e", e_mean), ("m", m_mean)):
-        out[key] = (vals.mean(), vals.std(ddof=1) / math.sqrt(n_bins))
-    # specific heat C = N (<e^2> - <e>^2) / T^2, jackknife over bins
+    for key, x in bins.items():
+        means = x.mean(axis=1)
+        out[key] = (means.mean(), means.std(ddof=1) / math.sqrt(n_bins))
+    # specific heat C = N (<e^2> - <e>^2) / T^2
+    e_mean, e2_mean = bins["e"].mean(axis=1), (bins["e"] ** 2).mean(axis=1)
     tot_e, tot_e2 = e_mean.sum(), e2_mean.sum()
     jk_e = (tot_e - e_mean) / (n_bins - 1)
     jk_e2 = (tot_e2 - e2_mean) / (n_bins - 1)
@@ -373,20 +381,31 @@ def binned_estimates(es, ms, T, n_bins_per_replica):
     return out
 
 
-@pytest.mark.parametrize("algorithm", ising.ALGORITHMS)
-@pytest.mark.parametrize("T", [1.5, TC, 3.5])
-def test_4x4_observables_match_exact_enumeration(algorithm, T):
-    # Wolff steps flip few spins at high T, so it measures after a few steps.
-    every = {"wolff": 4 if T > 3 else 2}.get(algorithm, 1)
-    es, ms = sample_series(algorithm, T, R=16, n_meas=3000, every=every, seed=2024)
-    est = binned_estimates(es, ms, T, n_bins_per_replica=10)  # bins of 300 measurements
-    exact = exact_4x4(T)
-    for key in ("e", "m", "c"):
+def assert_matches_exact(est, exact, keys):
+    for key in keys:
         mean, err = est[key]
         assert err > 0
         assert abs(mean - exact[key]) < 5 * err, (key, mean, err, exact[key])
         # the error bars must be small enough for the test to mean something
         assert err < 0.05 * max(abs(exact[key]), 0.1), (key, err)
+
+
+@pytest.mark.parametrize("algorithm", ising.ALGORITHMS)
+@pytest.mark.parametrize("T", [1.5, TC, 3.5])
+def test_4x4_observables_match_exact_enumeration(algorithm, T):
+    # Wolff steps flip few spins at high T, so it measures after a few steps.
+    every = {"wolff": 4 if T > 3 else 2}.get(algorithm, 1)
+    series = sample_series(algorithm, T, R=16, n_meas=3000, every=every, seed=2024)
+    est = binned_estimates(series, T, n_bins_per_replica=10)  # bins of 300 measurements
+    assert_matches_exact(est, exact_4x4(T), ("e", "m", "c"))
+
+
+@pytest.mark.parametrize("algorithm", ["metropolis", "heatbath"])
+@pytest.mark.parametrize(("T", "h"), [(TC, 0.3), (3.5, -0.5)])
+def test_4x4_in_a_field_matches_exact_enumeration(algorithm, T, h):
+    series = sample_series(algorithm, T, R=16, n_meas=2000, every=1, seed=7, h=h)
+    est = binned_estimates(series, T, n_bins_per_replica=10)
+    assert_matches_exact(est, exact_4x4(T, h), ("e", "mh", "c"))
 
 
 # --------------------------------------------------------------------------------------
