@@ -114,9 +114,10 @@ def read_npz(path, required=(), error=DataFileError) -> tuple[dict, dict]:
 
 
 def versions() -> dict:
-    """Library versions recorded in every file rgflow writes."""
-    import numba
+    """Library versions recorded in every file rgflow writes (numba's is read from its
+    metadata, so reading a save never pays for importing numba)."""
+    from importlib.metadata import version
 
     from . import __version__
 
-    return {"rgflow": __version__, "numpy": np.__version__, "numba": numba.__version__}
+    return {"rgflow": __version__, "numpy": np.__version__, "numba": version("numba")}

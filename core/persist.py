@@ -140,3 +140,38 @@ def list_saves(directory=None) -> list[tuple[Path, dict | None, str | None]]:
         except SaveFileError as exc:
             out.append((p, None, exc.reason))
     return out
+
+
+class BackgroundSaver:
+    """Writes checkpoints on a helper thread so that stepping goes on meanwhile (hashing,
+    writing and fsync take tens of ms; the caller only pays for a snapshot copy).
+    One write at a time; an error is re-raised by the next submit() or wait()."""
+
+    def __init__(self):
+        self._thread = None
+        self._error: BaseException | None = None
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def submit(self, path, arrays: dict, meta: dict) -> None:
+        import threading
+
+        self.wait()
+
+        def write():
+            try:
+                write_save(path, arrays, meta)
+            except BaseException as exc:  # reported to the stepping thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=write, name="rgflow-checkpoint", daemon=False)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error

@@ -540,6 +540,13 @@ class Session:
         }
         return arrays, meta
 
+    def snapshot(self) -> tuple[dict, dict]:
+        """state() with every array copied: safe to write while the session steps on."""
+        import copy
+
+        arrays, meta = self.state()
+        return {k: np.array(v, copy=True) for k, v in arrays.items()}, copy.deepcopy(meta)
+
     def save(self, path) -> None:
         from .persist import write_save
 

@@ -88,6 +88,7 @@ def _drive(session, path, args, started: bool) -> int:
     import signal
     import time
 
+    from core.persist import BackgroundSaver
     from tui.cli.common import emit_json, progress_bar
 
     received = {"signal": None}
@@ -100,6 +101,7 @@ def _drive(session, path, args, started: bool) -> int:
     last_checkpoint = t0
     done = 0
     start_step = session.step_count
+    saver = BackgroundSaver()
     try:
         with progress_bar("running", args.steps, fields=("T", "E", "m", "train")) as update:
             while done < args.steps and received["signal"] is None:
@@ -111,9 +113,11 @@ def _drive(session, path, args, started: bool) -> int:
                 update(completed=done, T=f"{session.T:.4f}",
                        E=f"{s['energy_per_spin']:.4f}", m=f"{s['abs_m']:.3f}",
                        train=s["train_steps"])
-                if time.perf_counter() - last_checkpoint >= args.checkpoint_every:
-                    session.save(path)
+                if time.perf_counter() - last_checkpoint >= args.checkpoint_every \
+                        and not saver.busy():
+                    saver.submit(path, *session.snapshot())
                     last_checkpoint = time.perf_counter()
+        saver.wait()
         session.save(path)
     finally:
         for s, handler in previous.items():
