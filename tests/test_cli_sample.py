@@ -75,3 +75,23 @@ def test_parse_temperatures():
     assert parse_temperatures(["0.1:6.0:60"])[-1] == 6.0
     with pytest.raises(UsageError):
         parse_temperatures(["3:1:0"])
+
+
+def test_ctrl_c_leaves_no_output(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "big.npz"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "sample", "--L", "64", "--T", "1:3:4", "--n", "200000",
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    time.sleep(3)  # inside the sampling loop (compilation is cached by earlier tests)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
