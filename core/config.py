@@ -49,7 +49,8 @@ class SessionConfig:
     l2: float = 0.0
     batch: int = 100
     train: bool = True
-    monitor_every: int = 500  # training steps between monitoring evaluations (~0.3 s each at 1024 -> 256)
+    # training steps between monitoring evaluations (~0.3 s each at 1024 -> 256)
+    monitor_every: int = 500
     dtype: str = "float32"
     # RBM flow
     flow_chains: int = 100

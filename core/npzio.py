@@ -5,10 +5,12 @@ file in the same directory, flushed, fsynced and renamed over the target (then t
 is fsynced), so Ctrl-C or kill -9 at any moment never leaves a partial or damaged file.
 """
 
+import hashlib
 import json
 import os
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,17 +47,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_npz(path, arrays: dict, meta: dict | None = None, compress: bool = False) -> Path:
-    """Write `arrays` (+ `meta` as a JSON string member) to `path` atomically."""
+@contextmanager
+def atomic_file(path):
+    """Open a temporary file beside `path` for writing; on success it is flushed, fsynced
+    and renamed over `path` (then the directory is fsynced); on any error it is removed."""
     p = Path(path)
     directory = p.parent if str(p.parent) else Path(".")
-    members = {k: np.asarray(v) for k, v in arrays.items()}
-    if meta is not None:
-        members["meta"] = np.array(json.dumps(meta, sort_keys=True))
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compress else np.savez)(fh, **members)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
@@ -66,7 +67,32 @@ def atomic_write_npz(path, arrays: dict, meta: dict | None = None, compress: boo
             pass
         raise
     _fsync_dir(directory)
-    return p
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write bytes (a report, a JSON file) atomically."""
+    with atomic_file(path) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def atomic_write_npz(path, arrays: dict, meta: dict | None = None, compress: bool = False) -> Path:
+    """Write `arrays` (+ `meta` as a JSON string member) to `path` atomically."""
+    members = {k: np.asarray(v) for k, v in arrays.items()}
+    if meta is not None:
+        members["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_file(path) as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **members)
+    return Path(path)
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_npz(path, required=(), error=DataFileError) -> tuple[dict, dict]:

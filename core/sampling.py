@@ -179,7 +179,8 @@ def _pilot_tau(chain: _Chain) -> float:
     return float(max(taus))
 
 
-def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress, stop) -> TemperatureReport:
+def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress,
+                     stop) -> TemperatureReport:
     from .observables import tau_int
 
     t0 = time.perf_counter()

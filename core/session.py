@@ -213,7 +213,8 @@ class Session:
         if any(getattr(old, k) != getattr(new, k) for k in lattice_keys):
             self._reset_all()
         else:
-            if any(getattr(old, k) != getattr(new, k) for k in ("dataset_capacity", "holdout_every")):
+            if any(getattr(old, k) != getattr(new, k)
+                   for k in ("dataset_capacity", "holdout_every")):
                 self._reset_dataset()
             if any(getattr(old, k) != getattr(new, k) for k in rbm_keys):
                 self._reset_rbm()

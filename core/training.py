@@ -12,7 +12,6 @@ a saved Trainer at step s sees exactly the batches an uninterrupted run would.
 """
 
 import dataclasses
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataFileError, UsageError
-from .npzio import atomic_write_npz, read_npz, versions
+from .npzio import atomic_write_npz, file_sha256, read_npz, versions
 from .rng import new_states, seed_sequence
 
 FORMAT = "rgflow.trained_rbm"
@@ -33,14 +32,6 @@ DEFAULT_MONITOR_SAMPLES = 256
 
 
 # ----------------------------------------------------------------------------- dataset
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_dataset(path, t_indices=None):

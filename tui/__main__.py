@@ -1,5 +1,7 @@
-"""`rgflow`: the command line (no sub-command starts the app). Headless sub-commands import only core (plus rich for
-progress); the Textual app is imported only when it is started."""
+"""`rgflow`: the command line; without a sub-command it starts the app.
+
+Headless sub-commands import only core (plus rich for progress); the Textual app is
+imported only when it is started."""
 
 import importlib
 import sys
@@ -29,7 +31,7 @@ def build_parser() -> OneLineParser:
     add_app_options(parser)
     parser.set_defaults(run=run_default)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         importlib.import_module(module).add_parser(sub)
     return parser
 

@@ -50,16 +50,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _sha256(path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load_spins(path):
     """Read and validate the dataset: (spins int8 (n_T, n, L, L), temperatures or None,
     source meta, input shape). Every problem is one DataFileError."""
@@ -111,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     from core import rg
     from core.errors import UsageError
-    from core.npzio import atomic_write_npz, check_output_path, versions
+    from core.npzio import atomic_write_npz, check_output_path, file_sha256, versions
     from core.rng import new_states
     from tui.cli.common import emit_json, progress_bar
 
@@ -171,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         "layout": "(n_T, n, L, L)",
         "source": {
             "path": str(data.resolve()),
-            "sha256": _sha256(data),
+            "sha256": file_sha256(data),
             "meta": source_meta,
         },
         "versions": versions(),

@@ -11,7 +11,8 @@ def add_parser(sub):
         "Thermalisation and spacing default to multiples of the measured integrated "
         "autocorrelation time, and the number of independent samples is reported.",
     )
-    p.add_argument("--L", type=positive_int, default=32, help="lattice size (even, >= 4; default 32)")
+    p.add_argument("--L", type=positive_int, default=32,
+                   help="lattice size (even, >= 4; default 32)")
     p.add_argument("--T", action="append", metavar="T|START:STOP:COUNT",
                    help="temperature, 'tc', or an inclusive range (repeatable; default tc)")
     p.add_argument("--n", type=positive_int, default=1000,
@@ -27,7 +28,8 @@ def add_parser(sub):
                    help="thermalisation sweeps (default: max(200, 20 tau_int))")
     p.add_argument("--spacing", type=positive_int, metavar="SWEEPS",
                    help="sweeps between samples (default: ceil(2 tau_int))")
-    p.add_argument("--threads", type=positive_int, help="temperatures run in parallel (default: all cores)")
+    p.add_argument("--threads", type=positive_int,
+                   help="temperatures run in parallel (default: all cores)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(run=run)

@@ -5,14 +5,13 @@ optimiser, RNG, steps done, metric history) is written to --out and the exit cod
 (SIGINT) or 143 (SIGTERM). A second signal aborts at once without writing.
 """
 
-import argparse
 import math
 import signal
 import sys
 import threading
 from contextlib import contextmanager
 
-from tui.cli.common import finite_float, positive_float, positive_int
+from tui.cli.common import finite_float, nonnegative_int, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -25,7 +24,7 @@ def add_parser(sub) -> None:
         "and exits 130 (SIGTERM: 143).",
     )
     p.add_argument("--data", required=True, metavar="FILE.npz", help="dataset from rgflow sample")
-    p.add_argument("--T-index", dest="t_index", action="append", type=_index, metavar="I",
+    p.add_argument("--T-index", dest="t_index", action="append", type=nonnegative_int, metavar="I",
                    help="train on temperature I of the file (repeatable; default: all)")
     p.add_argument("--hidden", type=positive_int, metavar="N",
                    help="hidden units (default: n_visible / 4)")
@@ -51,23 +50,13 @@ def add_parser(sub) -> None:
                    help="parameter updates (default 10000)")
     p.add_argument("--holdout", type=finite_float, default=0.1, metavar="FRACTION",
                    help="fraction held out for the free-energy gap, in [0, 1) (default 0.1)")
-    p.add_argument("--seed", type=_index, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--monitor-every", type=positive_int, metavar="N",
                    help="steps between monitoring evaluations (default: about 20 per run, "
                    "at least 100 steps apart)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     p.set_defaults(run=run)
-
-
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 class _StopRequest:
