@@ -4,6 +4,7 @@ Headless sub-commands import only core (plus rich for progress); the Textual app
 imported only when it is started."""
 
 import importlib
+import os
 import sys
 
 from tui.cli.common import OneLineParser
@@ -53,6 +54,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"rgflow {command}: interrupted\n")
         return 130
+    except BrokenPipeError:  # e.g. `rgflow bench ising --json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
