@@ -124,10 +124,10 @@ PRESETS = {
     # Minutes: experiment 1 at 1024 -> 256, RG temperature flow 32 -> 16 -> 8, RBM flows with
     # 100 -> 81 RBMs; fewer samples and updates than the paper, no stacked RBMs.
     "quick": Preset(
-        name="quick", corr_sizes=(32,), corr_samples=4000, rbm_steps=3000,
-        thermo_samples=200, mlp_epochs=10,
+        name="quick", corr_sizes=(32,), corr_samples=10_000, rbm_steps=5000,
+        thermo_samples=1000, mlp_epochs=10,
         rgT_L=32, rgT_levels=2, rgT_samples=1000,
-        flow_hidden=(81,), flow_grid_samples=1000, flow_tc_samples=5000, flow_rbm_steps=5000,
+        flow_hidden=(81,), flow_grid_samples=1000, flow_tc_samples=5000, flow_rbm_steps=10_000,
         flow_chains=1000, stack_L=None,
     ),
     # Hours: the authors' sizes and lengths.
@@ -872,12 +872,12 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 COST_MC_PER_T = 0.3              # s per temperature: pilot run, thermalisation, bookkeeping
 COST_MC_PER_SITE_SAMPLE = 1.6e-8  # s per site per stored sample (spacing ~ a few sweeps)
 COST_RBM_STEP = 5e-4             # s per update, fixed part
-COST_RBM_MAC = 4e-10             # s per (row x n_visible x n_hidden) of an update's GEMMs
-COST_MONITOR_MAC = 3e-8          # s per (monitored configuration x n_visible x n_hidden)
-COST_MLP_MAC = 4e-9              # s per (configuration x input x hidden unit) per epoch
-COST_VH_MAC = 2e-9               # s per (configuration x visible x hidden) of <v h>
-COST_MEASURE = 0.03              # s per flow-step measurement, fixed part
-COST_MEASURE_CONFIG = 1.2e-4     # s per configuration per flow-step measurement
+COST_RBM_MAC = 3e-10             # s per (row x n_visible x n_hidden) of an update's GEMMs
+COST_MONITOR_MAC = 1.8e-8        # s per (monitored configuration x n_visible x n_hidden)
+COST_MLP_MAC = 4e-10             # s per (configuration x input x hidden unit) per epoch
+COST_VH_MAC = 5e-10              # s per (configuration x visible x hidden) of <v h>
+COST_MEASURE = 0.01              # s per flow-step measurement, fixed part
+COST_MEASURE_CONFIG = 3.5e-5     # s per configuration per flow-step measurement
 
 
 def _est_mc(L, n_t, n, threads):
@@ -888,7 +888,7 @@ def _est_mc(L, n_t, n, threads):
 def _est_rbm(p: Preset, n_v, n_h, steps):
     rows = p.rbm_batch + p.rbm_chains
     monitor = (p.rbm_monitor_points + 2) * (0.2 + COST_MONITOR_MAC * 256 * n_v * n_h)
-    return steps * (COST_RBM_STEP + COST_RBM_MAC * rows * n_v * n_h * 4) + monitor
+    return steps * (COST_RBM_STEP + COST_RBM_MAC * rows * n_v * n_h) + monitor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1423,6 +1423,8 @@ def _exp3_results(p, stages, outputs) -> dict:
                 "obs_toward_tc_after_step1": _toward(m("T_obs", 1), finals["T_obs"],
                                                      ref_tc["T_obs"]),
                 "obs_stationary": compare(finals["T_obs"], m("T_obs", max(1, N // 2))),
+                "obs_energy_vs_abs_m_final": _agreement(
+                    outputs[st.name].meta["observable_ranges"][i][N]["disagreement_sigma"]),
                 "abs_m_vs_mc_at_T_mlp": compare(finals["abs_m"], mc_m),
                 "delta_sigma_vs_mc_tc": compare(finals["delta_sigma"], ref_tc["delta_sigma"]),
                 "delta_epsilon_vs_mc_tc": compare(finals["delta_epsilon"],
@@ -1443,6 +1445,16 @@ def _exp3_results(p, stages, outputs) -> dict:
                          "fit_window": f"{p.fit_r_min:g} <= r < L/2",
                          "starts": list(FLOW_STARTS)},
             "mc_reference": reference, "rbms": rbms}
+
+
+def _agreement(z) -> dict:
+    """The observable thermometer's two readings (from E/N and from <|m|>) side by side:
+    z = (T_E - T_|m|) / its error, as core.thermometer reports it."""
+    z = _num(z)
+    if z is None:
+        return {"z": None, "verdict": "undetermined"}
+    return {"z": z, "verdict": "consistent" if abs(z) <= Z_AGREE else
+            ("energy higher" if z > 0 else "energy lower")}
 
 
 def _common(ms: list) -> dict:
@@ -1506,8 +1518,10 @@ def _pm(m) -> str:
     v, e = m["value"], m.get("error")
     if "bound" in m:
         return ("≥ " if m["bound"] == "lower" else "≤ ") + f"{v:.4g} (range end)"
+    if e is not None and e <= 1e-9 * max(abs(v), 1.0):
+        return f"{0.0 if abs(v) < 1e-12 else v:.4g} ± 0"
     if not e:
-        return f"{v:.4g}" + ("" if e is None else " ± 0")
+        return f"{v:.4g}"
     d = min(8, max(0, 1 - int(math.floor(math.log10(e)))))
     return f"{v:.{d}f} ± {e:.{d}f}"
 
@@ -1663,6 +1677,12 @@ def _report_exp3(e3: dict) -> list:
                              f"(largest pairwise |z| = {ce['max_pairwise_z']:.1f}; weighted "
                              f"mean {_pm(ce['weighted_mean'])}).")
         for start, st in rb["starts"].items():
+            sta, ag = st["obs_stationary"], st["obs_energy_vs_abs_m_final"]
+            lines.append(f"- from {start}: observable T at step {s['steps']} vs step "
+                         f"{max(1, s['steps'] // 2)}: {sta['verdict']} (z = {_zs(sta)}); at "
+                         f"the last step T from E/N vs T from ⟨|m|⟩: {ag['verdict']} "
+                         f"(z = {_zs(ag)}).")
+        for start, st in rb["starts"].items():
             ds, de = st["delta_sigma_vs_mc_tc"], st["delta_epsilon_vs_mc_tc"]
             dm = st["abs_m_vs_mc_at_T_mlp"]
             lines.append(f"- from {start}, final step: Δσ vs Monte Carlo at Tc {ds['verdict']} "
@@ -1712,7 +1732,8 @@ def build_report(p: Preset, results: dict, figure_notes: list) -> str:
               "RG: h = block average of v (hidden unit a ↔ block a). RBM: h = E[h|v] = "
               "tanh(b + vW). Own-block fraction: share of Σ|⟨v_i h_a⟩| on the block's own "
               "sites (RG: block a; RBM: the block holding most of the unit's |map|). Errors: "
-              "jackknife over 10 configuration blocks combined with the spread over units / "
+              f"jackknife over {p.jackknife_blocks} configuration blocks combined with the "
+              "spread over units / "
               "√n_units. The RBM's training seed is one draw: its variation is not in the "
               "error bar.", ""]
     for r in results["experiments"]["1_correlators"].values():
