@@ -325,3 +325,33 @@ def test_quick_preset_keeps_the_paper_settings_that_define_the_experiments():
     assert 32 in q.corr_sizes and set(p.corr_sizes) == {16, 32, 64}
     assert p.stack_L == 64 and p.stack_levels == 3 and q.stack_L is None
     assert p.flow_steps == 29 and set(p.flow_hidden) == {81, 100}
+
+
+def test_ctrl_c_exits_130_and_keeps_finished_stages(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "o"
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from tui.__main__ import main; "
+            f"sys.exit(main(['reproduce', '--preset', 'tiny', '--out', {str(out)!r}]))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "cache").is_dir() and any((out / "cache").glob("*.npz")):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-500:]
+    assert stdout == ""
+    assert stderr.strip().splitlines()[-1] == "rgflow reproduce: interrupted"
+    files = [p.name for p in (out / "cache").iterdir()]
+    assert files and all(f.endswith(".npz") and not f.startswith(".") for f in files)
+    plan = ex.Pipeline(TINY, out)
+    cached = [s["cached"] for s in plan.estimates()]
+    assert sum(cached) == len(files) and not all(cached)
+    assert not (out / "results.json").exists()
