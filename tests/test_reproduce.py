@@ -355,3 +355,37 @@ def test_ctrl_c_exits_130_and_keeps_finished_stages(tmp_path):
     cached = [s["cached"] for s in plan.estimates()]
     assert sum(cached) == len(files) and not all(cached)
     assert not (out / "results.json").exists()
+
+
+def test_stage_results_do_not_depend_on_jobs(tiny_run, tmp_path):
+    """Stages recomputed with one thread equal the fixture's (run with --jobs 2), bit for bit."""
+    d, _ = tiny_run
+    done = ex.Pipeline(TINY, d, jobs=2)
+    outputs = {st.name: ex.StageOutput(st.path) for st in done.stages}
+    again = ex.Pipeline(TINY, tmp_path / "o", jobs=1)
+    again.cache_dir.mkdir(parents=True)
+    ex._set_threads(1)
+    try:
+        for name in ("mc-grid-L4", "thermometer-L4", "rbm-flow-low-h81", "flow-low-h81",
+                     "rg-temperature"):
+            again._compute(again.by_name[name], outputs)
+            new, _ = read_npz(again.by_name[name].path)
+            old, _ = read_npz(done.by_name[name].path)
+            assert sorted(new) == sorted(old)
+            for k in old:
+                np.testing.assert_array_equal(new[k], old[k], err_msg=f"{name}: {k}")
+    finally:
+        ex._set_threads(ex._default_threads())
+
+
+def test_missing_matplotlib_skips_figures_with_a_note(tiny_run, tmp_path, monkeypatch):
+    import sys
+
+    d, _ = tiny_run
+    pipe = ex.Pipeline(TINY, d)
+    outputs = {st.name: ex.StageOutput(st.path) for st in pipe.stages}
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    files, _ = ex.write_outputs(TINY, pipe.stages, outputs, tmp_path)
+    assert not list(tmp_path.glob("*.png")) and not [f for f in files if f.endswith(".png")]
+    assert "matplotlib is not installed" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "results.json").read_bytes() == (d / "results.json").read_bytes()
