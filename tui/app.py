@@ -1,27 +1,35 @@
 """The Textual app: a thin, live driver of one core Session.
 
-Threading (DESIGN.md principle 6): one exclusive thread worker owns the Session. It runs
-queued commands (key actions that change the session), steps it in time-sized chunks while
-running, and publishes an immutable Frame. A timer on the UI thread draws the newest frame.
-Widgets are touched only on the UI thread; the Session only on the worker thread.
+Threading (DESIGN.md principle 6): one exclusive thread worker owns the Session. Between
+steps it runs queued commands (key actions that change the session), steps it in ~30 ms
+chunks while running (a chunk ends early as soon as a command is queued, so a key press
+is handled within one step), and publishes an immutable core.session.Frame plus a few
+display extras at most `fps` times a second, or at once after a command. Heavy display-only
+analysis (correlator maps, G(r)) runs on a second thread on copies of the data. The UI thread
+only draws the newest published frame. Widgets are touched only on the UI thread; the
+Session only on the worker thread.
 """
 
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, Static
+from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, ProgressBar, Static
 
-from core.errors import RgflowError
-from core.session import Frame, Session
+from core.errors import RgflowError, UsageError
 
 from .widgets.heatmap import HeatMap, HeatMapGrid
 from .widgets.lattice import LatticeView
@@ -35,12 +43,62 @@ VIEW_TITLES = {
     "plots": "Plots",
     "flow": "RBM flow",
 }
+# The panes of each view, in reading order. Wide terminals show a whole view at once; in
+# smaller ones a view is split into pages of 2 (or 1) panes that v / tab step through.
+PANES = {
+    "dashboard": ("lattice", "rg-pane", "dash-recon", "dash-plot"),
+    "rbm": ("rbm-v", "rbm-hidden", "rbm-recon", "rbm-recon-sample", "rbm-weights", "rbm-info"),
+    "correlators": ("corr-rg", "corr-rbm", "corr-info", "corr-grid"),
+    "plots": ("plot-energy", "plot-m", "plot-gr", "plot-train", "plot-flow-m", "plot-flow-t"),
+    "flow": ("flow-0", "flow-1", "flow-2", "flow-info", "flow-hist"),
+}
+PANES_PER_PAGE = {"wide": None, "compact": 2, "tiny": 1}
+WIDE_MIN = (110, 30)  # columns, rows for whole views
+TINY_MAX = (60, 18)  # below either: one pane per page, no borders
+
 CHUNK_SECONDS = 0.03  # one worker chunk: 20-50 ms keeps pause/quit/save within a frame
-CORRELATOR_PERIOD = 2.0  # seconds between correlator recomputations while visible
-CORRELATOR_SAMPLES = 1000
+IDLE_WAIT = 0.1  # worker's sleep when paused (woken at once by any command)
+ANALYSIS_MIN_PERIOD = 2.0  # seconds between recomputations of a visible analysis ...
+ANALYSIS_DUTY = 0.15  # ... and at most this fraction of one core
+RATE_WINDOW = 0.5  # seconds of running time per simulation-rate reading
+TC = 2.0 / np.log1p(np.sqrt(2.0))
+
+Command = Callable[["object"], str | None]
 
 
-Command = Callable[[Session], str | None]
+def default_threads() -> int:
+    """numba threads in the app: one core is left for the UI (DESIGN.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
+def _set_numba_threads(n: int) -> None:
+    # numba's thread count is per calling thread: every thread that runs kernels sets it
+    import numba
+
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
+class FrameReady(Message):
+    """The worker published a new frame (or analysis result): draw it now."""
+
+
+class UiCall(Message):
+    """Run a callable on the UI thread (posted from other threads, never blocking them)."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        super().__init__()
+        self.fn = fn
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the worker hands to the UI: an immutable frame plus display extras."""
+
+    seq: int
+    frame: object  # core.session.Frame
+    extras: dict = field(default_factory=dict)
+    commands: int = 0  # commands executed before this frame was taken
 
 
 class RgflowApp(App):
@@ -52,9 +110,11 @@ class RgflowApp(App):
         Binding("space", "toggle_run", "Run/Pause", id="run"),
         Binding("n", "step", "Step", id="step"),
         Binding("equals_sign", "temperature(0.01)", "T +0.01", show=False, id="t-up"),
-        Binding("plus", "temperature(0.1)", "T +0.1", key_display="+/-", id="t-up-big"),
+        Binding("plus,shift+equals_sign", "temperature(0.1)", "T +0.1", key_display="+/-",
+                id="t-up-big"),
         Binding("minus", "temperature(-0.01)", "T -0.01", show=False, id="t-down"),
-        Binding("underscore", "temperature(-0.1)", "T -0.1", show=False, id="t-down-big"),
+        Binding("underscore,shift+minus", "temperature(-0.1)", "T -0.1", show=False,
+                id="t-down-big"),
         Binding("a", "cycle_algorithm", "Algorithm", id="algorithm"),
         Binding("r", "cycle_rg_rule", "RG rule", show=False, id="rg-rule"),
         Binding("left_square_bracket", "rg_level(-1)", "RG level -", show=False, id="rg-down"),
@@ -67,42 +127,85 @@ class RgflowApp(App):
         Binding("right,l", "select_unit(1,0)", "Unit right", show=False, id="unit-right"),
         Binding("v,tab", "next_view", "View", id="view"),
         Binding("shift+tab", "next_view(-1)", "Previous view", show=False, id="view-back"),
+        *[Binding(str(i + 1), f"show_view('{name}')", f"View: {VIEW_TITLES[name]}", show=False,
+                  id=f"view-{name}") for i, name in enumerate(VIEWS)],
         Binding("s", "save", "Save", id="save"),
         Binding("o", "open", "Open", show=False, id="open"),
         Binding("question_mark,f1", "help", "Help", key_display="?", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
-        Binding("ctrl+q", "quit_now", "Quit (autosave)", show=False, priority=True,
+        Binding("ctrl+q", "quit_now", "Quit at once (autosave)", show=False, priority=True,
                 id="quit-now"),
     ]
 
-    # actions that need compiled kernels / a running worker
-    NEEDS_KERNELS = {"toggle_run", "step", "flow_step", "save", "open", "train_n"}
+    # actions that touch the session: greyed out until the kernels are compiled
+    NEEDS_KERNELS = {"toggle_run", "step", "temperature", "cycle_algorithm", "cycle_rg_rule",
+                     "toggle_training", "flow_step", "save", "save_as", "open"}
 
     view = reactive("dashboard")
+    page = reactive(0)
     selected_unit = reactive(0)
     rg_level_index = reactive(0)
 
-    def __init__(self, session: Session, *, fps: float = 12.0, saves_dir=None,
-                 warm_up: bool = True, save_path: Path | None = None) -> None:
+    def __init__(self, session=None, *, fps: float = 12.0, saves_dir=None,
+                 warm_up: bool = True, save_path: Path | None = None,
+                 autorun: bool | None = None, threads: int | None = None,
+                 config=None) -> None:
+        """session: a core Session, or None to build Session(config) on the worker (so the
+        window appears before numba is even imported). autorun: start running once ready
+        (default: yes for a new session, no for an opened save)."""
         super().__init__()
         self.session = session  # touched only by the worker once it has started
+        self._config = config
         self.fps = max(1.0, float(fps))
         self.saves_dir = saves_dir
-        self.save_path = save_path
+        self.save_path = Path(save_path) if save_path is not None else None
+        self.autorun = (save_path is None) if autorun is None else bool(autorun)
+        self.threads = int(threads) if threads else default_threads()
         self._warm_up_needed = warm_up
-        self.ready = False
+        self.ready = False  # every kernel compiled, actions enabled
+        self.live = False  # first frame published, live views shown
         self.running = False
+        self.layout_mode = "wide"
+        # worker <-> UI
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._frame: Frame | None = None
-        self._drawn: Frame | None = None
-        self._correlators: dict | None = None
-        self._correlators_drawn: dict | None = None
-        self._want_correlators = False
-        self.frames_drawn = 0
-        self._fps_window: list[float] = []
-        self.measured_fps = 0.0
+        self._pub_want = 0  # publish requests from the UI (UI thread writes)
+        self._pub_done = 0  # ... the newest one served (worker writes)
+        self._published: Published | None = None
+        self._seq = 0
+        self.commands_submitted = 0
         self.commands_done = 0
+        # worker-only state
+        self._last_publish = 0.0
+        self._job: Iterator | None = None
+        self._job_progress: tuple[int, int] | None = None
+        self._rate_acc = [0.0, 0.0]  # spin updates, seconds (current window)
+        self._rate = float("nan")
+        self._generation = 0  # bumped when the session is replaced or resized
+        self._thermometer = None
+        self._flow_history: list[tuple[int, float]] = []
+        self._flow_reading: dict | None = None
+        self._flow_key = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._sim_worker = None
+        self._futures: dict[str, tuple[Future, float, tuple]] = {}
+        self._analysis_due: dict[str, tuple] = {}
+        self._analysis_cost: dict[str, float] = {}
+        self._analysis_time: dict[str, float] = {}
+        # analysis results (written by the worker, read by the UI; each value immutable)
+        self.analysis: dict[str, dict] = {}
+        self.analysis_version = 0
+        # UI-only state
+        self._widgets: dict = {}
+        self._main: Screen | None = None
+        self._drawn_key = None
+        self._drawn_seq = -1
+        self._draw_times: list[float] = []
+        self.measured_fps = 0.0
+        self.frames_drawn = 0
+        self.loading_text = ""
+        self.loading_log: list[str] = []
 
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -110,90 +213,271 @@ class RgflowApp(App):
         with ContentSwitcher(initial="loading", id="views"):
             with Vertical(id="loading"):
                 yield LoadingIndicator()
-                yield Static("Compiling kernels…", id="loading-text")
-            with Grid(id="dashboard"):
+                yield Static("Starting…", id="loading-text")
+                yield ProgressBar(total=1, show_eta=False, id="loading-progress")
+            with Grid(id="dashboard", classes="view"):
                 yield LatticeView(title="spins", id="lattice")
-                yield HeatMap(title="RG level", id="rg-map")
-                yield LatticeView(title="RG level", id="rg-spins")
+                with ContentSwitcher(initial="rg-map", id="rg-pane"):
+                    yield HeatMap(title="RG level", id="rg-map")
+                    yield LatticeView(title="RG level", id="rg-spins")
                 yield HeatMap(title="RBM reconstruction ⟨v'⟩", id="dash-recon")
-                yield PlotView(title="E/N and |m|", id="dash-plot")
-            with Grid(id="rbm"):
+                yield PlotView(title="E/N and |m| (· Onsager)", id="dash-plot")
+            with Grid(id="rbm", classes="view"):
                 yield LatticeView(title="input v", id="rbm-v")
                 yield HeatMap(title="hidden ⟨h⟩", id="rbm-hidden")
                 yield HeatMap(title="reconstruction ⟨v'⟩", id="rbm-recon")
-                yield LatticeView(title="reconstruction sample", id="rbm-recon-sample")
+                yield LatticeView(title="reconstruction sample v'", id="rbm-recon-sample")
                 yield HeatMap(title="weights of unit", id="rbm-weights")
-                yield Static("", id="rbm-info")
-            with Grid(id="correlators"):
+                yield Static("", id="rbm-info", classes="info")
+            with Grid(id="correlators", classes="view"):
                 yield HeatMap(title="RG ⟨v h_a⟩", id="corr-rg")
                 yield HeatMap(title="RBM ⟨v h_a⟩", id="corr-rbm")
-                yield Static("Collecting data…", id="corr-info")
-                yield HeatMapGrid(title="RBM ⟨v h⟩ grid", id="corr-grid")
-            with Grid(id="plots"):
-                yield PlotView(title="energy per spin", id="plot-energy")
-                yield PlotView(title="|m|", id="plot-m")
+                yield Static("Collecting data…", id="corr-info", classes="info")
+                yield HeatMapGrid(title="RBM ⟨v h⟩ of nearby units", id="corr-grid")
+            with Grid(id="plots", classes="view"):
+                yield PlotView(title="E/N (· Onsager)", id="plot-energy")
+                yield PlotView(title="|m| (· Onsager)", id="plot-m")
+                yield PlotView(title="G(r)", id="plot-gr")
                 yield PlotView(title="training", id="plot-train")
-                yield PlotView(title="flow |m| per step", id="plot-flow")
-            with Grid(id="flow"):
+                yield PlotView(title="flow ⟨|m|⟩ per step", id="plot-flow-m")
+                yield PlotView(title="flow temperature", id="plot-flow-t")
+            with Grid(id="flow", classes="view"):
                 yield LatticeView(title="flow chain 1", id="flow-0")
                 yield LatticeView(title="flow chain 2", id="flow-1")
                 yield LatticeView(title="flow chain 3", id="flow-2")
-                yield Static("", id="flow-info")
+                yield Static("", id="flow-info", classes="info")
+                yield PlotView(title="flow T per chain", id="flow-hist")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.run_worker(self._sim_loop, thread=True, exclusive=True, group="sim",
-                        name="simulation")
+        self._main = self.screen
+        self._widgets = {w.id: w for w in self._main.query("*") if w.id}
+        self._apply_layout(self.size.width, self.size.height)
+        self.run_worker(self._sim_loop_guarded, thread=True, exclusive=True, group="sim",
+                        name="simulation", exit_on_error=False)
+        # catches up after modal screens close; new frames are also drawn on FrameReady
         self.set_interval(1.0 / self.fps, self._draw)
+
+    def w(self, widget_id: str):
+        """A widget of the main screen by id (valid while a modal screen is on top)."""
+        return self._widgets[widget_id]
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        if width >= WIDE_MIN[0] and height >= WIDE_MIN[1]:
+            mode = "wide"
+        elif width < TINY_MAX[0] or height < TINY_MAX[1]:
+            mode = "tiny"
+        else:
+            mode = "compact"
+        screen = self._main or self.screen
+        for name in PANES_PER_PAGE:
+            screen.set_class(name == mode, f"-{name}")
+        if mode != self.layout_mode:
+            self.layout_mode = mode
+            self.page = min(self.page, self.pages_of(self.view) - 1)
+        self._show_page()
+
+    def pages_of(self, view: str) -> int:
+        per = PANES_PER_PAGE[self.layout_mode]
+        return 1 if per is None else -(-len(PANES[view]) // per)
+
+    def _page_list(self) -> list[tuple[str, int]]:
+        return [(v, p) for v in VIEWS for p in range(self.pages_of(v))]
+
+    def _show_page(self) -> None:
+        if not self._widgets:
+            return
+        per = PANES_PER_PAGE[self.layout_mode]
+        for view, panes in PANES.items():
+            for i, pane in enumerate(panes):
+                visible = per is None or (view == self.view and i // per == self.page)
+                self.w(pane).display = visible
+        self._drawn_key = None
 
     # ---- worker side --------------------------------------------------------------------
     def submit(self, command: Command) -> None:
-        """Queue a change of the session for the worker (runs between chunks)."""
+        """Queue a change of the session for the worker (runs before the next step)."""
+        self.commands_submitted += 1
         self._commands.put(command)
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        """Every submitted command has run and its frame has been published."""
+        return self.commands_done >= self.commands_submitted and self._job is None
+
+    @property
+    def _publish_requested(self) -> bool:
+        return self._pub_want != self._pub_done
+
+    def _request_publish(self) -> None:
+        """UI thread: ask the worker for a fresh frame (e.g. another unit's weights)."""
+        self._pub_want += 1
+        self._wake.set()
+
+    @property
+    def settled(self) -> bool:
+        """Every submitted command has run, a frame published after it, and (unless a
+        dialog is on top) drawn. Tests wait for this instead of sleeping."""
+        pub = self._published
+        if pub is None or not self.live or self._job is not None:
+            return False
+        if pub.commands < self.commands_submitted or self._publish_requested:
+            return False
+        return not self.main_screen_active or self._drawn_seq == pub.seq
+
+    def _later(self, fn: Callable, *args, **kwargs) -> None:
+        """Run fn on the UI thread without blocking this thread."""
+        self.post_message(UiCall(lambda: fn(*args, **kwargs)))
+
+    def _notify_later(self, message: str, severity: str = "information",
+                      timeout: float = 4) -> None:
+        self._later(self.notify, message, severity=severity, timeout=timeout)
+
+    def _sim_loop_guarded(self) -> None:
+        try:
+            self._sim_loop()
+        except Exception as exc:  # report, never die silently or with a traceback
+            self.running = False
+            self._later(self._loading, f"The simulation stopped: {type(exc).__name__}: {exc}")
+            self._notify_later(f"simulation stopped: {type(exc).__name__}: {exc}",
+                               severity="error", timeout=30)
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _stopping(self) -> bool:
+        """Quit asked for, or the app is shutting down (after a crash too)."""
+        worker = self._sim_worker
+        return self._stop.is_set() or (worker is not None and worker.is_cancelled)
 
     def _sim_loop(self) -> None:
-        if self._warm_up_needed:
-            self._warm_up()
-        self._publish()
-        self.call_from_thread(self._on_ready)
-        while not self._stop.is_set():
-            ran = self._drain_commands()
-            if self.running:
-                self.session.run_for(CHUNK_SECONDS)
-                self._publish()
-                continue
-            if ran:
-                self._publish()
-                continue
-            try:
-                command = self._commands.get(timeout=0.05)
-            except queue.Empty:
-                self._maybe_correlators()
-                continue
-            self._execute(command)
-            self._publish()
+        from textual.worker import get_current_worker
 
-    def _warm_up(self) -> None:
-        """Compile (or load from numba's cache) every kernel on a tiny session, showing
-        which stage is running."""
-        from core.config import SessionConfig
+        self._sim_worker = get_current_worker()
+        _set_numba_threads(self.threads)
+        stages = self._warm_up_stages() if self._warm_up_needed else []
+        total = 2 + len(stages)
+        if self.session is None:
+            self._progress("Creating the session", 0, total)
+            from core.session import Session
 
-        tiny = Session(SessionConfig(L=4, batch=2, chains=2, dataset_capacity=8,
-                                     sample_spacing=1, flow_chains=2, monitor_every=1,
-                                     dtype=self.session.config.dtype,
-                                     units=self.session.config.units))
-        stages = [
-            ("Monte Carlo kernels", lambda: [tiny.set_algorithm(a) or tiny.sweep(1)
-                                             for a in ("metropolis", "heatbath", "wolff")]),
-            ("dataset and RBM training", lambda: [tiny.step() for _ in range(4)]),
-            ("RG and RBM flow", lambda: (tiny.rg_levels("majority"), tiny.flow_step())),
-            ("display frame", lambda: tiny.frame()),
-        ]
+            self.session = Session(self._config)
+        self._progress("Compiling the display kernels", 1, total)
+        self._publish(force=True)
+        self._later(self._show_live)
         for i, (label, fn) in enumerate(stages):
-            self.call_from_thread(self._loading_text, f"Compiling kernels ({i + 1}/"
-                                  f"{len(stages)}): {label}…")
-            tiny.set_algorithm("metropolis")
+            if self._stopping():
+                return
+            self._progress(f"Compiling {label}", 2 + i, total)
             fn()
+        self._progress("", total, total)
+        self._later(self._kernels_ready)
+        self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix="rgflow-analysis",
+            initializer=_set_numba_threads, initargs=(self.threads,))
+        self._sim_main()
+
+    def _warm_up_stages(self) -> list[tuple[str, Callable[[], object]]]:
+        """Compile (or load from numba's cache) every kernel on a tiny session, so no key
+        press later waits for a compilation."""
+        from core.config import SessionConfig
+        from core.session import Session
+
+        tiny_box: list = []
+        base = self.session.config if self.session is not None else self._config
+
+        def tiny():
+            if not tiny_box:
+                kwargs = {} if base is None else {"dtype": base.dtype, "units": base.units}
+                tiny_box.append(Session(SessionConfig(
+                    L=4, batch=2, chains=2, dataset_capacity=8, sample_spacing=1,
+                    flow_chains=2, monitor_every=1, **kwargs)))
+            return tiny_box[0]
+
+        def monte_carlo():
+            t = tiny()
+            for algorithm in ("metropolis", "heatbath", "wolff"):
+                t.set_algorithm(algorithm)
+                t.sweep(1)
+            t.set_algorithm("metropolis")
+
+        def training():
+            t = tiny()
+            for _ in range(4):
+                t.step()
+
+        def rg_and_flow():
+            t = tiny()
+            for rule in ("average", "majority", "decimation"):
+                t.rg_levels(rule)
+            t.flow_step()
+
+        return [("Monte Carlo kernels", monte_carlo), ("RBM training kernels", training),
+                ("RG and RBM flow kernels", rg_and_flow)]
+
+    def _progress(self, label: str, done: int, total: int) -> None:
+        self._later(self._loading, label, done, total)
+
+    def _sim_main(self) -> None:
+        while not self._stopping():
+            self._wake.clear()
+            ran = self._drain_commands()
+            if ran or self._collect_analysis() or self._publish_requested:
+                self._publish(force=True)  # a key's effect is on screen before more steps
+            busy = self.running or self._job is not None
+            if busy:
+                self._chunk()
+                self._publish()  # at most fps frames a second
+            self._schedule_analysis()
+            if not busy and not ran:
+                self._wake.wait(IDLE_WAIT)
+
+    def _interrupted(self) -> bool:
+        return (not self._commands.empty()) or self._publish_requested or self._stopping()
+
+    def _chunk(self) -> None:
+        """One time slice: simulation steps and/or a queued training job. Ends early when a
+        command arrives, so key presses wait for at most one step."""
+        clock = time.perf_counter
+        start = clock()
+        # end in time for the next frame, however long a chunk may be
+        deadline = min(start + CHUNK_SECONDS, max(start, self._last_publish + 1.0 / self.fps))
+        if self._job is not None:
+            job_deadline = start + (CHUNK_SECONDS / 2 if self.running else CHUNK_SECONDS)
+            self._run_job(lambda: clock() >= job_deadline or self._interrupted())
+        if self.running:
+            s = self.session
+            sweeps0, t0 = s.sweeps, clock()
+            s.run_steps(1 << 60, stop=lambda: clock() >= deadline or not self.running
+                        or self._interrupted())
+            self._count_rate((s.sweeps - sweeps0) * s.config.L ** 2, clock() - t0)
+
+    def _count_rate(self, updates: float, seconds: float) -> None:
+        acc = self._rate_acc
+        acc[0] += updates
+        acc[1] += seconds
+        if acc[1] >= RATE_WINDOW:
+            self._rate = acc[0] / acc[1]
+            acc[0] = acc[1] = 0.0
+
+    def _run_job(self, stop: Callable[[], bool]) -> None:
+        while not stop():
+            try:
+                self._job_progress = next(self._job)
+            except StopIteration:
+                self._job = None
+                self._job_progress = None
+                self._request_publish()
+                return
+            except RgflowError as exc:
+                self._job = None
+                self._job_progress = None
+                self._notify_later(str(exc), severity="error", timeout=6)
+                return
 
     def _drain_commands(self) -> bool:
         ran = False
@@ -209,218 +493,475 @@ class RgflowApp(App):
         try:
             message = command(self.session)
         except RgflowError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error", timeout=6)
+            self._notify_later(str(exc), severity="error", timeout=6)
         except Exception as exc:  # never let one bad command kill the worker
-            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}",
-                                  severity="error", timeout=8)
+            self._notify_later(f"{type(exc).__name__}: {exc}", severity="error", timeout=8)
         else:
             if message:
-                self.call_from_thread(self.notify, message, timeout=3)
-        self.commands_done += 1
+                self._notify_later(message, timeout=3)
+        finally:
+            self.commands_done += 1
 
-    def _publish(self) -> None:
-        self._frame = self.session.frame()
-        self._maybe_correlators()
-
-    def _maybe_correlators(self) -> None:
-        if not self._want_correlators:
+    def _publish(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last_publish < 1.0 / self.fps:
             return
-        last = (self._correlators or {}).get("time", 0.0)
-        if time.monotonic() - last < CORRELATOR_PERIOD:
+        want, done = self._pub_want, self.commands_done
+        s = self.session
+        frame = s.frame(with_weights=False)
+        n_hidden = s.config.n_hidden
+        unit = min(self.selected_unit, n_hidden - 1)
+        weights = np.array(s.trainer.rbm.W[:, unit], dtype=np.float64).reshape(s.config.L,
+                                                                                 s.config.L)
+        extras = {
+            "unit": unit,
+            "weights": weights,
+            "rate": self._rate if self.running else float("nan"),
+            "job": self._job_progress,
+            "flow": self._read_flow(frame),
+            "flow_history": tuple(self._flow_history),
+            "generation": self._generation,
+            "monitor_every": s.config.monitor_every,
+            "rg_b": s.config.rg_b,
+            "hidden": n_hidden,
+        }
+        for a in (weights,):
+            a.setflags(write=False)
+        self._seq += 1
+        self._published = Published(self._seq, frame, extras, done)
+        self._pub_done = want
+        self._last_publish = now
+        self.post_message(FrameReady())
+
+    def _read_flow(self, frame) -> dict | None:
+        """Temperature reading of the flow chains (cheap; only when they changed)."""
+        if frame.flow_v is None:
+            self._flow_history = []
+            self._flow_reading = None
+            return None
+        key = (self._generation, frame.flow_step, frame.flow_v.shape)
+        if key == self._flow_key:
+            return self._flow_reading
+        from .analysis import FlowThermometer
+
+        if self._thermometer is None or self._thermometer.L != frame.L:
+            self._thermometer = FlowThermometer(frame.L)
+        reading = self._thermometer.read(frame.flow_v)
+        if self._flow_history and frame.flow_step <= self._flow_history[-1][0]:
+            self._flow_history = []  # the flow was reset
+        self._flow_history.append((frame.flow_step, reading["T"]))
+        self._flow_key = key
+        self._flow_reading = reading
+        return reading
+
+    # analysis on a second thread, on copies of the data, only for the visible view
+    def _schedule_analysis(self) -> None:
+        if self._executor is None:
+            return
+        wanted = {"correlators": "corr", "plots": "gr"}.get(self.view)
+        if wanted is None or wanted in self._futures:
             return
         s = self.session
-        data = s.training_data()[-CORRELATOR_SAMPLES:]
-        if len(data) < 10:
+        key = self._analysis_key(wanted)
+        period = max(ANALYSIS_MIN_PERIOD,
+                     self._analysis_cost.get(wanted, 0.0) / ANALYSIS_DUTY)
+        last = self._analysis_time.get(wanted, -1e9)
+        if key == self._analysis_due.get(wanted) or time.perf_counter() - last < period:
             return
-        from core.correlators import locality_summary, rbm_vh_maps, rg_vh_maps
+        from . import analysis
 
-        b = s.config.rg_b
-        rg = rg_vh_maps(data, b)
-        rbm = rbm_vh_maps(s.trainer.rbm, data)
-        result = {"time": time.monotonic(), "rg": rg, "rbm": rbm, "n": len(data),
-                  "train_step": s.trainer.steps_done}
-        if rbm.shape[0] == (s.config.L // b) ** 2:
-            result["rg_locality"] = locality_summary(rg, b)
-            result["rbm_locality"] = locality_summary(rbm, b)
-        self._correlators = result
+        if wanted == "corr":
+            data = s.training_data()[-analysis.CORRELATOR_SAMPLES:].copy()
+            if len(data) < 10:
+                return
+            args = (analysis.correlators, data, s.trainer.rbm.copy(), s.config.rg_b)
+        else:
+            data = s.training_data()[-analysis.TWO_POINT_SAMPLES:].copy()
+            if len(data) < 2:
+                return
+            level = min(self.rg_level_index + 1, s.config.effective_rg_levels)
+            args = (analysis.two_point, data, s.trainer.rbm.copy(), s.rg_rule,
+                    s.config.rg_b, level, s.config.seed, s.sweeps)
+        self._analysis_due[wanted] = key
+        self._analysis_time[wanted] = time.perf_counter()
+        future = self._executor.submit(_timed, *args)
+        self._futures[wanted] = (future, time.perf_counter(), key)
+
+    def _analysis_key(self, kind: str) -> tuple:
+        s = self.session
+        key = (self._generation, s.dataset_count, s.trainer.steps_done)
+        if kind == "gr":
+            key += (s.rg_rule, self.rg_level_index)
+        return key
+
+    def _collect_analysis(self) -> bool:
+        collected = False
+        for kind, (future, _, key) in list(self._futures.items()):
+            if not future.done():
+                continue
+            del self._futures[kind]
+            try:
+                result, cost = future.result()
+            except Exception as exc:
+                self._notify_later(f"{kind} analysis failed: {type(exc).__name__}: {exc}",
+                                   severity="warning", timeout=6)
+                continue
+            self._analysis_cost[kind] = cost
+            if key[0] != self._generation:
+                continue  # computed for a session that has since been replaced
+            result["train_step"] = key[2]
+            self.analysis = {**self.analysis, kind: result}
+            self.analysis_version += 1
+            collected = True
+        return collected
+
+    def _session_replaced(self) -> None:
+        """Worker side: after open / a new L, drop everything derived from the old one."""
+        self._generation += 1
+        self.analysis = {}
+        self.analysis_version += 1
+        self._analysis_due.clear()
+        self._flow_history = []
+        self._flow_key = None
+        self._rate_acc = [0.0, 0.0]
 
     # ---- UI side ------------------------------------------------------------------------
-    def _loading_text(self, text: str) -> None:
-        self.query_one("#loading-text", Static).update(text)
+    @property
+    def main_screen_active(self) -> bool:
+        """No dialog, help or palette on top (False while shutting down)."""
+        stack = self.screen_stack
+        return bool(stack) and stack[-1] is self._main
 
-    def _on_ready(self) -> None:
-        self.ready = True
-        self.query_one("#views", ContentSwitcher).current = self.view
-        self.refresh_bindings()
+    def on_ui_call(self, message: UiCall) -> None:
+        if self.screen_stack:  # not while shutting down
+            message.fn()
+
+    def on_frame_ready(self, _message: FrameReady) -> None:
         self._draw()
 
+    def _loading(self, text: str, done: int | None = None, total: int | None = None) -> None:
+        self.loading_text = text
+        self.loading_log.append(text)
+        self.w("loading-text").update(text or "Ready")
+        if done is not None:
+            bar = self.w("loading-progress")
+            bar.update(total=total, progress=done)
+        if self.live:
+            self._draw(force=True)
+
+    def _show_live(self) -> None:
+        self.live = True
+        self.w("views").current = self.view
+        self._draw(force=True)
+
+    def _kernels_ready(self) -> None:
+        self.ready = True
+        self.loading_text = ""
+        self.refresh_bindings()
+        if self.autorun:
+            self.running = True
+            self._wake.set()
+        self._draw(force=True)
+
     def watch_view(self, view: str) -> None:
-        self._want_correlators = view == "correlators"
-        if self.ready:
-            self.query_one("#views", ContentSwitcher).current = view
-            self._drawn = None  # redraw the newly visible widgets
-            self._draw()
+        if self.live:
+            self.w("views").current = view
+        self._show_page()
+        self._wake.set()  # the worker schedules the new view's analysis
+        self._draw(force=True)
 
-    def _draw(self) -> None:
-        frame = self._frame
-        if frame is None or not self.ready:
+    def watch_page(self, _page: int) -> None:
+        self._show_page()
+        self._draw(force=True)
+
+    def _draw(self, force: bool = False) -> None:
+        pub = self._published
+        if pub is None or not self.live or not self.main_screen_active:
+            return  # drawing pauses behind modal screens
+        key = (pub.seq, self.view, self.page, self.layout_mode, self.selected_unit,
+               self.rg_level_index, self.analysis_version, self.running, self.ready)
+        if key == self._drawn_key and not force:
             return
-        if frame is self._drawn and self._correlators is self._correlators_drawn:
-            return
-        self._drawn = frame
+        self._drawn_key = key
+        self._drawn_seq = pub.seq
         now = time.monotonic()
-        self._fps_window = [t for t in self._fps_window if now - t < 1.0] + [now]
-        self.measured_fps = len(self._fps_window)
+        self._draw_times = [t for t in self._draw_times if now - t < 1.0] + [now]
+        self.measured_fps = len(self._draw_times)
         self.frames_drawn += 1
-        self._draw_status(frame)
-        getattr(self, f"_draw_{self.view}")(frame)
+        f = pub.frame
+        self.w("status").update(self.status_text(f, pub.extras, self.size.width))
+        getattr(self, f"_draw_{self.view}")(f, pub.extras)
 
-    def _draw_status(self, f: Frame) -> None:
+    def status_text(self, f, extras: dict, width: int) -> str:
+        """The status line. Fields are dropped, least important first, until it fits."""
+        if not self.ready:
+            state = f"⧗ {self.loading_text or 'starting'}"
+        else:
+            state = "▶ running" if self.running else "⏸ paused"
+        tc = " (Tc)" if abs(f.T - TC) < 5e-5 else ""
         acc = "–" if np.isnan(f.acceptance) else f"{f.acceptance:.3f}"
-        rate = f"{f.flips_per_s / 1e6:.1f}M" if self.running else "–"
-        name = f.save_name or "unsaved session"
-        mark = " *" if f.unsaved else ""
-        state = "running" if self.running else "paused"
-        self.query_one("#status", Static).update(
-            f" {state} │ T={f.T:.4f} L={f.L} {f.algorithm} │ sweeps {f.sweeps} acc {acc} │ "
-            f"{rate} spins/s │ data {f.dataset_count} │ train {'on' if f.training else 'off'} "
-            f"step {f.train_step} │ {self.measured_fps:.0f} fps │ {name}{mark} │ "
-            f"{VIEW_TITLES[self.view]}"
-        )
+        rate = extras.get("rate", float("nan"))
+        rate_text = "–" if not np.isfinite(rate) else _si(rate)
+        job = extras.get("job")
+        train = f"train {f.train_step}" + ("" if f.training else " off")
+        if job:
+            train += f" job {job[0]}/{job[1]}"
+        name = (f.save_name or "unsaved") + (" *" if f.unsaved else "")
+        pages = self.pages_of(self.view)
+        page = f" {self.page + 1}/{pages}" if pages > 1 else ""
+        view = f"{VIEWS.index(self.view) + 1}/{len(VIEWS)} {VIEW_TITLES[self.view]}{page}"
+        # (priority, text): lower numbers survive longer
+        fields = [(0, state), (0, f"T={f.T:.4f}{tc}"), (1, f"L={f.L} {f.algorithm}"),
+                  (4, f"sweeps {f.sweeps}"), (6, f"acc {acc}"),
+                  (3, f"{rate_text} flips/s"), (2, train), (7, f"{self.measured_fps:.0f} fps"),
+                  (2, name), (5, view)]
+        for limit in range(8, -1, -1):
+            parts = [text for prio, text in fields if prio <= limit]
+            line = " " + " │ ".join(parts)
+            if len(line) <= width:
+                return line
+        return line[:max(0, width)]
 
-    def _rg_level(self, f: Frame) -> np.ndarray | None:
+    # -- views
+    def _rg_level(self, f) -> tuple[int, np.ndarray | None]:
         if not f.rg_levels:
-            return None
-        return f.rg_levels[min(self.rg_level_index, len(f.rg_levels) - 1)]
+            return 0, None
+        index = min(self.rg_level_index, len(f.rg_levels) - 1)
+        return index, f.rg_levels[index]
 
-    def _draw_rg(self, f: Frame, heat: HeatMap, spins: LatticeView) -> None:
-        level = self._rg_level(f)
+    def _draw_dashboard(self, f, extras: dict) -> None:
+        self.w("lattice").set_spins(f.spins)
+        self._draw_rg(f)
+        self.w("dash-recon").set_data(f.rbm["reconstruction"], -1.0, 1.0)
+        self._plot_thermo(self.w("dash-plot"), f, ("energy", "abs_m"))
+
+    def _draw_rg(self, f) -> None:
+        index, level = self._rg_level(f)
+        pane = self.w("rg-pane")
         if level is None:
             return
-        title = f"RG {f.rg_rule} level {min(self.rg_level_index, len(f.rg_levels) - 1) + 1} " \
-                f"({level.shape[0]}²)"
-        continuous = f.rg_rule == "average"
-        heat.display = continuous
-        spins.display = not continuous
-        if continuous:
-            heat.border_title = title
-            heat.set_data(level, vmin=-1.0, vmax=1.0)
+        title = (f"RG {f.rg_rule} level {index + 1}/{len(f.rg_levels)} "
+                 f"({level.shape[0]}×{level.shape[1]})  [ ]")
+        if f.rg_rule == "average":
+            pane.current = "rg-map"
+            widget = self.w("rg-map")
+            widget.set_data(level, vmin=-1.0, vmax=1.0)
         else:
-            spins.border_title = title
-            spins.set_spins(level)
+            pane.current = "rg-spins"
+            widget = self.w("rg-spins")
+            widget.set_spins(level)
+        widget.border_title = title
 
-    def _draw_dashboard(self, f: Frame) -> None:
-        self.query_one("#lattice", LatticeView).set_spins(f.spins)
-        self._draw_rg(f, self.query_one("#rg-map", HeatMap),
-                      self.query_one("#rg-spins", LatticeView))
-        self.query_one("#dash-recon", HeatMap).set_data(f.rbm["reconstruction"], -1.0, 1.0)
-        self._plot_thermo(self.query_one("#dash-plot", PlotView), f, both=True)
-
-    def _plot_thermo(self, plot: PlotView, f: Frame, both: bool = False, which: str = "energy"):
+    def _plot_thermo(self, plot: PlotView, f, names: tuple[str, ...]) -> None:
+        if not plot.display:
+            return
         from core.exact import onsager_energy_per_spin, onsager_magnetisation
 
-        names = ("energy", "abs_m") if both else (which,)
+        labels = {"energy": "E/N", "abs_m": "|m|"}
         for name in names:
             y = f.histories[name]
-            x = np.arange(len(y))
-            plot.set_series(name if name != "abs_m" else "|m|", x, y)
+            plot.set_series(labels[name], np.arange(len(y)) - len(y) + 1.0, y)
         if "energy" in names:
             plot.set_reference("Onsager E/N", float(onsager_energy_per_spin(f.T)))
         if "abs_m" in names:
             plot.set_reference("Onsager m", float(onsager_magnetisation(f.T)))
+        plot.set_labels(xlabel="sweeps ago")
 
-    def _unit_grid(self, f: Frame) -> int:
-        side = int(round(np.sqrt(len(f.rbm["hidden"]))))
-        return side if side * side == len(f.rbm["hidden"]) else 0
+    def _unit_side(self, n: int) -> int:
+        side = int(round(np.sqrt(n)))
+        return side if side * side == n else 0
 
-    def _draw_rbm(self, f: Frame) -> None:
+    def _draw_rbm(self, f, extras: dict) -> None:
         L = f.L
-        self.query_one("#rbm-v", LatticeView).set_spins(f.rbm["v"])
+        self.w("rbm-v").set_spins(f.rbm["v"])
         hidden = f.rbm["hidden"]
-        side = self._unit_grid(f)
+        side = self._unit_side(len(hidden))
         image = hidden.reshape(side, side) if side else hidden[None, :]
-        self.query_one("#rbm-hidden", HeatMap).set_data(image, -1.0, 1.0)
-        self.query_one("#rbm-recon", HeatMap).set_data(f.rbm["reconstruction"], -1.0, 1.0)
-        self.query_one("#rbm-recon-sample", LatticeView).set_spins(
-            np.where(f.rbm["reconstruction_sample"] > 0, 1, -1))
-        unit = min(self.selected_unit, len(hidden) - 1)
-        weights = self.query_one("#rbm-weights", HeatMap)
-        if "W" in f.rbm:
-            weights.border_title = f"weights of hidden unit {unit}"
-            weights.set_data(f.rbm["W"][:, unit].reshape(L, L))
+        unit = extras["unit"]
+        hidden_map = self.w("rbm-hidden")
+        hidden_map.border_title = (f"hidden ⟨h⟩ {image.shape[0]}×{image.shape[1]}")
+        hidden_map.set_data(image, -1.0, 1.0)
+        self.w("rbm-recon").set_data(f.rbm["reconstruction"], -1.0, 1.0)
+        self.w("rbm-recon-sample").set_spins(
+            np.where(f.rbm["reconstruction_sample"] > (0 if f.rbm["reconstruction_sample"].min()
+                                                        < 0 else 0.5), 1, -1))
+        weights = self.w("rbm-weights")
+        row, col = divmod(unit, side) if side else (0, unit)
+        weights.border_title = f"weights of hidden unit {unit} (row {row}, col {col})"
+        weights.set_data(extras["weights"])
         m = f.metrics
-        lines = [f"RBM {L * L} → {len(hidden)}   train step {f.train_step}",
-                 f"selected hidden unit {unit}   ⟨h⟩ = {hidden[unit]:+.3f}"]
-        for key in ("reconstruction_error", "pll", "free_energy_gap"):
+        lines = [f"RBM {L * L} → {len(hidden)} visible → hidden",
+                 f"train step {f.train_step}  ({'on' if f.training else 'off'}, t)",
+                 f"data {f.dataset_count} stored, {f.heldout_count} held out",
+                 f"unit {unit}: ⟨h⟩ = {hidden[unit]:+.3f}  (arrows / hjkl)",
+                 f"|W_unit| max {np.abs(extras['weights']).max():.3g}"]
+        names = {"reconstruction_error": "recon. error", "pll": "pseudo-LL",
+                 "free_energy_gap": "free-energy gap", "exact_ll": "exact LL",
+                 "exact_ll_heldout": "exact LL held out"}
+        for key, label in names.items():
             if key in m:
-                lines.append(f"{key.replace('_', ' ')}: {m[key]:.5g}")
-        self.query_one("#rbm-info", Static).update("\n".join(lines))
+                lines.append(f"{label}: {m[key]:.5g}")
+        self.w("rbm-info").update("\n".join(lines))
 
-    def _draw_correlators(self, f: Frame) -> None:
-        c = self._correlators
-        self._correlators_drawn = c
-        info = self.query_one("#corr-info", Static)
+    def _draw_correlators(self, f, extras: dict) -> None:
+        c = self.analysis.get("corr")
+        info = self.w("corr-info")
         if c is None:
-            info.update(f"Collecting data… ({f.dataset_count} configurations stored; "
-                        "maps need at least 10)")
+            info.update(f"Collecting data… {f.dataset_count} configurations stored (the maps "
+                        "need at least 10; recomputed every few seconds while shown)")
             return
-        unit = min(self.selected_unit, c["rbm"].shape[0] - 1)
+        n_rbm = c["rbm"].shape[0]
+        unit = min(extras["unit"], n_rbm - 1)
         rg_unit = min(unit, c["rg"].shape[0] - 1)
-        lim = float(max(np.abs(c["rg"]).max(), np.abs(c["rbm"]).max(), 1e-9))
-        rg_map = self.query_one("#corr-rg", HeatMap)
-        rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩"
+        lim = float(max(np.abs(c["rg"][rg_unit]).max(), np.abs(c["rbm"][unit]).max(), 1e-9))
+        rg_map = self.w("corr-rg")
+        rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩ (block average)"
         rg_map.set_data(c["rg"][rg_unit], -lim, lim)
-        rbm_map = self.query_one("#corr-rbm", HeatMap)
+        rbm_map = self.w("corr-rbm")
         rbm_map.border_title = f"RBM ⟨v h_{unit}⟩"
         rbm_map.set_data(c["rbm"][unit], -lim, lim)
-        self.query_one("#corr-grid", HeatMapGrid).set_maps(c["rbm"][:64], per_map=True)
-        lines = [f"{c['n']} configurations, RBM train step {c['train_step']}", ""]
-        for side in ("rg", "rbm"):
-            loc = c.get(f"{side}_locality")
-            if loc:
-                lines.append(f"{side.upper()}: " + "  ".join(
-                    f"{k}={_fmt(v)}" for k, v in loc.items() if not isinstance(v, list | dict)))
-        self.query_one("#corr-info", Static).update("\n".join(lines))
+        page = 16
+        start = (unit // page) * page
+        grid = self.w("corr-grid")
+        grid.border_title = f"RBM ⟨v h⟩ units {start}–{min(start + page, n_rbm) - 1}"
+        grid.set_maps(c["rbm"][start:start + page], per_map=True)
+        lines = [f"{c['n']} configurations, RBM train step {c['train_step']}",
+                 f"unit {unit}  (b={c['b']}, uniform map: {c['uniform_own_block_fraction']:.4f})"]
+        if "rg_own" in c:
+            lines += [
+                "",
+                f"{'':<10}{'RG':>10}{'RBM':>10}",
+                f"{'own-block':<10}{_fmt(c['rg_own'][rg_unit]):>10}{_fmt(c['rbm_own'][unit]):>10}",
+                f"{'peak/far':<10}{_fmt(c['rg_ptf'][rg_unit]):>10}{_fmt(c['rbm_ptf'][unit]):>10}",
+                "mean over units",
+                f"{'own-block':<10}{_fmt(c['rg_own_stats']['mean']):>10}"
+                f"{_fmt(c['rbm_own_stats']['mean']):>10}",
+                f"{'peak/far':<10}{_fmt(c['rg_ptf_stats']['median']):>10}"
+                f"{_fmt(c['rbm_ptf_stats']['median']):>10}  (median)",
+                "",
+                f"RBM unit {unit}: best block {int(c['rbm_block'][unit])}",
+                f"RBM: {c['rbm_blocks_claimed']}/{c['n_blocks']} blocks claimed, "
+                f"{100 * c['rbm_unique']:.0f}% units unique",
+            ]
+        elif "locality_error" in c:
+            lines.append(f"locality: {c['locality_error']}")
+        info.update("\n".join(lines))
 
-    def _draw_plots(self, f: Frame) -> None:
-        self._plot_thermo(self.query_one("#plot-energy", PlotView), f, which="energy")
-        self._plot_thermo(self.query_one("#plot-m", PlotView), f, which="abs_m")
-        train = self.query_one("#plot-train", PlotView)
-        for name in ("recon_error", "pll", "fe_gap"):
-            y = f.histories[name]
-            train.set_series(name, np.arange(len(y)), y)
-        flow = self.query_one("#plot-flow", PlotView)
+    def _draw_plots(self, f, extras: dict) -> None:
+        if self.w("plot-energy").display:
+            self._plot_thermo(self.w("plot-energy"), f, ("energy",))
+        if self.w("plot-m").display:
+            self._plot_thermo(self.w("plot-m"), f, ("abs_m",))
+        gr = self.w("plot-gr")
+        result = self.analysis.get("gr")
+        if gr.display and result is not None:
+            gr.set_series("data", *result["data"])
+            if "rg" in result:
+                gr.set_series(f"RG {result['rg_size']}² (coarse r)", *result["rg"])
+            gr.set_series("RBM recon.", *result["rbm"])
+            gr.set_labels(xlabel="r", title=f"G(r), {result['n']} configs")
+        train = self.w("plot-train")
+        if train.display:
+            steps = f.histories["train_step"]
+            recon = f.histories["recon_error"]
+            n = min(len(steps), len(recon))
+            train.set_series("recon. error", steps[-n:], recon[-n:])
+            every = extras["monitor_every"]
+            for name, label in (("pll", "pseudo-LL / N"), ("fe_gap", "F gap")):
+                y = f.histories[name]
+                if len(y):
+                    x = f.train_step - every * (np.arange(len(y))[::-1])
+                    train.set_series(label, x, y)
+            train.set_labels(xlabel="training step")
+        self._plot_flow_m(self.w("plot-flow-m"), f)
+        self._plot_flow_t(self.w("plot-flow-t"), f, extras)
+
+    def _plot_flow_m(self, plot: PlotView, f) -> None:
+        if not plot.display:
+            return
         y = f.histories["flow_abs_m"]
-        flow.set_series("flow |m|", np.arange(len(y)), y)
+        if f.flow_v is not None and len(y):
+            y = y[-(f.flow_step + 1):]
+            plot.set_series("flow ⟨|m|⟩", np.arange(len(y)) + f.flow_step - len(y) + 1.0, y)
+            m = f.histories["abs_m"]
+            if len(m):
+                plot.set_reference("data ⟨|m|⟩", float(np.mean(m[-500:])))
+            plot.set_labels(xlabel="flow step")
 
-    def _draw_flow(self, f: Frame) -> None:
+    def _plot_flow_t(self, plot: PlotView, f, extras: dict) -> None:
+        if not plot.display:
+            return
+        history = extras["flow_history"]
+        if history:
+            x, y = zip(*history, strict=True)
+            plot.set_series("flow T (Onsager E)", np.array(x, float), np.array(y, float))
+            plot.set_reference(f"T = {f.T:.3f}", f.T)
+            plot.set_reference("Tc", TC)
+            plot.set_labels(xlabel="flow step")
+
+    def _draw_flow(self, f, extras: dict) -> None:
         chains = f.flow_v
         for i in range(3):
-            view = self.query_one(f"#flow-{i}", LatticeView)
+            view = self.w(f"flow-{i}")
             if chains is not None and i < len(chains):
                 view.set_spins(chains[i])
+        reading = extras["flow"]
         m = f.histories["flow_abs_m"]
-        text = (f"flow step {f.flow_step}  (f: one step; palette: reset flow)\n"
-                f"⟨|m|⟩ of the flow chains: {m[-1]:.4f}" if len(m) else
-                "Press f to start the RBM flow from stored data.")
-        self.query_one("#flow-info", Static).update(text)
+        if chains is None or reading is None:
+            text = ("Press f for one RBM flow step v → h → v, starting from stored data "
+                    "(palette: reset the flow from data or from random spins).")
+        else:
+            err = reading["T_err"]
+            err_text = f" ± {err:.3f}" if np.isfinite(err) else ""
+            text = (f"flow step {f.flow_step} of {len(chains)} chains (f: one more)\n"
+                    f"⟨|m|⟩ = {m[-1]:.4f}\n"
+                    f"T from E/N (Onsager): {reading['T']:.3f}{err_text}\n"
+                    f"lattice T = {f.T:.4f}, Tc = {TC:.4f}")
+        self.w("flow-info").update(text)
+        hist = self.w("flow-hist")
+        if hist.display and reading is not None:
+            from .analysis import histogram
+
+            x, y = histogram(reading["per_chain"])
+            if len(x):
+                hist.set_series("chains", x, y)
+                top = float(y.max())
+                hist.set_reference("T", (np.array([f.T, f.T]), np.array([0.0, top])))
+                hist.set_reference("Tc", (np.array([TC, TC]), np.array([0.0, top])))
+                hist.set_labels(xlabel="T per chain (from E/N)")
 
     # ---- actions ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in MAIN_SCREEN_ACTIONS and self._main is not None \
+                and not self.main_screen_active:
+            return False  # keys meant for the main screen do nothing behind a dialog
         if action in self.NEEDS_KERNELS and not self.ready:
             return None  # shown greyed out until the kernels are compiled
         return True
 
+    def action_focus_next(self) -> None:
+        # tab is bound by Screen to focus_next: on the main screen it cycles views instead
+        if self.main_screen_active:
+            self.action_next_view(1)
+        else:
+            super().action_focus_next()
+
+    def action_focus_previous(self) -> None:
+        if self.main_screen_active:
+            self.action_next_view(-1)
+        else:
+            super().action_focus_previous()
+
     def action_toggle_run(self) -> None:
         self.running = not self.running
-        self._drawn = None
-        self._draw()
+        self._wake.set()
+        self._draw(force=True)
 
     def action_step(self) -> None:
         self.submit(lambda s: s.step() and None)
 
     def action_temperature(self, delta: float) -> None:
-        def change(s: Session):
+        def change(s):
             s.set_temperature(round(max(0.01, s.T + delta), 6))
         self.submit(change)
 
@@ -431,33 +972,45 @@ class RgflowApp(App):
         self.submit(lambda s: f"RG rule: {s.cycle_rg_rule()}")
 
     def action_rg_level(self, delta: int) -> None:
-        levels = max(1, self.session.config.effective_rg_levels)
+        pub = self._published
+        levels = max(1, len(pub.frame.rg_levels)) if pub is not None else 1
         self.rg_level_index = int(np.clip(self.rg_level_index + delta, 0, levels - 1))
-        self._drawn = None
+        self._wake.set()
+
+    def watch_rg_level_index(self, _value: int) -> None:
         self._draw()
 
     def action_toggle_training(self) -> None:
-        self.submit(lambda s: (s.set_training(not s.training),
-                               f"training {'on' if s.training else 'off'}")[1])
+        def toggle(s):
+            s.set_training(not s.training)
+            return f"training {'on' if s.training else 'off'}"
+        self.submit(toggle)
 
     def action_flow_step(self) -> None:
         self.submit(lambda s: s.flow_step() and None)
 
     def action_select_unit(self, dx: int, dy: int) -> None:
-        frame = self._frame
-        if frame is None:
+        pub = self._published
+        if pub is None:
             return
-        n = len(frame.rbm["hidden"])
-        side = self._unit_grid(frame) or n
-        row, col = divmod(self.selected_unit, side)
+        n = pub.extras["hidden"]
+        side = self._unit_side(n) or n
+        row, col = divmod(min(self.selected_unit, n - 1), side)
         row = int(np.clip(row + dy, 0, max(0, (n - 1) // side)))
         col = int(np.clip(col + dx, 0, side - 1))
         self.selected_unit = min(n - 1, row * side + col)
-        self._drawn = None
-        self._draw()
+        self._request_publish()  # the worker sends that unit's weights
 
     def action_next_view(self, step: int = 1) -> None:
-        self.view = VIEWS[(VIEWS.index(self.view) + step) % len(VIEWS)]
+        pages = self._page_list()
+        index = pages.index((self.view, min(self.page, self.pages_of(self.view) - 1)))
+        view, page = pages[(index + step) % len(pages)]
+        self.page = page
+        self.view = view
+
+    def action_show_view(self, view: str) -> None:
+        self.page = 0
+        self.view = view
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen
@@ -471,7 +1024,7 @@ class RgflowApp(App):
             self._save_to(self.save_path)
 
     def action_save_as(self) -> None:
-        from .screens.dialogs import InputDialog
+        from .screens.dialogs import SaveDialog
 
         def chosen(name: str | None) -> None:
             if name:
@@ -480,8 +1033,13 @@ class RgflowApp(App):
                 except RgflowError as exc:
                     self.notify(str(exc), severity="error")
 
-        self.push_screen(InputDialog("Save session as (name or path):",
-                                     placeholder="e.g. tc-run"), chosen)
+        default = self.save_path.stem if self.save_path is not None else ""
+        self.push_screen(SaveDialog(self._list_saves, default), chosen)
+
+    def _list_saves(self):
+        from core.persist import list_saves
+
+        return list_saves(self.saves_dir)
 
     def _resolve(self, name: str) -> Path:
         from core.persist import resolve_save_path
@@ -489,180 +1047,274 @@ class RgflowApp(App):
         return resolve_save_path(name, self.saves_dir)
 
     def _save_to(self, path: Path, then: Callable[[], None] | None = None) -> None:
-        def save(s: Session):
+        def save(s):
             s.save(path)
             s.save_name = path.stem
             self.save_path = path
             if then is not None:
-                self.call_from_thread(then)
+                self._later(then)
             return f"saved {path}"
         self.submit(save)
 
     def action_open(self) -> None:
-        from core.persist import list_saves
-
         from .screens.dialogs import SaveBrowser
 
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.open_save(path)
 
-        self.push_screen(SaveBrowser(list_saves(self.saves_dir), "Open a saved session"),
-                         chosen)
+        self.push_screen(SaveBrowser(self._list_saves, "Open a saved session"), chosen)
 
     def open_save(self, path: Path) -> None:
         """Load a save in the worker; a damaged file leaves the current session as it was."""
-        def load(_s: Session):
-            session = Session.load(path)
+        path = Path(path)
+
+        def load(_s):
+            from core.session import Session
+
+            session = Session.load(path)  # raises SaveFileError before anything changes
             session.save_name = path.stem
+            self.running = False
+            self._job = None
+            self._job_progress = None
             self.session = session
             self.save_path = path
-            self.running = False
+            self._session_replaced()
             return f"opened {path}"
         self.submit(load)
 
     def action_quit_app(self) -> None:
-        frame = self._frame
-        if frame is None or not frame.unsaved:
-            self._shutdown()
+        pub = self._published
+        if pub is None or not pub.frame.unsaved:
+            self.exit()
             return
         from .screens.dialogs import ConfirmQuit
 
         def chosen(choice: str | None) -> None:
             if choice == "quit":
-                self._shutdown()
+                self.exit()
             elif choice == "save":
-                if self.save_path is None:
-                    self._save_to(self._resolve("autosave"), then=self._shutdown)
-                else:
-                    self._save_to(self.save_path, then=self._shutdown)
+                target = self.save_path or self._resolve("autosave")
+                self._save_to(target, then=self.exit)
 
         self.push_screen(ConfirmQuit(), chosen)
 
     def action_quit_now(self) -> None:
         """ctrl+q: write saves/autosave.npz, then quit at once."""
         self.running = False
-        self._save_to(self._resolve("autosave"), then=self._shutdown)
-        if not self.ready:  # no worker yet: nothing can have changed
-            self._shutdown()
+        self._job = None
+        if not self.ready or not self._worker_alive():
+            self.exit()  # nothing has run yet (or nothing can run): nothing to save
+            return
+        try:
+            path = self._resolve("autosave")
+        except RgflowError as exc:
+            self.notify(str(exc), severity="error")
+            self.exit()
+            return
 
-    def _shutdown(self) -> None:
-        self.running = False
+        def save(s):
+            try:
+                s.save(path)
+            finally:
+                self._later(self.exit)
+        self.submit(save)
+
+    def _worker_alive(self) -> bool:
+        return any(w.group == "sim" and not w.is_finished for w in self.workers)
+
+    def exit(self, *args, **kwargs) -> None:
         self._stop.set()
-        self.exit()
+        self._wake.set()
+        super().exit(*args, **kwargs)
 
     # ---- command palette ----------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            if binding.id in ("quit-now",):
+            if binding.id in ("quit-now", "view-back") or binding.id.startswith("unit-"):
                 continue
-            yield SystemCommand(binding.description, f"key {binding.key_display or binding.key}",
-                                lambda a=binding.action: self.run_action(a))
+            key = binding.key_display or binding.key.split(",")[0]
+            yield SystemCommand(binding.description, f"key: {key}",
+                                lambda a=binding.action: self.call_later(self.run_action, a))
+        yield SystemCommand("Quit at once", "key: ctrl+q — writes saves/autosave.npz",
+                            self.action_quit_now)
         yield SystemCommand("Set temperature…", "type a temperature (or 'tc')",
                             self._ask_temperature)
         yield SystemCommand("Set lattice size L…", "restarts the lattice, data and RBM",
-                            lambda: self._ask_config("L", "Lattice size L (even):"))
+                            lambda: self._ask_config("L", "Lattice size L (even, 4..1024):"))
         yield SystemCommand("Set hidden units…", "re-initialises the RBM",
                             lambda: self._ask_config("hidden", "Hidden units (0 = L²/4):"))
         yield SystemCommand("Set learning rate…", "keeps the weights, resets the optimiser",
                             lambda: self._ask_config("lr", "Learning rate:"))
-        yield SystemCommand("Train N steps…", "RBM updates on the stored data",
-                            self._ask_train_steps)
+        yield SystemCommand("Train N steps…", "RBM updates on the stored data, in the "
+                            "background", self._ask_train_steps)
+        yield SystemCommand("Cancel the training job", "stops a running 'Train N steps'",
+                            self.cancel_job)
         yield SystemCommand("Save as…", "save under a new name", self.action_save_as)
         yield SystemCommand("Reset flow from data", "flow chains start at stored samples",
                             lambda: self.submit(lambda s: s.flow_reset("data")))
         yield SystemCommand("Reset flow from random spins", "flow chains start at random",
                             lambda: self.submit(lambda s: s.flow_reset("random")))
-        yield SystemCommand("Export view data (npz)", "the arrays on screen, to a file",
+        yield SystemCommand("Export view data (npz)", "the arrays of the current view",
                             self.export_view)
         yield SystemCommand("Screenshot (SVG)", "save the screen as an SVG file",
-                            self._screenshot)
+                            self.screenshot)
+
+    def _ask(self, prompt: str, chosen: Callable[[str], None], value: str = "",
+             placeholder: str = "") -> None:
+        from .screens.dialogs import InputDialog
+
+        def done(text: str | None) -> None:
+            if text:
+                chosen(text)
+        self.push_screen(InputDialog(prompt, value=value, placeholder=placeholder), done)
 
     def _ask_temperature(self) -> None:
-        from .screens.dialogs import InputDialog
+        self._ask("Temperature T:", self.set_temperature_text, placeholder="e.g. 2.269 or tc")
 
-        def chosen(text: str | None) -> None:
-            if not text:
-                return
-            try:
-                T = 2 / np.log(1 + np.sqrt(2)) if text.lower() == "tc" else float(text)
-            except ValueError:
-                self.notify(f"not a temperature: {text!r}", severity="error")
-                return
-            self.submit(lambda s: s.set_temperature(T))
-
-        self.push_screen(InputDialog("Temperature T:", placeholder="e.g. 2.269 or tc"), chosen)
+    def set_temperature_text(self, text: str) -> None:
+        try:
+            T = TC if text.strip().lower() == "tc" else float(text)
+        except ValueError:
+            self.notify(f"not a temperature: {text!r}", severity="error")
+            return
+        self.submit(lambda s: s.set_temperature(T))
 
     def _ask_config(self, key: str, prompt: str) -> None:
-        from core.config import build_config  # noqa: F401  (validates through SessionConfig)
+        self._ask(prompt, lambda text: self.set_config(key, text))
 
-        from .screens.dialogs import InputDialog
+    def set_config(self, key: str, text: str) -> None:
+        """Change one setting (validated by SessionConfig); L and the RBM are rebuilt."""
+        def apply(s):
+            from core.config import SessionConfig
 
-        def chosen(text: str | None) -> None:
-            if not text:
-                return
-
-            def apply(s: Session):
-                from core.config import SessionConfig
-
-                value = SessionConfig.from_dict({**s.config.to_dict(), key: text})
-                s.reconfigure(**{key: getattr(value, key)})
-                return f"{key} = {getattr(s.config, key)}"
-            self.submit(apply)
-
-        self.push_screen(InputDialog(prompt), chosen)
+            value = getattr(SessionConfig.from_dict({**s.config.to_dict(), key: text}), key)
+            old_L, old_hidden = s.config.L, s.config.n_hidden
+            s.reconfigure(**{key: value})
+            if (s.config.L, s.config.n_hidden) != (old_L, old_hidden):
+                self._session_replaced()
+            return f"{key} = {getattr(s.config, key)}"
+        self.submit(apply)
 
     def _ask_train_steps(self) -> None:
-        from .screens.dialogs import InputDialog
+        self._ask("Train how many RBM steps?", self.train_steps_text, value="100")
 
-        def chosen(text: str | None) -> None:
-            if not text:
-                return
-            try:
-                n = int(text)
-                if n <= 0:
-                    raise ValueError
-            except ValueError:
-                self.notify(f"not a positive whole number: {text!r}", severity="error")
-                return
+    def train_steps_text(self, text: str) -> None:
+        try:
+            n = int(text)
+            if n <= 0:
+                raise ValueError
+        except ValueError:
+            self.notify(f"not a positive whole number: {text!r}", severity="error")
+            return
 
-            def train(s: Session):
-                for _ in range(n):
-                    s.train()
-                return f"trained {n} steps (now {s.trainer.steps_done})"
-            self.submit(train)
+        def start(s):
+            if not s.can_train():
+                raise UsageError(f"training needs at least {s.config.batch} stored samples "
+                                 f"(have {s.dataset_size})")
+            self._job = _train_job(self, n)
+            self._job_progress = (0, n)
+            return f"training {n} steps in the background"
+        self.submit(start)
 
-        self.push_screen(InputDialog("Train how many RBM steps?", value="100"), chosen)
+    def cancel_job(self) -> None:
+        def cancel(_s):
+            if self._job is None:
+                return "no training job is running"
+            self._job = None
+            done = self._job_progress
+            self._job_progress = None
+            return f"training job cancelled after {done[0] if done else 0} steps"
+        self.submit(cancel)
+
+    def _exports_dir(self) -> Path:
+        from core.persist import saves_dir
+
+        return saves_dir(self.saves_dir) / "exports"
 
     def export_view(self) -> None:
-        from core.npzio import atomic_write_npz
-
-        f = self._frame
-        if f is None:
+        """Write the arrays behind the current view to saves/exports/<view>-step<N>.npz."""
+        pub = self._published
+        if pub is None:
             return
-        arrays = {"spins": f.spins, **{f"rbm_{k}": v for k, v in f.rbm.items()}}
-        for i, level in enumerate(f.rg_levels):
-            arrays[f"rg_level{i + 1}"] = level
-        for name, h in f.histories.items():
-            arrays[f"history_{name}"] = h
-        c = self._correlators
-        if c is not None:
-            arrays["rg_vh"], arrays["rbm_vh"] = c["rg"], c["rbm"]
-        path = Path(f"rgflow-{self.view}-step{f.step}.npz")
-        atomic_write_npz(path, arrays, {"view": self.view, "T": f.T, "L": f.L, "step": f.step})
-        self.notify(f"exported {path}")
+        f, extras = pub.frame, pub.extras
+        view = self.view
+        arrays = {"spins": f.spins}
+        if view == "dashboard":
+            arrays.update({f"rg_level{i + 1}": lv for i, lv in enumerate(f.rg_levels)})
+            arrays["reconstruction"] = f.rbm["reconstruction"]
+            arrays.update(energy=f.histories["energy"], abs_m=f.histories["abs_m"])
+        elif view == "rbm":
+            arrays.update({f"rbm_{k}": v for k, v in f.rbm.items()})
+            arrays["unit_weights"] = extras["weights"]
+        elif view == "correlators" and "corr" in self.analysis:
+            c = self.analysis["corr"]
+            arrays.update({k: np.asarray(v) for k, v in c.items()
+                           if isinstance(v, np.ndarray)})
+        elif view == "plots":
+            arrays.update({f"history_{k}": v for k, v in f.histories.items()})
+            for name, pair in self.analysis.get("gr", {}).items():
+                if isinstance(pair, tuple):
+                    arrays[f"G_{name}_r"], arrays[f"G_{name}"] = pair
+        elif view == "flow" and f.flow_v is not None:
+            arrays["flow_spins"] = f.flow_v
+            arrays["flow_abs_m"] = f.histories["flow_abs_m"]
+            if extras["flow"] is not None:
+                arrays["flow_T_per_chain"] = extras["flow"]["per_chain"]
+        meta = {"view": view, "T": f.T, "L": f.L, "step": f.step, "sweeps": f.sweeps,
+                "train_step": f.train_step, "unit": extras["unit"]}
+        path = self._exports_dir() / f"{view}-step{f.step}.npz"
 
-    def _screenshot(self) -> None:
-        path = self.save_screenshot(filename=f"rgflow-{self.view}-{int(time.time())}.svg",
-                                    path=".")
+        def write(_s):
+            from core.npzio import atomic_write_npz
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_npz(path, arrays, meta)
+            self.last_export = path
+            return f"exported {path}"
+        self.submit(write)
+
+    def screenshot(self) -> Path:
+        directory = self._exports_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{self.view}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        path = Path(self.save_screenshot(filename=name, path=str(directory)))
         self.notify(f"screenshot {path}")
+        return path
+
+
+# keys of the main screen do nothing while a dialog is on top (ctrl+q always works)
+MAIN_SCREEN_ACTIONS = {b.action.split("(")[0] for b in RgflowApp.BINDINGS} - {"quit_now"}
+
+
+def _train_job(app: RgflowApp, n: int) -> Iterator[tuple[int, int]]:
+    for i in range(n):
+        app.session.train()
+        yield i + 1, n
+    app._notify_later(f"trained {n} steps (now {app.session.trainer.steps_done})", timeout=3)
+
+
+def _timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
 
 
 def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if isinstance(v, float | np.floating):
+        return "∞" if np.isinf(v) else f"{v:.4g}"
+    return str(v)
 
 
-def create_app(session: Session | None = None, **kwargs) -> RgflowApp:
-    """The app factory (tests pass a small seeded Session)."""
-    return RgflowApp(session or Session(), **kwargs)
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def create_app(session=None, **kwargs) -> RgflowApp:
+    """The app factory. session: a core Session (tests pass a small seeded one), or None for
+    the default session, built on the worker thread (pass config= for another config)."""
+    return RgflowApp(session, **kwargs)

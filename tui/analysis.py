@@ -1,0 +1,129 @@
+"""Display-only analysis for the app: correlator maps with locality numbers, two-point
+functions, and the temperature reading of the RBM flow.
+
+Plain numpy + core (no Textual), run off the UI thread on copies of the session's data.
+Nothing here consumes the session's RNG streams: the few random draws use throw-away
+streams derived from the seed and a counter, so looking at a view never changes a run.
+"""
+
+import math
+
+import numpy as np
+
+CORRELATOR_SAMPLES = 600  # newest stored configurations used for the <v h> maps
+TWO_POINT_SAMPLES = 300  # ... and for G(r)
+FLOW_T_GRID = (0.5, 6.0, 111)  # thermometer reference grid (Onsager), min, max, points
+
+
+def _finite_stats(x) -> dict:
+    x = np.asarray(x, dtype=np.float64).ravel()
+    fin = x[np.isfinite(x)]
+    return {
+        "mean": float(fin.mean()) if fin.size else float("nan"),
+        "median": float(np.median(fin)) if fin.size else float("nan"),
+        "sem": float(fin.std(ddof=1) / math.sqrt(fin.size)) if fin.size > 1 else float("nan"),
+        "n_infinite": int(np.isinf(x).sum()),
+    }
+
+
+def correlators(data: np.ndarray, rbm, b: int) -> dict:
+    """<v h> maps of RG (block average) and of the RBM on the same configurations, and
+    their locality numbers (core.correlators.locality).
+
+    For each side: own-block fraction and peak-to-far contrast per unit, and their means
+    over units. RG unit a belongs to block a by construction; an RBM unit has no assigned
+    block, so its numbers are taken around its best block (the block holding most of |map|).
+    """
+    from core.correlators import locality, rbm_vh_maps, rg_vh_maps
+
+    rg = rg_vh_maps(data, b)
+    rbm_maps = rbm_vh_maps(rbm, data)
+    L = data.shape[-1]
+    out = {"rg": rg, "rbm": rbm_maps, "n": int(len(data)), "b": int(b),
+           "uniform_own_block_fraction": b * b / (L * L)}
+    try:
+        rg_loc = locality(rg, b)
+        rbm_loc = locality(rbm_maps, b)
+    except Exception as exc:  # e.g. L too small to have "far" sites: maps only
+        out["locality_error"] = str(exc)
+        return out
+    out["rg_own"] = rg_loc["rg_own_block_fraction"]
+    out["rg_ptf"] = rg_loc["rg_peak_to_far"]
+    out["rbm_own"] = rbm_loc["best_own_block_fraction"]
+    out["rbm_ptf"] = rbm_loc["best_peak_to_far"]
+    out["rbm_block"] = rbm_loc["best_block"]
+    out["rbm_unique"] = float(rbm_loc["best_block_unique"].mean())
+    out["rbm_blocks_claimed"] = int(np.unique(rbm_loc["best_block"]).size)
+    out["n_blocks"] = (L // b) ** 2
+    for key in ("rg_own", "rg_ptf", "rbm_own", "rbm_ptf"):
+        out[key + "_stats"] = _finite_stats(out[key])
+    return out
+
+
+def two_point(data: np.ndarray, rbm, rule: str, b: int, level: int, seed: int,
+              counter: int) -> dict:
+    """G(r) (core.observables.correlation_paper) of the stored configurations, of their RG
+    level `level` (1-based, in units of the coarse lattice), and of one-step RBM
+    reconstructions v -> h -> v' of the same configurations."""
+    from core.observables import correlation_paper
+    from core.rbm import sample_hidden, sample_visible, spins_to_visible
+    from core.rg import hierarchy
+    from core.rng import new_states, seed_sequence
+
+    out = {"n": int(len(data))}
+    out["data"] = correlation_paper(data)
+    state = new_states(seed_sequence(seed, f"view-two-point/{counter}"))
+    if level >= 1:
+        levels = hierarchy(data, rule, b, level, state)
+        coarse = levels[-1]
+        if coarse.shape[-1] >= 4:
+            out["rg"] = correlation_paper(coarse)
+            out["rg_size"] = int(coarse.shape[-1])
+    v = spins_to_visible(data.reshape(len(data), -1), rbm.units, rbm.dtype)
+    h = sample_hidden(rbm, v, state)
+    recon = sample_visible(rbm, h, state)
+    on = 0 if rbm.units == "spin" else 0.5
+    L = data.shape[-1]
+    out["rbm"] = correlation_paper(np.where(recon > on, 1, -1).astype(np.int8)
+                                   .reshape(len(data), L, L))
+    return out
+
+
+class FlowThermometer:
+    """Temperature reading of RBM-flow configurations from their energy per spin, matched to
+    Onsager's infinite-lattice E(T) (core.thermometer.ObservableThermometer.from_exact).
+    The finite lattice's E/N differs slightly from the infinite one, so the reading is
+    labelled as Onsager-based."""
+
+    def __init__(self, L: int):
+        from core.thermometer import ObservableThermometer
+
+        lo, hi, n = FLOW_T_GRID
+        self.L = int(L)
+        self.thermometer = ObservableThermometer.from_exact(
+            L, np.linspace(lo, hi, n), infinite_lattice=True, n_dense=1001)
+
+    def read(self, spins: np.ndarray) -> dict:
+        per_chain = self.thermometer.per_configuration(spins)
+        out = {"per_chain": np.asarray(per_chain, dtype=np.float64),
+               "T": float(np.median(per_chain)), "T_err": float("nan")}
+        if len(spins) >= 2:
+            est = self.thermometer.estimate(spins)
+            out["T"], out["T_err"] = est["T"], est["T_err"]
+        return out
+
+
+def histogram(values: np.ndarray, bins: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres, counts) as a step-friendly pair, for drawing a histogram as a line."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.empty(0), np.empty(0)
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.05, hi + 0.05
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    # draw as steps: each bin contributes its two edges at its height
+    x = np.repeat(edges, 2)[1:-1]
+    y = np.repeat(counts, 2).astype(np.float64)
+    return x, y
