@@ -1,0 +1,623 @@
+"""The Textual app, driven by Pilot: every key and palette command changes the session as it
+should and the screen shows it; layouts from 40x12 to 200x60; keys are handled in the middle
+of a long worker chunk; quitting, saving, opening (also of damaged files) and headless resume.
+
+Waiting is always on a condition (the app's `settled` signal: every command run, published
+and drawn), bounded by a timeout, never a fixed sleep.
+"""
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tui.app as app_module
+from core.config import SessionConfig
+from core.exact import TC
+from core.session import Session
+from tui.app import PANES, VIEWS, create_app
+from tui.screens.dialogs import ConfirmQuit, InputDialog, SaveBrowser, SaveDialog
+from tui.screens.help import HelpScreen
+
+CFG = dict(L=8, batch=10, chains=10, dataset_capacity=50, sample_spacing=2, flow_chains=4,
+           monitor_every=5, history=64, seed=1)
+GLYPHS = set(" ▄▀█")
+
+
+def new_session(**changes) -> Session:
+    return Session(SessionConfig(**{**CFG, **changes}))
+
+
+def make_app(tmp_path: Path, session: Session | None = None, **kwargs):
+    options = {"warm_up": False, "autorun": False, "threads": 1, "fps": 10,
+               "saves_dir": tmp_path / "saves", **kwargs}
+    return create_app(session or new_session(), **options)
+
+
+async def until(pilot, predicate, what: str, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.01)
+
+
+async def settle(pilot) -> None:
+    await until(pilot, lambda: pilot.app.settled, "the worker to run every command")
+    await pilot.pause()  # let layout and refresh catch up with the drawn frame
+
+
+async def press(pilot, *keys: str) -> None:
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
+def run(app, body, size=(120, 40)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await until(pilot, lambda: app.live, "the first frame")
+            await settle(pilot)
+            await body(pilot)
+
+    asyncio.run(main())
+
+
+def status(app) -> str:
+    return app.w("status").render_line(0).text
+
+
+def lines(widget) -> list[str]:
+    return [widget.render_line(y).text for y in range(widget.size.height)]
+
+
+def notifications(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def steps(app) -> int:
+    return app.session.step_count
+
+
+# ---------------------------------------------------------------------------------------------
+# start-up
+
+
+def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp_path):
+    session = new_session()
+    display_gate, kernel_gate = threading.Event(), threading.Event()
+    frame = session.frame
+
+    def gated_frame(*args, **kwargs):
+        display_gate.wait(30)
+        return frame(*args, **kwargs)
+
+    session.frame = gated_frame
+    app = make_app(tmp_path, session, warm_up=True, autorun=True)
+    stages = app._warm_up_stages
+
+    def gated_stages():
+        return [("test gate", lambda: kernel_gate.wait(30)), *stages()]
+
+    app._warm_up_stages = gated_stages
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "display" in app.loading_text, "the loading text")
+            assert app.w("views").current == "loading"
+            assert "Compiling the display kernels" in str(app.w("loading-text").render())
+            assert app.w("loading-progress").total == 6
+            assert app.check_action("toggle_run", ()) is None  # greyed out
+            display_gate.set()
+            await until(pilot, lambda: app.live, "the live view")
+            await until(pilot, lambda: "test gate" in status(app), "the compile stage")
+            # the lattice is already on screen, the actions are still greyed out
+            assert app.w("views").current == "dashboard"
+            assert any(set(row) <= GLYPHS and row.strip() for row in lines(app.w("lattice")))
+            assert "⧗ Compiling test gate" in status(app)
+            assert app.check_action("step", ()) is None
+            assert not app.running
+            kernel_gate.set()
+            await until(pilot, lambda: app.ready, "the kernels")
+            assert app.check_action("toggle_run", ()) is True
+            assert "Compiling Monte Carlo kernels" in app.loading_log
+            # a new session starts running by itself once ready
+            await until(pilot, lambda: steps(app) > 0, "the simulation to run")
+            await until(pilot, lambda: "▶ running" in status(app), "the running status")
+            await until(pilot, lambda: "flips/s" in status(app)
+                        and "– flips/s" not in status(app), "a simulation rate")
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------------------
+# keys
+
+
+def test_every_key_changes_the_session_and_the_screen(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        assert "⏸ paused" in status(app) and "T=2.2692 (Tc)" in status(app)
+        assert any(set(row) <= GLYPHS and row.strip() for row in lines(app.w("lattice")))
+
+        await press(pilot, "n")
+        assert steps(app) == 1 and "sweeps 1 " in status(app) and "unsaved *" in status(app)
+
+        await press(pilot, "=")
+        assert app.session.T == pytest.approx(round(TC + 0.01, 6))
+        await press(pilot, "+")
+        assert app.session.T == pytest.approx(round(round(TC + 0.01, 6) + 0.1, 6))
+        assert "T=2.3792" in status(app)
+        await press(pilot, "-")
+        await press(pilot, "_")
+        assert app.session.T == pytest.approx(TC, abs=2e-6)
+
+        for expected in ("heatbath", "wolff", "metropolis"):
+            await press(pilot, "a")
+            assert app.session.algorithm == expected and expected in status(app)
+
+        rg_pane = app.w("rg-pane")
+        await press(pilot, "r")
+        assert app.session.rg_rule == "majority" and rg_pane.current == "rg-spins"
+        assert "RG majority level 1/3" in app.w("rg-spins").border_title
+        await press(pilot, "r", "r")
+        assert app.session.rg_rule == "average" and rg_pane.current == "rg-map"
+        await press(pilot, "right_square_bracket")
+        assert app.rg_level_index == 1 and "level 2/3 (2×2)" in app.w("rg-map").border_title
+        await press(pilot, "]", "]")
+        assert app.rg_level_index == 2  # clamped at the last level
+        await press(pilot, "[", "[", "[")
+        assert app.rg_level_index == 0
+
+        await press(pilot, "t")
+        assert app.session.training is False and "train 0 off" in status(app)
+        await press(pilot, "t")
+        assert app.session.training is True
+
+        await press(pilot, "f")
+        assert app.session.flow_step_count == 1
+        await press(pilot, "f")
+        assert app.session.flow_step_count == 2
+
+        # hidden units: L=8 -> 16 units on a 4x4 grid
+        await press(pilot, "2")
+        assert app.view == "rbm"
+        for key, unit in (("right", 1), ("down", 5), ("left", 4), ("up", 0),
+                          ("l", 1), ("j", 5), ("h", 4), ("k", 0), ("up", 0)):
+            await press(pilot, key)
+            assert app.selected_unit == unit, key
+        await press(pilot, "down", "right")
+        assert "hidden unit 5 (row 1, col 1)" in app.w("rbm-weights").border_title
+        np.testing.assert_array_equal(app._published.extras["weights"],
+                                      app.session.trainer.rbm.W[:, 5].reshape(8, 8))
+        assert "unit 5" in "".join(lines(app.w("rbm-info")))
+
+        await press(pilot, "1")
+        stopped_before_help = steps(app)
+        for key, view in (("v", "rbm"), ("tab", "correlators"), ("shift+tab", "rbm"),
+                          ("4", "plots"), ("5", "flow"), ("v", "dashboard"), ("3", "correlators")):
+            await press(pilot, key)
+            assert app.view == view, key
+            assert app.w("views").current == view
+            assert f"{VIEWS.index(view) + 1}/5" in status(app)
+
+        for key in ("question_mark", "f1"):
+            await press(pilot, key)
+            assert isinstance(app.screen, HelpScreen)
+            assert "run / pause" in app.screen.query_one("Markdown").source
+            await press(pilot, "space", "n")  # main-screen keys do nothing here
+            assert not app.running and steps(app) == stopped_before_help
+            await press(pilot, "escape")
+            assert app.main_screen_active
+
+        await press(pilot, "space")
+        assert app.running and "▶ running" in status(app)
+        start = steps(app)
+        await until(pilot, lambda: steps(app) > start + 20, "steps while running")
+        await press(pilot, "space")
+        assert not app.running and "⏸ paused" in status(app)
+        stopped = steps(app)
+        await press(pilot, "n")
+        assert steps(app) == stopped + 1  # nothing else ran after the pause
+
+    run(app, body)
+
+
+def test_views_show_live_analysis(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        app.submit(lambda s: s.run_steps(60) and None)
+        await press(pilot, "f")
+        await press(pilot, "3")
+        await until(pilot, lambda: "corr" in app.analysis, "the correlator maps")
+        await settle(pilot)
+        info = "\n".join(lines(app.w("corr-info")))
+        assert "own-block" in info and "peak/far" in info and "RBM" in info
+        c = app.analysis["corr"]
+        assert c["rg"].shape == (16, 8, 8) and c["rbm"].shape == (16, 8, 8)
+        assert 0 < c["rg_own_stats"]["mean"] <= 1
+        assert app.w("corr-rbm").levels is not None and app.w("corr-grid").levels is not None
+
+        await press(pilot, "4")
+        await until(pilot, lambda: "gr" in app.analysis, "G(r)")
+        await settle(pilot)
+        names = app.w("plot-gr").series_names
+        assert "data" in names and "RBM recon." in names and any(n.startswith("RG") for n in names)
+        assert {"recon. error"} <= set(app.w("plot-train").series_names)
+        assert {"E/N", "Onsager E/N"} <= set(app.w("plot-energy").series_names)
+        assert {"|m|", "Onsager m"} <= set(app.w("plot-m").series_names)
+        assert "flow ⟨|m|⟩" in app.w("plot-flow-m").series_names
+        assert "flow T (Onsager E)" in app.w("plot-flow-t").series_names
+
+        await press(pilot, "5")
+        text = "\n".join(lines(app.w("flow-info")))
+        assert "flow step 1 of 4 chains" in text and "T from E/N (Onsager)" in text
+        assert "chains" in app.w("flow-hist").series_names
+        flow_rows = lines(app.w("flow-0"))
+        assert any(set(row) <= GLYPHS | {"│", "─", "╭", "╮", "╰", "╯"} and row.strip()
+                   for row in flow_rows)
+
+    run(app, body)
+
+
+def test_key_is_handled_while_a_long_chunk_runs(tmp_path, monkeypatch):
+    # a chunk would run 60 s; keys must be handled after the current step, not the chunk
+    monkeypatch.setattr(app_module, "CHUNK_SECONDS", 60.0)
+    saves = tmp_path / "saves"
+    app = make_app(tmp_path, save_path=saves / "long.npz")
+    app.fps = 1 / 60  # a chunk also ends for the next frame: make that a minute away too
+
+    async def body(pilot):
+        loop = asyncio.get_running_loop()
+        await pilot.press("space")
+        await until(pilot, lambda: app.session.sweeps > 50, "the chunk to run")
+        t0 = loop.time()
+        await pilot.press("equals_sign")
+        await until(pilot, lambda: app.session.T > TC, "T +0.01 during the chunk", timeout=10)
+        assert loop.time() - t0 < 10 and app.running
+        await until(pilot, lambda: "T=2.2792" in status(app), "the new T on screen", timeout=10)
+        await pilot.press("s")
+        await until(pilot, lambda: (saves / "long.npz").exists(), "the save", timeout=10)
+        await pilot.press("space")
+        assert "⏸ paused" in status(app)  # drawn at once, on the UI thread
+        await until(pilot, lambda: app.settled, "the worker to stop", timeout=10)
+        stopped = steps(app)
+        await pilot.pause(0.2)
+        assert steps(app) == stopped
+
+    run(app, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def test_save_open_and_headless_resume_both_ways(tmp_path):
+    from tui.__main__ import main as cli
+
+    saves = tmp_path / "saves"
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await press(pilot, "n", "n", "n")
+        await press(pilot, "s")
+        assert isinstance(app.screen, SaveDialog)
+        await until(pilot, lambda: app.screen.entries is not None, "the saves list")
+        await pilot.press(*"first", "enter")
+        await settle(pilot)
+        assert (saves / "first.npz").exists()
+        assert "first" in status(app) and "first *" not in status(app)
+        assert Session.load(saves / "first.npz").step_count == 3
+
+        await press(pilot, "n")
+        await press(pilot, "s")  # known name now: saves at once, no dialog
+        assert app.main_screen_active
+        assert Session.load(saves / "first.npz").step_count == 4
+
+        # headless resume of the app's save, then open the result in the app
+        assert cli(["resume", "first", "--steps", "5", "--saves-dir", str(saves)]) == 0
+        assert Session.load(saves / "first.npz").step_count == 9
+        old = app.session
+        await press(pilot, "o")
+        assert isinstance(app.screen, SaveBrowser)
+        await until(pilot, lambda: app.screen.entries is not None, "the saves list")
+        listing = "\n".join(lines(app.screen.query_one("#browser-list")))
+        assert "first" in listing and "steps=9" in listing and "L=8" in listing
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.session is not old and steps(app) == 9 and app.save_path == saves / "first.npz"
+        await press(pilot, "n")
+        assert steps(app) == 10
+
+        # a session written headless opens in the app
+        assert cli(["run", "--steps", "4", "--save", "headless", "--saves-dir", str(saves),
+                    *[f"--set={k}={v}" for k, v in CFG.items()]]) == 0
+        app.open_save(saves / "headless.npz")
+        await settle(pilot)
+        assert steps(app) == 4 and app.session.config.L == 8 and "headless" in status(app)
+
+    run(app, body)
+
+
+def test_damaged_file_notifies_and_keeps_the_session(tmp_path):
+    saves = tmp_path / "saves"
+    saves.mkdir()
+    good = new_session()
+    good.run_steps(3)
+    good.save(saves / "good.npz")
+    raw = (saves / "good.npz").read_bytes()
+    (saves / "truncated.npz").write_bytes(raw[: len(raw) // 2])
+    (saves / "garbage.npz").write_bytes(b"not a zip file at all")
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await press(pilot, "n")
+        before, session = steps(app), app.session
+        await press(pilot, "o")
+        await until(pilot, lambda: app.screen.entries is not None, "the saves list")
+        listing = "\n".join(lines(app.screen.query_one("#browser-list")))
+        assert listing.count("damaged") == 2
+        names = [p.name for p, _, _ in app.screen.entries]
+        await pilot.press(*["down"] * names.index("truncated.npz"), "enter")
+        await settle(pilot)
+        assert app.session is session and steps(app) == before and app.save_path is None
+        assert any("truncated.npz" in m for m in notifications(app))
+        app.open_save(saves / "garbage.npz")
+        await settle(pilot)
+        assert app.session is session and steps(app) == before
+        assert any("garbage.npz" in m for m in notifications(app))
+        await press(pilot, "n")  # and the session still runs
+        assert steps(app) == before + 1
+
+    run(app, body)
+
+
+def test_quit_asks_when_unsaved_and_can_save_first(tmp_path):
+    saves = tmp_path / "saves"
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await press(pilot, "n")
+        await press(pilot, "q")
+        assert isinstance(app.screen, ConfirmQuit)
+        await press(pilot, "n")  # stay
+        assert app.main_screen_active and app.is_running
+        await press(pilot, "q")
+        await pilot.press("s")  # save (to autosave: no name yet) and quit
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+
+    run(app, body)
+    assert Session.load(saves / "autosave.npz").step_count == 1
+
+    app = make_app(tmp_path)
+
+    async def quit_without_saving(pilot):
+        await press(pilot, "q")  # nothing changed: quits at once
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+
+    run(app, quit_without_saving)
+
+    app = make_app(tmp_path)
+
+    async def discard(pilot):
+        await press(pilot, "n", "q", "y")
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+
+    run(app, discard)
+
+
+def test_ctrl_q_writes_autosave_and_exits(tmp_path):
+    saves = tmp_path / "elsewhere"
+    app = make_app(tmp_path, saves_dir=saves)
+
+    async def body(pilot):
+        await press(pilot, "n", "n", "t")
+        await press(pilot, "question_mark")  # works from any screen
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+
+    run(app, body)
+    restored = Session.load(saves / "autosave.npz")
+    assert restored.step_count == 2 and restored.training is False
+
+
+# ---------------------------------------------------------------------------------------------
+# command palette
+
+
+def _command(app, title):
+    commands = {c.title: c for c in app.get_system_commands(app.screen)}
+    return commands[title]
+
+
+async def _answer(pilot, text: str) -> None:
+    await until(pilot, lambda: isinstance(pilot.app.screen, InputDialog | SaveDialog)
+                and pilot.app.screen.query("#dialog-input"), "the input dialog")
+    field = pilot.app.screen.query_one("#dialog-input")
+    field.value = ""
+    await pilot.press(*text, "enter")
+    await settle(pilot)
+
+
+def test_every_binding_is_a_palette_command(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for binding in app.BINDINGS:
+            if binding.id.startswith("unit-") or binding.id in ("view-back", "quit-now"):
+                continue
+            assert binding.description in titles, binding.description
+        assert "Quit at once" in titles
+        for binding in app.BINDINGS:
+            assert binding.id and binding.description  # ids for keymaps, text for the footer
+
+        # binding commands do what their keys do
+        _command(app, "Step").callback()
+        await settle(pilot)
+        assert steps(app) == 1
+        _command(app, "T +0.1").callback()
+        await settle(pilot)
+        assert app.session.T == pytest.approx(round(TC + 0.1, 6))
+        _command(app, "Algorithm").callback()
+        _command(app, "RG rule").callback()
+        _command(app, "Train").callback()
+        _command(app, "Flow").callback()
+        _command(app, "View").callback()
+        await settle(pilot)
+        assert (app.session.algorithm, app.session.rg_rule, app.session.training) == \
+            ("heatbath", "majority", False)
+        assert app.session.flow_step_count == 1 and app.view == "rbm"
+        _command(app, "View: Plots").callback()
+        _command(app, "RG level +").callback()
+        await settle(pilot)
+        assert app.view == "plots" and app.rg_level_index == 1
+        _command(app, "Run/Pause").callback()
+        await until(pilot, lambda: steps(app) > 3, "running from the palette")
+        _command(app, "Run/Pause").callback()
+        await settle(pilot)
+        assert not app.running
+        for title, screen in (("Help", HelpScreen), ("Open", SaveBrowser), ("Save", SaveDialog)):
+            _command(app, title).callback()
+            await until(pilot, lambda s=screen: isinstance(app.screen, s), title)
+            await press(pilot, "escape")
+        _command(app, "Quit").callback()
+        await until(pilot, lambda: isinstance(app.screen, ConfirmQuit), "the quit question")
+        await press(pilot, "escape")
+
+        # through the palette's own UI
+        before = steps(app)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Step")
+        await until(pilot, lambda: "Step" in str(app.screen.query("CommandList").first()
+                                                 .get_option_at_index(0).prompt),
+                    "the palette match")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert steps(app) == before + 1
+
+    run(app, body)
+
+
+def test_palette_value_commands(tmp_path):
+    from core.npzio import read_npz
+
+    saves = tmp_path / "saves"
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        _command(app, "Set temperature…").callback()
+        await _answer(pilot, "2.5")
+        assert app.session.T == 2.5
+        _command(app, "Set temperature…").callback()
+        await _answer(pilot, "tc")
+        assert app.session.T == pytest.approx(TC)
+        _command(app, "Set temperature…").callback()
+        await _answer(pilot, "hot")
+        assert any("not a temperature" in m for m in notifications(app))
+
+        _command(app, "Set learning rate…").callback()
+        await _answer(pilot, "0.01")
+        assert app.session.config.lr == 0.01
+        _command(app, "Set lattice size L…").callback()
+        await _answer(pilot, "7")
+        assert app.session.config.L == 8
+        assert any("L must be even" in m for m in notifications(app))
+        _command(app, "Set lattice size L…").callback()
+        await _answer(pilot, "12")
+        assert app.session.config.L == 12 and app.session.config.n_hidden == 36
+        assert app.w("lattice").spins.shape == (12, 12) and "L=12" in status(app)
+        _command(app, "Set hidden units…").callback()
+        await _answer(pilot, "9")
+        assert app.session.config.n_hidden == 9
+
+        _command(app, "Train N steps…").callback()
+        await _answer(pilot, "5")
+        assert any("training needs at least" in m for m in notifications(app))
+        app.submit(lambda s: s.run_steps(30) and None)
+        await settle(pilot)
+        trained = app.session.trainer.steps_done
+        _command(app, "Train N steps…").callback()
+        await _answer(pilot, "7")
+        assert app.session.trainer.steps_done == trained + 7
+        _command(app, "Cancel the training job").callback()
+        await settle(pilot)
+        assert any("no training job" in m for m in notifications(app))
+
+        _command(app, "Reset flow from random spins").callback()
+        await settle(pilot)
+        assert app.session.flow_step_count == 0 and app.session.flow_v is not None
+        _command(app, "Reset flow from data").callback()
+        await settle(pilot)
+        assert app.session.flow_v.shape == (4, 144)
+
+        _command(app, "Save as…").callback()
+        await _answer(pilot, "palette")
+        assert Session.load(saves / "palette.npz").config.L == 12
+
+        _command(app, "Export view data (npz)").callback()
+        await settle(pilot)
+        arrays, meta = read_npz(app.last_export)
+        assert app.last_export.parent == saves / "exports"
+        assert arrays["spins"].shape == (12, 12) and meta["view"] == "dashboard"
+        _command(app, "Screenshot (SVG)").callback()
+        svgs = list((saves / "exports").glob("*.svg"))
+        assert len(svgs) == 1 and "<svg" in svgs[0].read_text()[:2000]
+
+    run(app, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# layouts
+
+
+def _displayed(app) -> set[str]:
+    return {pane for pane in PANES[app.view] if app.w(pane).display}
+
+
+def test_small_terminals_page_through_every_pane_and_resizing_never_crashes(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        app.submit(lambda s: s.run_steps(40) and None)
+        await press(pilot, "f")
+        assert app.layout_mode == "compact"
+        seen: dict[str, set] = {view: set() for view in VIEWS}
+        for _ in range(sum(-(-len(p) // 2) for p in PANES.values())):
+            shown = _displayed(app)
+            assert 1 <= len(shown) <= 2
+            seen[app.view] |= shown
+            assert len(status(app).rstrip()) <= 80 and "T=" in status(app)
+            await press(pilot, "v")
+        assert seen == {view: set(panes) for view, panes in PANES.items()}
+        assert app.view == "dashboard" and app.page == 0  # full circle
+        lattice = app.w("lattice")
+        assert lattice.size.width >= 8 and lattice.mode[0] == "half-block"
+
+        for width, height in ((40, 12), (200, 60), (80, 24), (41, 13), (30, 8), (120, 40)):
+            await pilot.resize_terminal(width, height)
+            await settle(pilot)
+            assert "T=" in status(app) or width < 40
+            if width in (40, 200):
+                for _ in range(len(VIEWS) + 1):
+                    await press(pilot, "v")
+        assert app.layout_mode == "wide" and _displayed(app) == set(PANES[app.view])
+
+        await pilot.resize_terminal(40, 12)
+        await settle(pilot)
+        assert app.layout_mode == "tiny"
+        await press(pilot, "1")
+        app.set_config("L", "48")
+        await settle(pilot)
+        assert lattice.spins.shape == (48, 48)
+        assert lattice.mode[0] != "half-block"  # denser glyphs in a small terminal
+        assert any(row.strip() for row in lines(lattice))
+        await pilot.resize_terminal(200, 60)
+        await settle(pilot)
+        assert lattice.mode == ("half-block", 1)
+
+    run(app, body, size=(80, 24))
