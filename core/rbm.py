@@ -614,6 +614,7 @@ class Trainer:
         self.steps_done = 0
         self.blas_threads = blas_threads
         self._dt = rbm.dtype
+        self._shapes = {p: getattr(rbm, p).shape for p in _PARAMS}
         names = ("m", "v") if config.optimizer == "adam" else ("velocity",)
         self.moments = {f"{kind}_{p}": np.zeros_like(getattr(rbm, p))
                         for p in _PARAMS for kind in names}
@@ -662,8 +663,11 @@ class Trainer:
         batch = np.asarray(batch)
         if batch.ndim != 2 or batch.shape[1] != rbm.n_visible or batch.shape[0] < 1:
             raise UsageError(f"batch must have shape (B, {rbm.n_visible}), got {batch.shape}")
-        if rbm.dtype != self._dt:
-            raise UsageError("the RBM's dtype changed under its Trainer")
+        for p, shape in self._shapes.items():  # kernels update in place, unchecked indices
+            x = getattr(rbm, p)
+            if x.dtype != self._dt or x.shape != shape or not x.flags.c_contiguous \
+                    or not x.flags.writeable:
+                raise UsageError(f"the RBM's {p} no longer matches its Trainer")
         B = batch.shape[0]
         if B != self._B:
             self._allocate(B, self.chains)

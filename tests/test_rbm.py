@@ -491,6 +491,14 @@ def test_lr_schedules():
 
 
 # ---- bad input ----------------------------------------------------------------------------
+def _swap_weights(W):
+    """Replacing the RBM's arrays under a Trainer must not reach the unchecked kernels."""
+    rbm = _tiny_rbm(4, 2, "spin")
+    trainer = R.Trainer(rbm, R.TrainConfig(batch=2, n_chains=2), new_states(1))
+    rbm.W = W
+    trainer.step(np.ones((2, 4), np.float32))
+
+
 @pytest.mark.parametrize("make", [
     lambda: R.RBM.create(16, 0),
     lambda: R.RBM.create(0, 4),
@@ -523,6 +531,9 @@ def test_lr_schedules():
         np.ones((3, 5))),
     lambda: R.Trainer(_tiny_rbm(4, 2, "spin"), R.TrainConfig(n_chains=3), new_states(1),
                       chains=np.ones((2, 4))),
+    lambda: _swap_weights(np.zeros((4, 3), np.float32)),
+    lambda: _swap_weights(np.zeros((4, 2), np.float64)),
+    lambda: _swap_weights(np.zeros((2, 4), np.float32).T),
 ])
 def test_bad_configuration_raises_usage_error(make):
     with pytest.raises(UsageError):
