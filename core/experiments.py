@@ -1355,11 +1355,15 @@ def _distance(m: dict, ref: dict) -> dict:
 
 
 def _toward(m0: dict, m1: dict, ref: dict) -> dict:
-    """Did the distance |T - T_ref| shrink from m0 to m1? (errors combined in quadrature)"""
+    """Did the distance |T - T_ref| shrink from m0 to m1? (errors combined in quadrature)
+    A flow that ends significantly on the other side of T_ref "crossed Tc" instead."""
     d0, d1 = _distance(m0, ref), _distance(m1, ref)
     c = compare(d1, d0)
     word = {"lower": "toward Tc", "higher": "away from Tc",
             "consistent": "no significant change"}.get(c["verdict"], "undetermined")
+    side0, side1 = compare(m0, ref)["verdict"], compare(m1, ref)["verdict"]
+    if {side0, side1} == {"higher", "lower"}:
+        word = "crossed Tc, ends " + ("below" if side1 == "lower" else "above")
     return {"distance_start": d0, "distance_final": d1, "change": c["difference"],
             "z": c["z"], "verdict": word}
 

@@ -147,8 +147,9 @@ def test_results_json_has_an_error_bar_for_every_number(tiny_run):
                                              "undetermined")
     for rb in exps["3_rbm_flow"]["rbms"].values():
         for st in rb["starts"].values():
-            assert st["obs_toward_tc"]["verdict"] in ("toward Tc", "away from Tc",
-                                                      "no significant change", "undetermined")
+            v = st["obs_toward_tc"]["verdict"]
+            assert v in ("toward Tc", "away from Tc", "no significant change",
+                         "undetermined") or v.startswith("crossed Tc, ends ")
 
 
 def test_report_mentions_every_experiment_and_setting(tiny_run):
@@ -287,6 +288,8 @@ def test_compare_verdicts_and_bounds():
     assert tw["verdict"] == "away from Tc"
     assert ex._toward(m(2.2, 0.1), m(2.3, 0.1), m(2.27, 0.02))["verdict"] == \
         "no significant change"
+    assert ex._toward(m(5.0, 0.1), m(0.4, 0.2), m(2.27, 0.02))["verdict"] == \
+        "crossed Tc, ends below"
 
 
 def test_scaling_fit_equals_scaling_dimensions():
