@@ -1159,6 +1159,9 @@ def meas(value, error, bound=None, **extra) -> dict:
                 for k, v in extra.items() if v is not None})
     if out["value"] is None:
         out["error"] = None
+    elif out["error"] is None:  # no error bar (e.g. a fit failed on a jackknife subset)
+        out["estimate_without_error"] = out["value"]
+        out["value"] = None
     return out
 
 
@@ -1517,6 +1520,8 @@ def build_results(p: Preset, stages, outputs) -> dict:
 
 def _pm(m) -> str:
     """value ± error with the error to two significant digits; bounds as >= / <=."""
+    if isinstance(m, dict) and m.get("estimate_without_error") is not None:
+        return f"{m['estimate_without_error']:.4g} (no error bar)"
     if not isinstance(m, dict) or m.get("value") is None:
         return "n/a"
     v, e = m["value"], m.get("error")

@@ -281,6 +281,11 @@ def test_compare_verdicts_and_bounds():
     assert ex.compare(m(2.0, 0.1, "lower"), m(6.0, 0.1))["verdict"] == "undetermined"
     assert ex.compare(m(2.0, 0.1), m(6.0, 0.0, "lower"))["verdict"] == "lower"
     assert ex.compare(m(None, None), m(1.0, 0.1))["verdict"] == "undetermined"
+    # A value without an error bar is kept aside, never compared.
+    no_err = m(6.06, float("nan"))
+    assert no_err["value"] is None and no_err["estimate_without_error"] == 6.06
+    assert ex.compare(no_err, m(1.0, 0.1))["verdict"] == "undetermined"
+    assert ex._pm(no_err) == "6.06 (no error bar)"
     # Distances: a start clipped at the top of the range moving to near Tc is "toward".
     tw = ex._toward(m(6.0, 0.0, "lower"), m(2.3, 0.05), m(2.27, 0.02))
     assert tw["verdict"] == "toward Tc"
