@@ -27,7 +27,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ import numpy as np
 
 from .errors import DataFileError, UsageError
 from .exact import TC
+from .npzio import atomic_write_bytes
 
 FORMAT = "rgflow-reproduce"
 SCHEMA = 1
@@ -408,23 +408,11 @@ def _run_hidden(ctx: StageContext):
 
 
 def _reference_from_spins(spins) -> dict:
-    """Monte Carlo reference curves (as core.thermometer.reference_curves) from a grid dataset:
-    means of E/N and |m| with standard errors inflated by sqrt(2 tau_int)."""
-    from .observables import tau_int
-    from .thermometer import energy_and_abs_m
+    """Monte Carlo reference curves (as core.thermometer.reference_curves) from a grid dataset."""
+    from .thermometer import reference_from_spins
 
-    n_t, n = spins.shape[:2]
-    out = {k: np.empty(n_t) for k in ("e_mean", "e_err", "m_mean", "m_err")}
-    for k in range(n_t):
-        e, am = energy_and_abs_m(spins[k])
-        for name, series in (("e", e), ("m", am)):
-            tau = 0.5
-            if n >= 20 and np.ptp(series) > 0:
-                tau = max(0.5, float(tau_int(series)[0]))
-            sd = float(series.std(ddof=1)) if n > 1 else 0.0
-            out[f"{name}_mean"][k] = float(series.mean())
-            out[f"{name}_err"][k] = sd / math.sqrt(n) * math.sqrt(2.0 * tau)
-    return out
+    ref = reference_from_spins(spins)
+    return {k: ref[k] for k in ("e_mean", "e_err", "m_mean", "m_err")}
 
 
 def _run_thermometer(ctx: StageContext):
@@ -844,25 +832,6 @@ def cache_hit(path: Path, key: str) -> bool:
         return read_meta(path).get("key") == key
     except (OSError, zipfile.BadZipFile, DataFileError):
         return False
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write bytes atomically (temp file in the same directory, fsync, rename)."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return p
 
 
 # ---------------------------------------------------------------------------------------------

@@ -677,16 +677,25 @@ def reference_curves(L: int, temperatures, n_per_T: int, seed: int, algorithm: s
     Returns temperatures, e_mean, e_err, m_mean, m_err (float64 (n_T,)), tau_e, tau_m, L,
     n_per_T, seed, and meta (the sampler's).
     """
-    from .observables import tau_int
     from .sampling import SampleSpec, generate
 
     t = _temperature_grid(temperatures)
     spec = SampleSpec(L=int(L), temperatures=tuple(float(x) for x in t), n=int(n_per_T),
                       algorithm=algorithm, seed=int(seed), threads=threads)
     spins, temps, meta = generate(spec, progress=progress)
-    n_t = temps.size
+    out = reference_from_spins(spins)
+    out.update(temperatures=temps, L=int(L), n_per_T=spins.shape[1], seed=int(seed), meta=meta)
+    return out
+
+
+def reference_from_spins(spins) -> dict:
+    """E/N and |m| means per temperature of a dataset (n_T, n, L, L), with standard errors
+    inflated by sqrt(2 tau_int) (tau_int >= 1/2 measured on each series): e_mean, e_err,
+    m_mean, m_err, tau_e, tau_m, each float64 (n_T,)."""
+    from .observables import tau_int
+
+    n_t, n = spins.shape[:2]
     out = {k: np.empty(n_t) for k in ("e_mean", "e_err", "m_mean", "m_err", "tau_e", "tau_m")}
-    n = spins.shape[1]
     for k in range(n_t):
         e, am = energy_and_abs_m(spins[k])
         for name, series in (("e", e), ("m", am)):
@@ -697,5 +706,4 @@ def reference_curves(L: int, temperatures, n_per_T: int, seed: int, algorithm: s
             out[f"{name}_mean"][k] = float(series.mean())
             out[f"{name}_err"][k] = sd / math.sqrt(n) * math.sqrt(2.0 * tau)
             out[f"tau_{name}"][k] = tau
-    out.update(temperatures=temps, L=int(L), n_per_T=n, seed=int(seed), meta=meta)
     return out

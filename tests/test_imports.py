@@ -9,7 +9,7 @@ import pytest
 CORE_MODULES = ["core", "core.rng", "core.ising", "core.observables", "core.exact", "core.rg",
                 "core.rbm", "core.rbm_monitor", "core.training", "core.correlators",
                 "core.thermometer", "core.sampling", "core.config", "core.session",
-                "core.persist", "core.npzio"]
+                "core.persist", "core.npzio", "core.experiments"]
 
 
 def run_python(code: str) -> str:
@@ -44,7 +44,7 @@ def test_importing_core_compiles_nothing():
 
 @pytest.mark.parametrize("argv", [
     ["--help"], ["sample", "--help"], ["rg", "--help"], ["train", "--help"],
-    ["run", "--help"], ["info", "--help"], ["bench", "--help"],
+    ["run", "--help"], ["info", "--help"], ["bench", "--help"], ["reproduce", "--help"],
 ])
 def test_headless_commands_never_import_textual(argv):
     code = (
