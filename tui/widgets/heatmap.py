@@ -26,6 +26,7 @@ from tui.widgets.palette import (
     palette,
     quantise,
     resample_palette,
+    rgb_only_filters,
     style_rgb,
     value_range,
 )
@@ -211,6 +212,9 @@ class _PixelMap(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
+
+    def get_line_filters(self):
+        return rgb_only_filters(self)
         self._pair_cache.clear()
         self._segment_cache.clear()
 

@@ -22,6 +22,8 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.widgets.palette import rgb_only_filters
+
 HALF_BLOCK = "half-block"
 QUADRANT = "quadrant"
 BRAILLE = "braille"
@@ -248,6 +250,9 @@ class LatticeView(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
+
+    def get_line_filters(self):
+        return rgb_only_filters(self)
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size

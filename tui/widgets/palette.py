@@ -171,3 +171,12 @@ def theme_series_colors(app: App | None) -> list[RGB]:
         if rgb not in unique:
             unique.append(rgb)
     return unique
+
+
+def rgb_only_filters(widget) -> list:
+    """The app's line filters minus ANSIToTruecolor, for widgets whose styles are all RGB
+    already: that pass only rebuilds every segment unchanged (~20 % of a large frame).
+    NO_COLOR / monochrome filters stay."""
+    from textual.filter import ANSIToTruecolor
+
+    return [f for f in widget.app.get_line_filters() if not isinstance(f, ANSIToTruecolor)]

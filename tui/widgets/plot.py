@@ -10,6 +10,7 @@ min/max pairs per column bucket, which keeps spikes visible and plotext fast.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
+from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
@@ -171,12 +173,29 @@ def _finite_points(x: np.ndarray, y: np.ndarray, log_x: bool, log_y: bool):
     return x[ok], y[ok]
 
 
+_PLOTEXT_LOCK = threading.Lock()  # plotext keeps global figure state
+_BUILDER = None  # the one background thread that builds plots (created on first use)
+
+
+def _builder():
+    global _BUILDER
+    if _BUILDER is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _BUILDER = ThreadPoolExecutor(1, thread_name_prefix="plot-build")
+    return _BUILDER
+
+
 def build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) -> str:
     """Run plotext for ``spec`` and return its ANSI text (``spec.height`` lines).
 
-    Must run on one thread at a time (plotext's state is global); the widgets call it on the UI
-    thread only.
+    Thread-safe: builds are serialised by a lock, since plotext's state is global.
     """
+    with _PLOTEXT_LOCK:
+        return _build_plot(spec, series_colors, reference_color)
+
+
+def _build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) -> str:
     import plotext as plt
 
     log_x, log_y = spec.xscale == "log", spec.yscale == "log"
@@ -236,6 +255,8 @@ class PlotView(Widget):
 
     Call the setters on the UI thread; they are cheap. The plot is rebuilt lazily at most every
     ``min_interval`` seconds (and at once on resize), from min/max-downsampled series.
+    With ``background=True`` the plotext build (10-100 ms) runs on a builder thread and the
+    previous picture is shown meanwhile, so a plot never stalls the UI thread.
     """
 
     DEFAULT_CSS = """
@@ -243,6 +264,17 @@ class PlotView(Widget):
         height: 1fr;
     }
     """
+
+    class Built(Message):
+        """A background build finished (posted from the builder thread)."""
+
+        def __init__(self, generation: int, size: tuple[int, int], lines: list,
+                     seconds: float) -> None:
+            super().__init__()
+            self.generation = generation
+            self.size = size
+            self.lines = lines
+            self.seconds = seconds
 
     def __init__(
         self,
@@ -255,6 +287,7 @@ class PlotView(Widget):
         color: bool = True,
         max_points: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -268,6 +301,7 @@ class PlotView(Widget):
             color: Colour the series from the theme; False draws monochrome.
             max_points: Points per series after downsampling (default 2 x width).
             clock: Monotonic clock (injectable for tests).
+            background: Build on a builder thread instead of inside render_line.
         """
         super().__init__(name=name, id=id, classes=classes)
         self._series: dict[str, _Series] = {}
@@ -288,6 +322,9 @@ class PlotView(Widget):
         self.build_count = 0
         self.last_build_seconds = 0.0
         """Wall time of the last plotext build + conversion."""
+        self.background = background
+        self._pending: int | None = None  # generation of the build in flight
+        self._generation = 0
 
     # -- data setters (UI thread) -------------------------------------------------------
 
@@ -411,15 +448,20 @@ class PlotView(Widget):
         size_changed = (width, height) != self._built_size
         wait = self._wait()
         if size_changed or (self._dirty and wait <= 0):
-            self._build(width, height)
+            if not self.background:
+                self._build(width, height)
+            elif self._pending is None:
+                self._start_build(width, height)
         elif self._dirty:
             self._schedule(wait)
         if 0 <= y < len(self._strips):
-            return self._strips[y]
+            strip = self._strips[y]
+            return strip if strip.cell_length == width else \
+                strip.adjust_cell_length(width, self.rich_style)
         return Strip.blank(width, self.rich_style)
 
-    def _build(self, width: int, height: int) -> None:
-        start = time.perf_counter()
+    def _begin(self, width: int, height: int):
+        """Bookkeeping of a build, and the work to do (a function returning text)."""
         self._built_size = (width, height)
         self._dirty = False
         self._last_build = self._clock()
@@ -427,24 +469,55 @@ class PlotView(Widget):
         self.build_count += 1
         if width < MIN_WIDTH or height < MIN_HEIGHT:
             text = f"{self._labels['title'] or 'plot'}\n(too small: {width}×{height})"
-        else:
-            spec = PlotSpec(
-                series=dict(self._series),
-                width=width,
-                height=height,
-                color=self._color,
-                max_points=self._max_points,
-                **self._labels,
-                **self._scales,
-            )
-            colors, reference = self._theme_colors()
+            return lambda: text
+        spec = PlotSpec(
+            series=dict(self._series),
+            width=width,
+            height=height,
+            color=self._color,
+            max_points=self._max_points,
+            **self._labels,
+            **self._scales,
+        )
+        colors, reference = self._theme_colors()
+
+        def work() -> str:
             try:
-                text = build_plot(spec, colors, reference)
+                return build_plot(spec, colors, reference)
             except Exception as error:  # plotext rejects some inputs; never crash the UI
-                text = f"plot error: {type(error).__name__}: {error}"
+                return f"plot error: {type(error).__name__}: {error}"
+        return work
+
+    def _build(self, width: int, height: int) -> None:
+        start = time.perf_counter()
+        text = self._begin(width, height)()
+        self._set_lines(ansi_lines(text), width, height)
+        self.last_build_seconds = time.perf_counter() - start
+
+    def _set_lines(self, lines: list, width: int, height: int) -> None:
         background = self.rich_style
         self._strips = [
-            Strip(segments).adjust_cell_length(width, background)
-            for segments in ansi_lines(text)[:height]
+            Strip(segments).adjust_cell_length(width, background) for segments in lines[:height]
         ]
-        self.last_build_seconds = time.perf_counter() - start
+
+    def _start_build(self, width: int, height: int) -> None:
+        work = self._begin(width, height)
+        self._generation += 1
+        generation = self._pending = self._generation
+
+        def run() -> None:
+            start = time.perf_counter()
+            lines = ansi_lines(work())
+            self.post_message(PlotView.Built(generation, (width, height), lines,
+                                     time.perf_counter() - start))
+
+        _builder().submit(run)
+
+    def on_plot_view_built(self, message: PlotView.Built) -> None:
+        message.stop()
+        if message.generation != self._pending:
+            return
+        self._pending = None
+        self.last_build_seconds = message.seconds
+        self._set_lines(message.lines, *message.size)
+        self.refresh()
