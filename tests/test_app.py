@@ -621,3 +621,24 @@ def test_small_terminals_page_through_every_pane_and_resizing_never_crashes(tmp_
         assert lattice.mode == ("half-block", 1)
 
     run(app, body, size=(80, 24))
+
+
+def test_no_color_keeps_every_view_readable(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        assert app.no_color
+        app.submit(lambda s: s.run_steps(30) and None)
+        await press(pilot, "f")
+        for view in VIEWS:
+            await press(pilot, str(VIEWS.index(view) + 1))
+            await until(pilot, lambda: all(p.build_count for p in app.query("PlotView")
+                                           if p.display and p.size.width), "the plots")
+            await pilot.pause()
+        await press(pilot, "1")
+        # the lattice is drawn by glyph, so it stays readable without colour
+        assert any(set(row) <= GLYPHS and row.strip() for row in lines(app.w("lattice")))
+        assert "T=" in status(app)
+
+    run(app, body)

@@ -496,8 +496,11 @@ class PlotView(Widget):
 
     def _set_lines(self, lines: list, width: int, height: int) -> None:
         background = self.rich_style
+        # every segment gets a style (the widget's under the plot's): line filters such as
+        # Textual's Monochrome (NO_COLOR) expect one
         self._strips = [
-            Strip(segments).adjust_cell_length(width, background) for segments in lines[:height]
+            Strip(segments).apply_style(background).adjust_cell_length(width, background)
+            for segments in lines[:height]
         ]
 
     def _start_build(self, width: int, height: int) -> None:
