@@ -212,6 +212,7 @@ class RgflowApp(App):
         self._drawn_seq = -1
         self._slow_time = 0.0
         self._texts: dict[str, str] = {}
+        self._status_first = False
         self._pending_T: tuple[float, int] | None = None  # (T asked for, its command number)
         self._slow_stale = False
         self._draw_times: list[float] = []
@@ -706,6 +707,8 @@ class RgflowApp(App):
         pub = self._published
         if pub is None or not self.live or not self.main_screen_active:
             return  # drawing pauses behind modal screens
+        if self._status_first:
+            return  # a key's feedback goes out alone first; _status_shown draws then
         key = (pub.seq, self.view, self.page, self.layout_mode, self.selected_unit,
                self.rg_level_index, self.analysis_version, self.running, self.ready)
         f = pub.frame
@@ -734,11 +737,19 @@ class RgflowApp(App):
             self._texts[widget_id] = text
             self.w(widget_id).update(text, layout=False)
 
-    def _update_status(self) -> None:
-        """Redraw just the status line (e.g. at once on a key press)."""
+    def _update_status(self, first: bool = False) -> None:
+        """Redraw just the status line. first=True (a key press): the next screen update
+        carries only this line (~1 ms to compose), frames are drawn right after it."""
         pub = self._published
         if pub is not None and self.live and self.main_screen_active:
             self.set_text("status", self.status_text(pub.frame, pub.extras, self.size.width))
+            if first and not self._status_first:
+                self._status_first = True
+                self.call_after_refresh(self._status_shown)
+
+    def _status_shown(self) -> None:
+        self._status_first = False
+        self._draw()
 
     def status_text(self, f, extras: dict, width: int) -> str:
         """The status line. Fields are dropped, least important first, until it fits."""
@@ -765,11 +776,16 @@ class RgflowApp(App):
         pages = self.pages_of(self.view)
         page = f" {self.page + 1}/{pages}" if pages > 1 else ""
         view = f"{VIEWS.index(self.view) + 1}/{len(VIEWS)} {VIEW_TITLES[self.view]}{page}"
+        # in paged layouts where you are matters more than the rest: a short form, kept
+        paged = self.layout_mode != "wide"
+        if paged:
+            view = f"view {VIEWS.index(self.view) + 1}/{len(VIEWS)}" + (
+                f" page {self.page + 1}/{pages}" if pages > 1 else "")
         # (priority, text): lower numbers survive longer
         fields = [(0, state), (0, f"T{arrow or '='}{T:.4f}{tc}"), (1, f"L={f.L} {f.algorithm}"),
                   (4, f"sweeps {f.sweeps}"), (6, f"acc {acc}"),
                   (3, f"{rate_text} flips/s"), (2, train), (7, f"{self.measured_fps:.0f} fps"),
-                  (2, name), (5, view)]
+                  (2, name), (1 if paged else 5, view)]
         for limit in range(8, -1, -1):
             parts = [text for prio, text in fields if prio <= limit]
             line = " " + " │ ".join(parts)
@@ -1013,7 +1029,7 @@ class RgflowApp(App):
     def action_toggle_run(self) -> None:
         self.running = not self.running
         self._wake.set()
-        self._draw(force=True)
+        self._update_status(first=True)
 
     def action_step(self) -> None:
         self.submit(lambda s: s.step() and None)
@@ -1028,7 +1044,7 @@ class RgflowApp(App):
         self.submit(lambda s: s.set_temperature(target))
         # shown at once; the status line marks it "→" until a frame taken after the change
         self._pending_T = (target, self.commands_submitted)
-        self._update_status()
+        self._update_status(first=True)
 
     def action_cycle_algorithm(self) -> None:
         self.submit(lambda s: f"algorithm: {s.cycle_algorithm()}")
