@@ -1,10 +1,10 @@
 """`rgflow bench tui`: speed of the Textual app, as a script (never a timed test).
 
-Three measurements, each reported as medians over windows:
+Four measurements, each reported as medians over windows:
 
 big-lattice   L=128 (preset "big": Metropolis, no training) running in a 200x70 headless
               app (App.run_test, so Textual composes every frame but writes no bytes) at
-              --fps 20: frames drawn per second, and simulation steps per second in the
+              --fps 16: frames drawn per second, and simulation steps per second in the
               app against a plain headless Session.run_steps loop in this process on the
               same numba thread count (target: >= 15 frames/s at >= 70 % of the rate).
 output-bytes  the real `rgflow` (default session: L=32 at Tc, RBM 1024 -> 256, training)
@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-FPS = 20.0
+FPS = 16.0
 BIG_SIZE = (200, 70)
 TERM_SIZE = (120, 40)
 START_TIMEOUT = 300.0  # a cold numba cache compiles everything first
