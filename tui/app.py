@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from textual import events
@@ -32,10 +33,14 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, ProgressBar, Static
 
 from core.errors import RgflowError, UsageError
+from core.exact import TC
 
 from .widgets.heatmap import HeatMap, HeatMapGrid
 from .widgets.lattice import LatticeView
 from .widgets.plot import PlotView
+
+if TYPE_CHECKING:
+    from core.session import Session
 
 VIEWS = ("dashboard", "rbm", "correlators", "plots", "flow")
 VIEW_TITLES = {
@@ -63,13 +68,14 @@ IDLE_WAIT = 0.1  # worker's sleep when paused (woken at once by any command)
 ANALYSIS_MIN_PERIOD = 2.0  # seconds between recomputations of a visible analysis ...
 ANALYSIS_DUTY = 0.15  # ... and at most this fraction of one core
 RBM_VIEW_DUTY = 0.05  # the RBM view (3 matrix-vector products): <= this share of the worker
-RATE_WINDOW = 0.5
+RATE_WINDOW = 0.5  # seconds of running time per simulation-rate reading
 SWITCH_INTERVAL = 0.001  # seconds (Python's default is 0.005)
 BIG_LATTICE = 64  # from this L on, maps beside the lattice refresh at most SLOW_PANE_HZ
-SLOW_PANE_HZ = 4.0  # seconds of running time per simulation-rate reading
-TC = 2.0 / np.log1p(np.sqrt(2.0))
+SLOW_PANE_HZ = 4.0
+WARM_UP_STAGES = 3  # Monte Carlo, training, RG + flow (see _warm_up_stages)
 
-Command = Callable[["object"], str | None]
+# a command runs on the worker with the Session; a returned string is shown as a notification
+Command = Callable[["Session"], str | None]
 
 
 def default_threads() -> int:
@@ -323,11 +329,6 @@ class RgflowApp(App):
         self._wake.set()
 
     @property
-    def idle(self) -> bool:
-        """Every submitted command has run and its frame has been published."""
-        return self.commands_done >= self.commands_submitted and self._job is None
-
-    @property
     def _publish_requested(self) -> bool:
         return self._pub_want != self._pub_done
 
@@ -376,14 +377,15 @@ class RgflowApp(App):
         from textual.worker import get_current_worker
 
         self._sim_worker = get_current_worker()
-        _set_numba_threads(self.threads)
-        stages = self._warm_up_stages() if self._warm_up_needed else []
-        total = 2 + len(stages)
+        total = 2 + (WARM_UP_STAGES if self._warm_up_needed else 0)
         if self.session is None:
             self._progress("Creating the session", 0, total)
             from core.session import Session
 
             self.session = Session(self._config)
+        _set_numba_threads(self.threads)
+        stages = self._warm_up_stages() if self._warm_up_needed else []
+        total = 2 + len(stages)
         self._progress("Compiling the display kernels", 1, total)
         self._publish(force=True)
         self._later(self._show_live)
