@@ -18,6 +18,15 @@ import numpy as np
 from .errors import DataFileError, UsageError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide and not thread-safe
+
+
 def check_output_path(path, force: bool) -> Path:
     """Validate an output path before any work is done: refuse an existing file without
     force, a directory, or a parent directory that is missing or not writable."""
@@ -55,6 +64,7 @@ def atomic_file(path):
     directory = p.parent if str(p.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
