@@ -155,6 +155,21 @@ def _mean_kernel(field, bias, scale, spin, out):
             out[i, j] = scale * mean
 
 
+@njit(**_KERNEL)
+def _mean_colsum_kernel(field, bias, scale, spin, out, colsum, reset):
+    """_mean_kernel that also adds each output row to colsum, rows in order (the trainer's
+    hidden-bias gradient, summed while the values are in registers)."""
+    n, m = field.shape
+    if reset:
+        colsum[:] = 0
+    for i in range(n):
+        for j in range(m):
+            mean, _ = _act(field[i, j] + bias[j], spin)
+            x = scale * mean
+            out[i, j] = x
+            colsum[j] += x
+
+
 @njit(inline="always")
 def _draw_row(row, u, on, off, s0, s1, s2, s3):
     """row holds probabilities; replace each by on/off with one xoshiro draw per unit.
@@ -187,17 +202,21 @@ def _sample_kernel(field, bias, spin, state, out):
 
 
 @njit(**_KERNEL)
-def _mean_sample_kernel(field, bias, scale, spin, state, mean_out, sample_out):
-    """mean_out = scale * means and sample_out = samples, from the same inputs."""
+def _mean_sample_kernel(field, bias, scale, spin, state, mean_out, sample_out, colsum):
+    """mean_out = scale * means and sample_out = samples, from the same inputs; colsum =
+    the column sums of mean_out, rows in order."""
     n, m = field.shape
     off = -1 if spin else 0
     u = np.empty(m, dtype=np.float64)
+    colsum[:] = 0
     s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
     for i in range(n):
         row = sample_out[i]
         for j in range(m):
             mean, p = _act(field[i, j] + bias[j], spin)
-            mean_out[i, j] = scale * mean
+            x = scale * mean
+            mean_out[i, j] = x
+            colsum[j] += x
             row[j] = p
         s0, s1, s2, s3 = _draw_row(row, u, 1, off, s0, s1, s2, s3)
     state[0], state[1], state[2], state[3] = s0, s1, s2, s3
@@ -692,15 +711,16 @@ class Trainer:
         vv, z, hh, hs, vf = self._vv, self._z, self._hh, self._hs, self._vf
         vv[:B] = batch
         chain_v, chain_z = vv[B:], z[B:]
+        gb = self._grads["hidden_bias"]  # = Σ_rows hh, accumulated by the mean kernels
 
         # data term (and, for PCD, the chains' first hidden fields) in one GEMM
         if cfg.persistent:
             np.matmul(vv, W, out=z)
-            _mean_kernel(z[:B], b, self._scale_data, spin, hh[:B])
+            _mean_colsum_kernel(z[:B], b, self._scale_data, spin, hh[:B], gb, True)
             _sample_kernel(chain_z, b, spin, state, hs)
         else:
             np.matmul(vv[:B], W, out=z[:B])
-            _mean_sample_kernel(z[:B], b, self._scale_data, spin, state, hh[:B], hs)
+            _mean_sample_kernel(z[:B], b, self._scale_data, spin, state, hh[:B], hs, gb)
         recon = math.nan
         if reconstruction:
             if self._recon is None:
@@ -717,11 +737,10 @@ class Trainer:
             np.matmul(hs, W.T, out=vf)
             _sample_kernel(vf, a, spin, state, chain_v)
         np.matmul(chain_v, W, out=chain_z)
-        _mean_kernel(chain_z, b, self._scale_model, spin, hh[B:])
+        _mean_colsum_kernel(chain_z, b, self._scale_model, spin, hh[B:], gb, False)
 
         g = self._grads
         np.matmul(vv.T, hh, out=g["W"])
-        np.sum(hh, axis=0, out=g["hidden_bias"])
         np.matmul(self._weights, vv, out=g["visible_bias"])
         return recon
 

@@ -217,7 +217,10 @@ def _reference_trainer_steps(rbm, cfg, state, batches):
         V = np.concatenate([batch, v_chain])
         H = np.concatenate([h_data, h_model])
         weights = np.concatenate([np.full(B, 1 / B, dt), np.full(C, -1 / C, dt)])
-        grads = {"W": V.T @ H, "a": weights @ V, "b": H.sum(axis=0)}
+        gb = np.zeros(H.shape[1], dt)
+        for row in H:  # rows in order
+            gb = gb + row
+        grads = {"W": V.T @ H, "a": weights @ V, "b": gb}
         grads["W"] = grads["W"] - dt.type(cfg.l2) * W - dt.type(cfg.l1) * np.sign(W)
         lr = cfg.lr_at(t)
         params = {"W": W, "a": a, "b": b}
