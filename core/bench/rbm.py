@@ -2,9 +2,12 @@
 
 PCD-1 and CD-1 at 1024 -> 256, batch 100, float32, with BLAS pinned to one thread and to all
 cores, next to a plain numpy PCD-1 step (np.tanh, Generator.random, two gradient GEMMs, Adam
-in numpy) measured in the same run. Compilation and warm-up steps are excluded; each number
-is the median over repeats. Data: synthetic ±1 configurations, half random, half nearly
-ordered (all up or all down with 10% flipped), so no Monte Carlo is needed.
+in numpy) measured in the same run; `pcd1-recon` adds the per-step reconstruction error
+(one more GEMM). Compilation and warm-up steps are excluded; the cases take turns within
+each repeat and each number is the median over repeats, with the slowest and fastest repeat
+and the rate per second of this process's CPU time (a check on load from other processes).
+Data: synthetic ±1 configurations, half random, half nearly ordered (all up or all down
+with 10% flipped), so no Monte Carlo is needed.
 """
 
 import os
