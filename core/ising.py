@@ -54,6 +54,7 @@ import numpy as np
 from numba import njit, prange
 
 from .errors import UsageError
+from .observables import energy_and_magnetisation
 from .rng import xoshiro_next
 
 ALGORITHMS = ("metropolis", "heatbath", "wolff")
@@ -609,6 +610,37 @@ def _local_sweeps_batch(algorithm, spins, betas, h, n_sweeps, states) -> np.ndar
     for i, beta in enumerate(betas.tolist()):
         mode, c[i], bounds[i] = _local_args(algorithm, beta, h)
     return _local_batch(spins, mode, c, bounds, n, states)
+
+
+@njit(cache=True, nogil=True)
+def _local_steps_measured(spins, mode, c, bp, bm, sweeps_per_step, changed, bond_e, mag, state):
+    """len(changed) steps of sweeps_per_step sweeps each, measuring the lattice after each
+    step, in one call (one GIL release instead of several per step)."""
+    for i in range(changed.shape[0]):
+        changed[i] = _local_core(spins, mode, c, bp, bm, sweeps_per_step, state)
+        bond_e[i], mag[i] = energy_and_magnetisation(spins)
+
+
+def local_steps_measured(algorithm, spins, beta, h, sweeps_per_step, n_steps, state):
+    """n_steps x (sweeps_per_step Metropolis or heat-bath sweeps, then a measurement), bit
+    for bit what n_steps calls of run_sweeps(..., sweeps_per_step, ...) do. Returns int64
+    arrays (n_steps,): spins changed, total bond energy and magnetisation after each step."""
+    if algorithm not in ("metropolis", "heatbath"):
+        raise UsageError(f"local_steps_measured needs a local algorithm, got {algorithm!r}")
+    spins = _check_spins(spins, batch=False)
+    beta, h = _beta(beta), _field(h)
+    per_step = _count(sweeps_per_step, "sweeps")
+    n = _count(n_steps, "steps")
+    state = _check_states(state, None)
+    changed, bond_e, mag = (np.zeros(n, np.int64) for _ in range(3))
+    if n and per_step:
+        mode, c, bounds = _local_args(algorithm, beta, h)
+        _local_steps_measured(spins, mode, c, bounds[0], bounds[1], per_step, changed, bond_e,
+                              mag, state)
+    elif n:
+        e, m = energy_and_magnetisation(spins)
+        bond_e[:], mag[:] = e, m
+    return changed, bond_e, mag
 
 
 def metropolis_sweeps(spins, beta, h, n_sweeps, state) -> int:

@@ -337,6 +337,52 @@ class Session:
         self.histories["fe_gap"].append(self.metrics.get("free_energy_gap", float("nan")))
         return self.metrics
 
+    def _quiet_steps(self) -> int:
+        """How many coming steps only sweep (no sample due, no training), for a local
+        algorithm: those can run as one kernel call."""
+        c = self.config
+        if self.algorithm == "wolff" or (self.training and self.can_train()):
+            return 0
+        return max(0, (c.sample_spacing - 1 - self.sweeps_since_sample) // c.sweeps_per_step)
+
+    def _sweep_steps(self, n: int) -> None:
+        """n steps that only sweep, in one kernel call; identical to n calls of step()."""
+        from .ising import local_steps_measured
+
+        c = self.config
+        N = c.L ** 2
+        changed, bond_e, mag = local_steps_measured(self.algorithm, self.spins, 1.0 / self.T,
+                                                    self.h, c.sweeps_per_step, n,
+                                                    self.rng["mc"])
+        energy = bond_e / N - self.h * mag / N
+        abs_m = np.abs(mag) / N
+        acceptance = (self.changed + np.cumsum(changed)) / \
+            (self.attempts + c.sweeps_per_step * N * np.arange(1, n + 1))
+        for i in range(n):
+            self.histories["energy"].append(energy[i])
+            self.histories["abs_m"].append(abs_m[i])
+            self.histories["acceptance"].append(acceptance[i])
+        self.changed += int(changed.sum())
+        self.attempts += n * c.sweeps_per_step * N
+        self.sweeps += n * c.sweeps_per_step
+        self.sweeps_since_sample += n * c.sweeps_per_step
+        self.step_count += n
+        self.unsaved = True
+
+    def _advance(self, limit: int) -> int:
+        """At most `limit` steps: a batch of sweep-only steps when several are due, else one
+        ordinary step. Returns the number of steps done."""
+        quiet = min(self._quiet_steps(), limit, self._quiet_cap())
+        if quiet >= 2:
+            self._sweep_steps(quiet)
+            return quiet
+        self.step()
+        return 1
+
+    def _quiet_cap(self) -> int:
+        # about two million spin updates (a few ms) per kernel call keeps stop() responsive
+        return max(1, 2_000_000 // (self.config.sweeps_per_step * self.config.L ** 2))
+
     def step(self) -> StepReport:
         """What one tick of 'run' does: sweeps, sampling at the spacing, one RBM update."""
         sweep = self.sweep(self.config.sweeps_per_step)
@@ -356,8 +402,7 @@ class Session:
         t0 = time.perf_counter()
         flips0 = self.sweeps
         while done < n and not (stop is not None and stop()):
-            self.step()
-            done += 1
+            done += self._advance(n - done)
         dt = time.perf_counter() - t0
         if dt > 0:
             self._rate = ((self.sweeps - flips0) * self.config.L ** 2, dt)
@@ -369,8 +414,7 @@ class Session:
         t0 = time.perf_counter()
         sweeps0 = self.sweeps
         while True:
-            self.step()
-            done += 1
+            done += self._advance(max_steps - done if max_steps else 1 << 62)
             if time.perf_counter() - t0 >= seconds or (max_steps and done >= max_steps):
                 break
         self._rate = ((self.sweeps - sweeps0) * self.config.L ** 2, time.perf_counter() - t0)

@@ -222,3 +222,27 @@ def test_background_checkpoint_equals_direct_save(tmp_path):
     assert bg_meta["counters"] == direct_meta["counters"]
     for name in direct_arrays:
         np.testing.assert_array_equal(bg_arrays[name], direct_arrays[name], err_msg=name)
+
+
+@pytest.mark.parametrize("changes", [
+    dict(train=False, sample_spacing=7),
+    dict(train=True, sample_spacing=9, sweeps_per_step=2, algorithm="heatbath", h=0.3),
+    dict(train=False, sample_spacing=5, algorithm="wolff"),
+])
+def test_batched_sweep_steps_equal_single_steps(changes):
+    """run_steps groups sweep-only steps into one kernel call: same arrays as step()."""
+    one_by_one = small_session(**changes)
+    for _ in range(60):
+        one_by_one.step()
+    batched = small_session(**changes)
+    assert batched.run_steps(60) == 60
+    assert_same_state(one_by_one, batched)
+
+
+def test_quiet_steps_are_batched():
+    s = small_session(train=False, sample_spacing=50, history=200)
+    calls = []
+    original = s._sweep_steps
+    s._sweep_steps = lambda n: (calls.append(n), original(n))
+    s.run_steps(120)
+    assert calls and max(calls) >= 40 and s.step_count == 120
