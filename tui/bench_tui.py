@@ -21,7 +21,6 @@ This module imports Textual (it measures the app): it lives in tui/, not core/, 
 keeps its rule of never importing textual.
 """
 
-import json
 import os
 import random
 import select
@@ -30,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from core.bench import print_results
 
 FPS = 16.0
 BIG_SIZE = (200, 70)
@@ -263,13 +264,7 @@ def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> l
     presses = 10 if quick else 40
     results = [bench_big_lattice(seconds, windows)]
     results += bench_terminal(seconds, windows, presses)
-    if json_output:
-        for r in results:
-            sys.stdout.write(json.dumps(r, sort_keys=True) + "\n")
-        sys.stdout.flush()
-    else:
-        sys.stdout.write(format_table(results))
-    return results
+    return print_results(results, json_output, format_table)
 
 
 def format_table(results: list[dict]) -> str:

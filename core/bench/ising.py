@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from . import print_results
+
 TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
 LOCAL_SIZES = (32, 128, 512)
 WOLFF_SIZES = (32, 64)
@@ -241,15 +243,7 @@ def format_table(results: list[dict]) -> str:
 def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> list[dict]:
     """Measure, then print one JSON object per line (json_output) or a table, on stdout."""
     results = measure(quick=quick, repeats=repeats)
-    if json_output:
-        import json
-
-        for r in results:
-            sys.stdout.write(json.dumps(r, sort_keys=True) + "\n")
-    else:
-        sys.stdout.write(format_table(results))
-    sys.stdout.flush()
-    return results
+    return print_results(results, json_output, format_table)
 
 
 if __name__ == "__main__":  # python -m core.bench.ising [--json] [--quick]

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from . import print_results
+
 N_VISIBLE, N_HIDDEN, BATCH = 1024, 256, 100
 CASES = ("pcd1", "cd1", "pcd1-recon", "numpy-reference")
 
@@ -145,15 +147,7 @@ def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> l
         ref = next(x for x in results
                    if x["case"] == "numpy-reference" and x["threads"] == r["threads"])
         r["vs_numpy_reference"] = r["samples_per_s"] / ref["samples_per_s"]
-    if json_output:
-        import json
-
-        for r in results:
-            sys.stdout.write(json.dumps(r, sort_keys=True) + "\n")
-        sys.stdout.flush()
-    else:
-        sys.stdout.write(format_table(results))
-    return results
+    return print_results(results, json_output, format_table)
 
 
 def format_table(results: list[dict]) -> str:
