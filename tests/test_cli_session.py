@@ -106,3 +106,18 @@ def test_signal_writes_final_checkpoint(tmp_path, sig, code):
     assert summary["interrupted"] is True
     session = Session.load(path)
     assert session.step_count == summary["steps"] > 0
+
+
+def test_resume_warns_when_library_versions_differ(tmp_path, capsys):
+    from core.npzio import atomic_write_npz
+
+    path = tmp_path / "v.npz"
+    assert run_cli(["run", *SMALL, "--steps", "3", "--save", str(path)], capsys)[0] == 0
+    arrays, meta = read_save(path)
+    meta["versions"] = {**meta["versions"], "numpy": "0.0.1"}
+    atomic_write_npz(path, arrays, meta)  # same arrays and checksums, older numpy recorded
+    rc, _, err = run_cli(["resume", str(path), "--steps", "2"], capsys)
+    assert rc == 0
+    assert "warning: saved with numpy 0.0.1" in err
+    rc, out, _ = run_cli(["info", str(path), "--json"], capsys)
+    assert json.loads(out)["version_warnings"] == []  # resume rewrote it with today's versions
