@@ -209,8 +209,9 @@ class Session:
         old = self.config
         self.config = new
         lattice_keys = {"L", "seed"}
-        rbm_keys = {"hidden", "units", "dtype", "k", "pcd", "chains", "optimizer", "lr",
-                    "momentum", "l1", "l2", "batch"}
+        rbm_keys = {"hidden", "units", "dtype"}  # a new RBM
+        optimiser_keys = {"k", "pcd", "chains", "optimizer", "lr", "momentum", "l1", "l2",
+                          "batch"}  # same weights, fresh optimiser state and chains
         if any(getattr(old, k) != getattr(new, k) for k in lattice_keys):
             self._reset_all()
         else:
@@ -219,6 +220,11 @@ class Session:
                 self._reset_dataset()
             if any(getattr(old, k) != getattr(new, k) for k in rbm_keys):
                 self._reset_rbm()
+            elif any(getattr(old, k) != getattr(new, k) for k in optimiser_keys):
+                from .rbm import Trainer
+
+                self.trainer = Trainer(self.trainer.rbm, self._trainer_config(),
+                                       self.trainer.state)
             if old.history != new.history:
                 self.histories = {n: History(new.history, h.values(), h.total)
                                   for n, h in self.histories.items()}

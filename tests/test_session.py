@@ -155,6 +155,11 @@ def test_live_controls_and_reconfigure():
     assert s.cycle_rg_rule() == "majority"
     with pytest.raises(UsageError):
         s.set_temperature(-1)
+    s.run_steps(30)
+    weights = s.trainer.rbm.W.copy()
+    s.reconfigure(lr=0.01)
+    np.testing.assert_array_equal(s.trainer.rbm.W, weights)  # a new lr keeps the weights
+    assert s.trainer.config.lr == 0.01 and s.trainer.steps_done == 0
     s.reconfigure(hidden=9)
     assert s.trainer.rbm.W.shape == (64, 9)
     s.reconfigure(L=12)
