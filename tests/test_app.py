@@ -571,6 +571,50 @@ def test_palette_value_commands(tmp_path):
     run(app, body)
 
 
+def test_reproduce_preset_runs_in_the_background_and_can_be_stopped(tmp_path):
+    out = tmp_path / "saves" / "reproduce-tiny"
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        _command(app, "Stop reproduce run").callback()
+        await until(pilot, lambda: any("no reproduce run" in m for m in notifications(app)),
+                    "the nothing-to-stop notice")
+        _command(app, "Run reproduce preset…").callback()
+        await _answer(pilot, "huge")
+        assert any("unknown preset" in m for m in notifications(app))
+        assert not app.reproduce_running()
+
+        # stopped at its next check: ends without a report, the app keeps going
+        _command(app, "Run reproduce preset…").callback()
+        await _answer(pilot, "tiny")
+        assert app.reproduce_running()
+        _command(app, "Stop reproduce run").callback()
+        await until(pilot, lambda: not app.reproduce_running(), "the stopped run to end", 120)
+        assert app.reproduce_result.get("stopped"), app.reproduce_result
+        assert any("stopped in stage" in m for m in notifications(app))
+        assert not (out / "report.md").exists()
+
+        # a full run: progress on the status line while the session keeps stepping
+        _command(app, "Run reproduce preset…").callback()
+        await _answer(pilot, "tiny")
+        await until(pilot, lambda: any("estimated" in m for m in notifications(app)),
+                    "the up-front estimate")
+        await until(pilot, lambda: "reproduce " in status(app) and "/" in status(app),
+                    "the progress field")
+        _command(app, "Step").callback()
+        await settle(pilot)
+        assert steps(app) == 1
+        await until(pilot, lambda: not app.reproduce_running(), "the run to end", 180)
+        assert "report" in app.reproduce_result, app.reproduce_result
+        assert (out / "report.md").is_file()
+        await until(pilot, lambda: any("done in" in m and "report.md" in m
+                                       for m in notifications(app)), "the done notice")
+        await settle(pilot)
+        assert "reproduce" not in status(app)
+
+    run(app, body, size=(200, 40))
+
+
 # ---------------------------------------------------------------------------------------------
 # layouts
 

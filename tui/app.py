@@ -226,6 +226,10 @@ class RgflowApp(App):
         self.frames_drawn = 0
         self.loading_text = ""
         self.loading_log: list[str] = []
+        # `rgflow reproduce` in its own thread (the session worker keeps running)
+        self._reproduce_stop = threading.Event()
+        self.reproduce_status = ""  # status-line field while a run is going
+        self.reproduce_result: dict | None = None  # the last run's summary, or its error
 
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -788,6 +792,8 @@ class RgflowApp(App):
                   (4, f"sweeps {f.sweeps}"), (6, f"acc {acc}"),
                   (3, f"{rate_text} flips/s"), (2, train), (7, f"{self.measured_fps:.0f} fps"),
                   (2, name), (1 if paged else 5, view)]
+        if self.reproduce_status:
+            fields.append((3, self.reproduce_status))
         for limit in range(8, -1, -1):
             parts = [text for prio, text in fields if prio <= limit]
             line = " " + " │ ".join(parts)
@@ -1208,6 +1214,7 @@ class RgflowApp(App):
 
     def exit(self, *args, **kwargs) -> None:
         self._stop.set()
+        self._reproduce_stop.set()
         self._wake.set()
         super().exit(*args, **kwargs)
 
@@ -1235,6 +1242,11 @@ class RgflowApp(App):
         yield SystemCommand("Cancel the training job", "stops a running 'Train N steps'",
                             self.cancel_job)
         yield SystemCommand("Save as…", "save under a new name", self.action_save_as)
+        yield SystemCommand("Run reproduce preset…", "the paper's experiments (tiny, quick or "
+                            "paper) in the background, into saves/reproduce-<preset>",
+                            self._ask_reproduce)
+        yield SystemCommand("Stop reproduce run", "stops the reproduce run at its next check "
+                            "(finished stages stay cached)", self.stop_reproduce)
         yield SystemCommand("Reset flow from data", "flow chains start at stored samples",
                             lambda: self.submit(lambda s: s.flow_reset("data")))
         yield SystemCommand("Reset flow from random spins", "flow chains start at random",
@@ -1310,6 +1322,100 @@ class RgflowApp(App):
             self._job_progress = None
             return f"training job cancelled after {done[0] if done else 0} steps"
         self.submit(cancel)
+
+    # ---- reproduce: core.experiments.Pipeline on its own thread ---------------------------
+    def _ask_reproduce(self) -> None:
+        self._ask("Reproduce which preset? (tiny, quick, paper)", self.start_reproduce,
+                  value="tiny")
+
+    def reproduce_running(self) -> bool:
+        return any(w.group == "reproduce" and not w.is_finished for w in self.workers)
+
+    def start_reproduce(self, text: str) -> None:
+        """Run a reproduce preset into <saves>/reproduce-<preset>; progress on the status
+        line, the report path in a notification when done."""
+        from core.experiments import get_preset
+
+        if self.reproduce_running():
+            self.notify("a reproduce run is already going (palette: Stop reproduce run)",
+                        severity="warning")
+            return
+        try:
+            preset = get_preset(text.strip().lower())
+        except RgflowError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        from core.persist import saves_dir
+
+        out = saves_dir(self.saves_dir) / f"reproduce-{preset.name}"
+        self._reproduce_stop = stop = threading.Event()
+        self.reproduce_result = None
+        self._set_reproduce_status(f"reproduce {preset.name}: starting")
+        self.run_worker(lambda: self._reproduce(preset, out, stop), thread=True,
+                        group="reproduce", exclusive=True, name=f"reproduce-{preset.name}")
+
+    def stop_reproduce(self) -> None:
+        if not self.reproduce_running():
+            self.notify("no reproduce run is going")
+            return
+        self._reproduce_stop.set()
+        self.notify("stopping the reproduce run at its next check…", timeout=3)
+
+    def _set_reproduce_status(self, text: str) -> None:
+        self.reproduce_status = text
+        self._update_status()
+
+    def _reproduce(self, preset, out: Path, stop: threading.Event) -> None:
+        """Thread worker. Errors end in a notification, never in the app."""
+        from core.experiments import Pipeline, check_out_dir
+
+        state = {"index": 0, "shown": None}
+
+        def show(text: str) -> None:
+            if text != state["shown"]:  # post only changes (progress ticks are frequent)
+                state["shown"] = text
+                self._later(self._set_reproduce_status, text)
+
+        def report(event, stage, **info):
+            n = len(pipeline.stages)
+            label = f"reproduce {state['index']}/{n} {stage.name}"
+            if event == "start":
+                state["index"] += 1
+                label = f"reproduce {state['index']}/{n} {stage.name}"
+                show(label + (" (cached)" if info["cached"] else ""))
+            elif event == "progress" and info.get("total"):
+                show(f"{label} {100 * info['done'] // info['total']}%")
+
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            check_out_dir(out, False)
+            pipeline = Pipeline(preset, out, jobs=self.threads, report=report,
+                                stop=stop.is_set)
+            plan = pipeline.estimates()
+            todo = [st for st in plan if not st["cached"]]
+            estimate = sum(st["estimate_s"] for st in todo)
+            self._notify_later(
+                f"reproduce {preset.name}: {len(plan)} stages ({len(plan) - len(todo)} "
+                f"cached), estimated {_fmt_seconds(estimate)}; output in {out}", timeout=6)
+            summary = pipeline.run()
+        except KeyboardInterrupt:
+            self.reproduce_result = {"stopped": True, "stage": state["index"]}
+            self._notify_later(f"reproduce {preset.name} stopped in stage {state['index']}; "
+                               "finished stages stay cached", severity="warning", timeout=6)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, RgflowError) else \
+                f"{type(exc).__name__}: {exc}"
+            self.reproduce_result = {"error": message}
+            self._notify_later(f"reproduce {preset.name} failed: {message}", severity="error",
+                               timeout=10)
+        else:
+            summary["report"] = str(out / "report.md")
+            self.reproduce_result = summary
+            self._notify_later(f"reproduce {preset.name} done in "
+                               f"{_fmt_seconds(summary['seconds'])}: {out / 'report.md'}",
+                               timeout=10)
+        finally:
+            self._later(self._set_reproduce_status, "")
 
     def _exports_dir(self) -> Path:
         from core.persist import saves_dir
@@ -1388,6 +1494,10 @@ def _fmt(v) -> str:
     if isinstance(v, float | np.floating):
         return "∞" if np.isinf(v) else f"{v:.4g}"
     return str(v)
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
 def _si(x: float) -> str:
