@@ -127,3 +127,46 @@ def histogram(values: np.ndarray, bins: int = 24) -> tuple[np.ndarray, np.ndarra
     x = np.repeat(edges, 2)[1:-1]
     y = np.repeat(counts, 2).astype(np.float64)
     return x, y
+
+
+CLASSIFIER_GRID = (0.5, 4.25, 16)  # classifier thermometer's temperatures: min, max, points
+CLASSIFIER_SAMPLES = 200  # Monte Carlo configurations per temperature
+CLASSIFIER_EPOCHS = 20
+
+
+def calibrate_classifier(L: int, seed: int, threads: int | None = None, stop=None,
+                         n: int = CLASSIFIER_SAMPLES, epochs: int = CLASSIFIER_EPOCHS) -> dict:
+    """Sample labelled Monte Carlo data at lattice size L on the CLASSIFIER_GRID
+    (core.sampling.generate, its own streams from `seed`) and fit an MLPThermometer on it.
+    stop() returning True aborts with KeyboardInterrupt (between sampling chunks or epochs).
+    Returns the fitted thermometer with its held-out numbers."""
+    from core.sampling import SampleSpec, generate
+    from core.thermometer import MLPThermometer, grouped_dataset
+
+    lo, hi, k = CLASSIFIER_GRID
+    spec = SampleSpec(int(L), tuple(float(t) for t in np.linspace(lo, hi, k)), int(n),
+                      seed=int(seed), threads=threads)
+    spins, temperatures, _ = generate(spec, stop=stop)
+    configs, labels = grouped_dataset(spins, temperatures)
+
+    def progress(_epoch, _loss):
+        if stop is not None and stop():
+            raise KeyboardInterrupt
+
+    thermometer = MLPThermometer()
+    fit = thermometer.fit(configs, labels, np.asarray(temperatures, dtype=np.float64),
+                          epochs=epochs, batch=100, lr=1e-3, holdout_fraction=0.2, seed=seed,
+                          progress=progress)
+    return {"thermometer": thermometer, "L": int(L), "n_T": int(k), "n": int(n),
+            "heldout_accuracy": float(fit["heldout_accuracy"]),
+            "heldout_within_one": float(fit["heldout_within_one"]),
+            "chance": float(fit["chance"])}
+
+
+def classifier_reading(calibration: dict, spins: np.ndarray) -> dict:
+    """The classifier's probability-weighted temperature of each configuration; mean and its
+    standard error over the configurations."""
+    per_chain = calibration["thermometer"].predict_temperature(spins, method="mean")
+    stats = _finite_stats(per_chain)
+    return {"per_chain": np.asarray(per_chain, dtype=np.float64), "T": stats["mean"],
+            "T_err": stats["sem"]}

@@ -230,6 +230,13 @@ class RgflowApp(App):
         self._reproduce_stop = threading.Event()
         self.reproduce_status = ""  # status-line field while a run is going
         self.reproduce_result: dict | None = None  # the last run's summary, or its error
+        # classifier thermometer: fitted on its own thread, then read by the worker (the dict
+        # is replaced, never changed, so either thread may hold a reference)
+        self.classifier: dict | None = None
+        self.calibrating = False
+        self._calibrate_stop = threading.Event()
+        self._classifier_key = None
+        self._classifier_reading: dict | None = None
 
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -553,6 +560,7 @@ class RgflowApp(App):
             "rate": self._rate if self.running else float("nan"),
             "job": self._job_progress,
             "flow": self._read_flow(frame),
+            "classifier": self._read_classifier(frame),
             "flow_history": tuple(self._flow_history),
             "generation": self._generation,
             "monitor_every": s.config.monitor_every,
@@ -587,6 +595,20 @@ class RgflowApp(App):
         self._flow_key = key
         self._flow_reading = reading
         return reading
+
+    def _read_classifier(self, frame) -> dict | None:
+        """The classifier thermometer's reading of the flow chains (when calibrated for
+        this L; recomputed only when the chains or the calibration change)."""
+        cal = self.classifier
+        if frame.flow_v is None or cal is None or cal["L"] != frame.L:
+            return None
+        key = (self._generation, frame.flow_step, frame.flow_v.shape, id(cal))
+        if key != self._classifier_key:
+            from .analysis import classifier_reading
+
+            self._classifier_reading = classifier_reading(cal, frame.flow_v)
+            self._classifier_key = key
+        return self._classifier_reading
 
     # analysis on a second thread, on copies of the data, only for the visible view
     def _schedule_analysis(self) -> None:
@@ -658,6 +680,7 @@ class RgflowApp(App):
         self._analysis_due.clear()
         self._flow_history = []
         self._flow_key = None
+        self._classifier_key = None
         self._rate_acc = [0.0, 0.0]
 
     # ---- UI side ------------------------------------------------------------------------
@@ -998,6 +1021,7 @@ class RgflowApp(App):
             text = (f"flow step {f.flow_step} of {len(chains)} chains (f: one more)\n"
                     f"⟨|m|⟩ = {m[-1]:.4f}\n"
                     f"T from E/N (Onsager): {reading['T']:.3f}{err_text}\n"
+                    f"{self._classifier_text(f, extras.get('classifier'))}\n"
                     f"lattice T = {f.T:.4f}, Tc = {TC:.4f}")
         self.set_text("flow-info", text)
         hist = self.w("flow-hist")
@@ -1011,6 +1035,22 @@ class RgflowApp(App):
                 hist.set_reference("T", (np.array([f.T, f.T]), np.array([0.0, top])))
                 hist.set_reference("Tc", (np.array([TC, TC]), np.array([0.0, top])))
                 hist.set_labels(xlabel="T per chain (from E/N)")
+
+    def _classifier_text(self, f, reading: dict | None) -> str:
+        """Short lines: the info pane is narrow in the wide layout."""
+        cal = self.classifier
+        if self.calibrating:
+            return "T (classifier): calibrating…"
+        if cal is None:
+            return "T (classifier): not calibrated\n  palette: Calibrate classifier…"
+        if cal["L"] != f.L:
+            return f"T (classifier): fitted for L={cal['L']}\n  palette: calibrate again"
+        if reading is None:
+            return "T (classifier): –"
+        err = reading["T_err"]
+        err_text = f" ± {err:.3f}" if np.isfinite(err) else ""
+        return (f"T (classifier): {reading['T']:.3f}{err_text}\n"
+                f"  held-out accuracy {cal['heldout_accuracy']:.2f}")
 
     # ---- actions ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -1215,6 +1255,7 @@ class RgflowApp(App):
     def exit(self, *args, **kwargs) -> None:
         self._stop.set()
         self._reproduce_stop.set()
+        self._calibrate_stop.set()
         self._wake.set()
         super().exit(*args, **kwargs)
 
@@ -1245,6 +1286,9 @@ class RgflowApp(App):
         yield SystemCommand("Run reproduce preset…", "the paper's experiments (tiny, quick or "
                             "paper) in the background, into saves/reproduce-<preset>",
                             self._ask_reproduce)
+        yield SystemCommand("Calibrate classifier thermometer", "fits the flow view's second "
+                            "thermometer on Monte Carlo data at this L, in the background",
+                            self.calibrate_classifier)
         yield SystemCommand("Stop reproduce run", "stops the reproduce run at its next check "
                             "(finished stages stay cached)", self.stop_reproduce)
         yield SystemCommand("Reset flow from data", "flow chains start at stored samples",
@@ -1416,6 +1460,54 @@ class RgflowApp(App):
                                timeout=10)
         finally:
             self._later(self._set_reproduce_status, "")
+
+    # ---- classifier thermometer: calibrated on its own thread ----------------------------
+    def calibrate_classifier(self) -> None:
+        """Sample labelled data at the session's L and fit the classifier thermometer
+        (tui.analysis.calibrate_classifier) on a thread worker; the flow view reads the
+        flow chains with it from then on."""
+        if self.calibrating:
+            self.notify("the classifier thermometer is being calibrated already")
+            return
+        self.calibrating = True
+        self._calibrate_stop = stop = threading.Event()
+
+        def start(s):  # L and seed come from the session, on its own worker
+            self._later(self._start_calibration, s.config.L, s.config.seed, stop)
+        self.submit(start)
+
+    def _start_calibration(self, L: int, seed: int, stop: threading.Event) -> None:
+        self.notify(f"calibrating the classifier thermometer at L={L} in the background…",
+                    timeout=4)
+        self.run_worker(lambda: self._calibrate(L, seed, stop), thread=True,
+                        group="thermometer", exclusive=True, name="calibrate-classifier")
+        self._draw(force=True)
+
+    def _calibrate(self, L: int, seed: int, stop: threading.Event) -> None:
+        """Thread worker. Errors end in a notification, never in the app."""
+        from .analysis import calibrate_classifier
+
+        try:
+            result = calibrate_classifier(L, seed, threads=self.threads, stop=stop.is_set)
+        except KeyboardInterrupt:
+            result = None
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, RgflowError) else \
+                f"{type(exc).__name__}: {exc}"
+            self._notify_later(f"classifier calibration failed: {message}", severity="error",
+                               timeout=8)
+            result = None
+        self._later(self._calibrated, result)
+
+    def _calibrated(self, result: dict | None) -> None:
+        self.calibrating = False
+        if result is not None:
+            self.classifier = result
+            self.notify(f"classifier thermometer ready (L={result['L']}, held-out accuracy "
+                        f"{result['heldout_accuracy']:.2f}, chance {result['chance']:.2f})",
+                        timeout=5)
+        self._request_publish()
+        self._draw(force=True)
 
     def _exports_dir(self) -> Path:
         from core.persist import saves_dir
