@@ -115,7 +115,9 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
             await until(pilot, lambda: "test gate" in status(app), "the compile stage")
             # the lattice is already on screen, the actions are still greyed out
             assert app.w("views").current == "dashboard"
-            assert any(set(row) <= GLYPHS and row.strip() for row in lines(app.w("lattice")))
+            await until(pilot, lambda: any(set(row) <= GLYPHS and row.strip()
+                                           for row in lines(app.w("lattice"))),
+                        "the lattice drawn")
             assert "⧗ Compiling test gate" in status(app)
             assert app.check_action("step", ()) is None
             assert not app.running
