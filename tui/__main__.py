@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 
+from core.errors import RgflowError
 from tui.cli.common import OneLineParser
 
 # sub-command -> module with add_parser(subparsers) and run(args) -> int
@@ -38,21 +39,20 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv=None) -> int:
-    from core.errors import RgflowError
-
-    parser = build_parser()
+    prefix = "rgflow"  # the command's name in messages, once it is known
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a bad argument already reported in one line
-        return int(exc.code or 0)
-    command = args.command or "app"
-    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, or a bad argument already reported in one line
+            return int(exc.code or 0)
+        prefix = f"rgflow {args.command or 'app'}"
         return int(args.run(args) or 0)
     except RgflowError as exc:
-        sys.stderr.write(f"rgflow {command}: error: {exc}\n")
+        sys.stderr.write(f"{prefix}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"rgflow {command}: interrupted\n")
+        sys.stderr.write(f"{prefix}: interrupted\n")
         return 130
     except BrokenPipeError:  # e.g. `rgflow bench ising --json | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
