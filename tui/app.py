@@ -229,6 +229,7 @@ class RgflowApp(App):
         # `rgflow reproduce` in its own thread (the session worker keeps running)
         self._reproduce_stop = threading.Event()
         self.reproduce_status = ""  # status-line field while a run is going
+        self.reproduce_log: list[str] = []  # every status field shown, oldest first
         self.reproduce_result: dict | None = None  # the last run's summary, or its error
         # classifier thermometer: fitted on its own thread, then read by the worker (the dict
         # is replaced, never changed, so either thread may hold a reference)
@@ -1407,6 +1408,8 @@ class RgflowApp(App):
 
     def _set_reproduce_status(self, text: str) -> None:
         self.reproduce_status = text
+        if text:
+            self.reproduce_log.append(text)
         self._update_status()
 
     def _reproduce(self, preset, out: Path, stop: threading.Event) -> None:
