@@ -3,9 +3,11 @@
 PCD-1 and CD-1 at 1024 -> 256, batch 100, float32, with BLAS pinned to one thread and to all
 cores, next to a plain numpy PCD-1 step (np.tanh, Generator.random, two gradient GEMMs, Adam
 in numpy) measured in the same run; `pcd1-recon` adds the per-step reconstruction error
-(one more GEMM). Compilation and warm-up steps are excluded; the cases take turns within
-each repeat and each number is the median over repeats, with the slowest and fastest repeat
-and the rate per second of this process's CPU time (a check on load from other processes).
+(one more GEMM); `gemm-only` runs just the four GEMMs of a PCD-1 step on the same shapes (the
+BLAS ceiling: what PCD-1 would reach if sampling and the update were free). Compilation and
+warm-up steps are excluded; the cases take turns within each repeat and each number is the
+median over repeats, with the slowest and fastest repeat and the rate per second of this
+process's CPU time (a check on load from other processes).
 Data: synthetic ±1 configurations, half random, half nearly ordered (all up or all down
 with 10% flipped), so no Monte Carlo is needed.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from . import print_results
 
 N_VISIBLE, N_HIDDEN, BATCH = 1024, 256, 100
-CASES = ("pcd1", "cd1", "pcd1-recon", "numpy-reference")
+CASES = ("pcd1", "cd1", "pcd1-recon", "numpy-reference", "gemm-only")
 
 
 def _synthetic_data(n: int, n_visible: int, seed: int = 0) -> np.ndarray:
@@ -68,6 +70,24 @@ class NumpyReferencePCD:
             p += self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+def _gemm_only_step(W, n_chains: int):
+    """The GEMMs of one PCD-1 step and nothing else: fields of [batch; chains], the chains'
+    visible fields, their new hidden fields, and the stacked weight gradient."""
+    B, (n_v, n_h) = BATCH, W.shape
+    vv = np.zeros((B + n_chains, n_v), W.dtype)
+    z = np.zeros((B + n_chains, n_h), W.dtype)
+    vf = np.empty((n_chains, n_v), W.dtype)
+    grad = np.empty_like(W)
+
+    def step(batch):
+        vv[:B] = batch
+        np.matmul(vv, W, out=z)
+        np.matmul(z[B:], W.T, out=vf)
+        np.matmul(vv[B:], W, out=z[B:])
+        np.matmul(vv.T, z, out=grad)
+    return step
+
+
 def _all_threads() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -81,6 +101,8 @@ def _make_stepper(case: str, rbm, threads: int):
 
     if case == "numpy-reference":
         return NumpyReferencePCD(rbm.W, rbm.visible_bias, rbm.hidden_bias, BATCH).step
+    if case == "gemm-only":
+        return _gemm_only_step(rbm.W.copy(), BATCH)
     cfg = TrainConfig(k=1, persistent=case != "cd1", n_chains=BATCH, batch=BATCH)
     trainer = Trainer(rbm.copy(), cfg, new_states(2, name="bench"), blas_threads=threads)
     recon = case == "pcd1-recon"
@@ -146,7 +168,10 @@ def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> l
     for r in results:
         ref = next(x for x in results
                    if x["case"] == "numpy-reference" and x["threads"] == r["threads"])
+        ceiling = next(x for x in results
+                       if x["case"] == "gemm-only" and x["threads"] == r["threads"])
         r["vs_numpy_reference"] = r["samples_per_s"] / ref["samples_per_s"]
+        r["vs_gemm_only"] = r["samples_per_s"] / ceiling["samples_per_s"]
     return print_results(results, json_output, format_table)
 
 
@@ -154,15 +179,16 @@ def format_table(results: list[dict]) -> str:
     r0 = results[0]
     lines = [f"RBM training, {N_VISIBLE} -> {N_HIDDEN}, batch {BATCH}, float32: training "
              f"samples/s, median of {r0['repeats']} x {r0['steps_per_repeat']} steps "
-             "(min-max); per CPU-second in the last column",
+             "(min-max), per CPU-second, and as a fraction of the GEMMs alone",
              f"{'case':<16} {'threads':>7} {'samples/s':>10} {'min-max':>15} {'x numpy':>8} "
-             f"{'per CPU s':>10}"]
+             f"{'per CPU s':>10} {'x GEMMs':>8}"]
     for r in results:
         cpu = r["samples_per_cpu_s"]
         lines.append(f"{r['case']:<16} {r['threads']:>7d} {r['samples_per_s']:>10,.0f} "
                      f"{r['samples_per_s_min']:>7,.0f}-{r['samples_per_s_max']:<7,.0f} "
                      f"{r['vs_numpy_reference']:>8.2f} "
-                     f"{'-' if cpu is None else format(cpu, ',.0f'):>10}")
+                     f"{'-' if cpu is None else format(cpu, ',.0f'):>10} "
+                     f"{r['vs_gemm_only']:>8.2f}")
     return "\n".join(lines) + "\n"
 
 
