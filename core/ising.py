@@ -613,34 +613,60 @@ def _local_sweeps_batch(algorithm, spins, betas, h, n_sweeps, states) -> np.ndar
 
 
 @njit(cache=True, nogil=True)
-def _local_steps_measured(spins, mode, c, bp, bm, sweeps_per_step, changed, bond_e, mag, state):
+def _local_steps_measured(spins, mode, c, bp, bm, sweeps_per_step, changed, bond_e, mag, state,
+                          sample_first, sample_every, samples):
     """len(changed) steps of sweeps_per_step sweeps each, measuring the lattice after each
-    step, in one call (one GIL release instead of several per step)."""
+    step and copying it into samples after steps sample_first, sample_first + sample_every,
+    ..., in one call (one GIL release instead of several per step)."""
+    j = 0
     for i in range(changed.shape[0]):
         changed[i] = _local_core(spins, mode, c, bp, bm, sweeps_per_step, state)
         bond_e[i], mag[i] = energy_and_magnetisation(spins)
+        if j < samples.shape[0] and i >= sample_first and (i - sample_first) % sample_every == 0:
+            samples[j] = spins
+            j += 1
+
+
+def sample_count(n_steps: int, sample_first: int, sample_every: int) -> int:
+    """How many of steps 0..n_steps-1 are sample_first + k * sample_every (k >= 0)."""
+    if sample_first < 0 or sample_first >= n_steps:
+        return 0
+    return 1 + (n_steps - 1 - sample_first) // sample_every
 
 
 def local_steps_measured(algorithm, spins, beta, h, sweeps_per_step, n_steps, state):
     """n_steps x (sweeps_per_step Metropolis or heat-bath sweeps, then a measurement), bit
     for bit what n_steps calls of run_sweeps(..., sweeps_per_step, ...) do. Returns int64
     arrays (n_steps,): spins changed, total bond energy and magnetisation after each step."""
+    return local_steps_sampled(algorithm, spins, beta, h, sweeps_per_step, n_steps, state)[:3]
+
+
+def local_steps_sampled(algorithm, spins, beta, h, sweeps_per_step, n_steps, state,
+                        sample_first: int = -1, sample_every: int = 1):
+    """local_steps_measured that also keeps copies of the lattice after steps sample_first,
+    sample_first + sample_every, ... (none when sample_first < 0). Returns (changed, bond
+    energy, magnetisation, samples) with samples int8 (sample_count(...), L, L)."""
     if algorithm not in ("metropolis", "heatbath"):
         raise UsageError(f"local_steps_measured needs a local algorithm, got {algorithm!r}")
     spins = _check_spins(spins, batch=False)
     beta, h = _beta(beta), _field(h)
     per_step = _count(sweeps_per_step, "sweeps")
     n = _count(n_steps, "steps")
+    every = int(sample_every)
+    if every < 1:
+        raise UsageError(f"sample_every must be >= 1, got {sample_every}")
     state = _check_states(state, None)
     changed, bond_e, mag = (np.zeros(n, np.int64) for _ in range(3))
+    samples = np.empty((sample_count(n, int(sample_first), every), *spins.shape), spins.dtype)
     if n and per_step:
         mode, c, bounds = _local_args(algorithm, beta, h)
         _local_steps_measured(spins, mode, c, bounds[0], bounds[1], per_step, changed, bond_e,
-                              mag, state)
+                              mag, state, int(sample_first), every, samples)
     elif n:
         e, m = energy_and_magnetisation(spins)
         bond_e[:], mag[:] = e, m
-    return changed, bond_e, mag
+        samples[:] = spins
+    return changed, bond_e, mag, samples
 
 
 def metropolis_sweeps(spins, beta, h, n_sweeps, state) -> int:

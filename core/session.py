@@ -44,6 +44,16 @@ class History:
         self._buf[self.total % self.capacity] = value
         self.total += 1
 
+    def extend(self, values: np.ndarray) -> None:
+        """append() each of values, in order."""
+        values = np.asarray(values, dtype=np.float64)
+        keep = values[-self.capacity:]
+        pos = (self.total + len(values) - len(keep)) % self.capacity
+        first = min(len(keep), self.capacity - pos)
+        self._buf[pos:pos + first] = keep[:first]
+        self._buf[:len(keep) - first] = keep[first:]
+        self.total += len(values)
+
     def values(self) -> np.ndarray:
         n = min(self.total, self.capacity)
         if self.total <= self.capacity:
@@ -273,17 +283,27 @@ class Session:
 
     def sample(self) -> None:
         """Store the current lattice in the dataset (every holdout_every-th in held-out)."""
+        self._store_samples(self.spins[None])
+
+    def _store_samples(self, configs: np.ndarray) -> None:
+        """Store configurations taken in this order, as that many sample() calls would (one
+        sign drawn per configuration when symmetrising). No more than fit in each ring
+        buffer at once: a slot written twice would keep an arbitrary one of the two."""
         c = self.config
-        config = self.spins.copy()
-        if c.symmetrize and random_signs(self.rng["data"], 1)[0] < 0:
-            config = -config
-        if self.samples_taken % c.holdout_every == c.holdout_every - 1:
-            self.heldout[self.heldout_count % len(self.heldout)] = config
-            self.heldout_count += 1
+        n = len(configs)
+        if c.symmetrize:
+            configs = configs * random_signs(self.rng["data"], n)[:, None, None]
         else:
-            self.dataset[self.dataset_count % c.dataset_capacity] = config
-            self.dataset_count += 1
-        self.samples_taken += 1
+            configs = configs.copy()
+        held = (self.samples_taken + np.arange(n)) % c.holdout_every == c.holdout_every - 1
+        to_held, to_data = configs[held], configs[~held]
+        self.heldout[(self.heldout_count + np.arange(len(to_held))) % len(self.heldout)] = \
+            to_held
+        self.dataset[(self.dataset_count + np.arange(len(to_data))) % c.dataset_capacity] = \
+            to_data
+        self.heldout_count += len(to_held)
+        self.dataset_count += len(to_data)
+        self.samples_taken += n
         self.sweeps_since_sample = 0
         self.unsaved = True
 
@@ -343,51 +363,62 @@ class Session:
         self.histories["fe_gap"].append(self.metrics.get("free_energy_gap", float("nan")))
         return self.metrics
 
-    def _quiet_steps(self) -> int:
-        """How many coming steps only sweep (no sample due, no training), for a local
-        algorithm: those can run as one kernel call."""
+    def _batch_plan(self, limit: int) -> tuple[int, int, int]:
+        """(n, first, every): the coming n <= limit steps can run as one kernel call; steps
+        first, first + every, ... of them end with a sample (first = -1: none do). Only for
+        a local algorithm, and only while no training step is due among them."""
         c = self.config
         if self.algorithm == "wolff" or (self.training and self.can_train()):
-            return 0
-        return max(0, (c.sample_spacing - 1 - self.sweeps_since_sample) // c.sweeps_per_step)
+            return 0, -1, 1
+        s, S = c.sweeps_per_step, c.sample_spacing
+        quiet = max(0, (S - 1 - self.sweeps_since_sample) // s)  # steps before a sample
+        # about two million spin updates (a few ms) per kernel call keeps stop() responsive
+        n = min(limit, max(1, 2_000_000 // (s * c.L ** 2)))
+        if self.training or s == 0:  # a sample could make training due: stop before it
+            return min(n, quiet), -1, 1
+        every = -(-S // s)
+        # no ring slot may be written twice in one batch (_store_samples)
+        max_samples = min(c.dataset_capacity, len(self.heldout) * c.holdout_every)
+        return min(n, quiet + max_samples * every), quiet, every
 
-    def _sweep_steps(self, n: int) -> None:
-        """n steps that only sweep, in one kernel call; identical to n calls of step()."""
-        from .ising import local_steps_measured
+    def _sweep_steps(self, n: int, first: int = -1, every: int = 1) -> None:
+        """n steps in one kernel call, sampling after steps first, first + every, ...;
+        identical to n calls of step() (which must not train)."""
+        from .ising import local_steps_sampled
 
         c = self.config
         N = c.L ** 2
-        changed, bond_e, mag = local_steps_measured(self.algorithm, self.spins, 1.0 / self.T,
-                                                    self.h, c.sweeps_per_step, n,
-                                                    self.rng["mc"])
+        changed, bond_e, mag, samples = local_steps_sampled(
+            self.algorithm, self.spins, 1.0 / self.T, self.h, c.sweeps_per_step, n,
+            self.rng["mc"], first, every)
         energy = bond_e / N - self.h * mag / N
         abs_m = np.abs(mag) / N
         acceptance = (self.changed + np.cumsum(changed)) / \
             (self.attempts + c.sweeps_per_step * N * np.arange(1, n + 1))
-        for i in range(n):
-            self.histories["energy"].append(energy[i])
-            self.histories["abs_m"].append(abs_m[i])
-            self.histories["acceptance"].append(acceptance[i])
+        self.histories["energy"].extend(energy)
+        self.histories["abs_m"].extend(abs_m)
+        self.histories["acceptance"].extend(acceptance)
         self.changed += int(changed.sum())
         self.attempts += n * c.sweeps_per_step * N
         self.sweeps += n * c.sweeps_per_step
-        self.sweeps_since_sample += n * c.sweeps_per_step
         self.step_count += n
+        if len(samples):
+            self._store_samples(samples)
+            last = first + (len(samples) - 1) * every
+            self.sweeps_since_sample = (n - 1 - last) * c.sweeps_per_step
+        else:
+            self.sweeps_since_sample += n * c.sweeps_per_step
         self.unsaved = True
 
     def _advance(self, limit: int) -> int:
-        """At most `limit` steps: a batch of sweep-only steps when several are due, else one
-        ordinary step. Returns the number of steps done."""
-        quiet = min(self._quiet_steps(), limit, self._quiet_cap())
-        if quiet >= 2:
-            self._sweep_steps(quiet)
-            return quiet
+        """At most `limit` steps: a batch of steps in one kernel call when several can run
+        that way, else one ordinary step. Returns the number of steps done."""
+        n, first, every = self._batch_plan(limit)
+        if n >= 2:
+            self._sweep_steps(n, first, every)
+            return n
         self.step()
         return 1
-
-    def _quiet_cap(self) -> int:
-        # about two million spin updates (a few ms) per kernel call keeps stop() responsive
-        return max(1, 2_000_000 // (self.config.sweeps_per_step * self.config.L ** 2))
 
     def step(self) -> StepReport:
         """What one tick of 'run' does: sweeps, sampling at the spacing, one RBM update."""

@@ -93,6 +93,19 @@ def test_history_ring_and_restore():
     np.testing.assert_array_equal(r.values(), h.values())
 
 
+@pytest.mark.parametrize("sizes", [(3,), (2, 2, 1), (4, 9), (17,), (1, 5, 0, 6)])
+def test_history_extend_equals_appends(sizes):
+    appended, extended = History(5), History(5)
+    start = 0
+    for n in sizes:
+        for x in range(start, start + n):
+            appended.append(x)
+        extended.extend(np.arange(start, start + n))
+        start += n
+        assert extended.total == appended.total
+        np.testing.assert_array_equal(extended.values(), appended.values())
+
+
 def test_step_samples_and_trains():
     s = small_session()
     for _ in range(40):
@@ -233,21 +246,34 @@ def test_background_checkpoint_equals_direct_save(tmp_path):
     dict(train=False, sample_spacing=7),
     dict(train=True, sample_spacing=9, sweeps_per_step=2, algorithm="heatbath", h=0.3),
     dict(train=False, sample_spacing=5, algorithm="wolff"),
+    # samples inside batches: ring buffers wrap (capacity 12, held-out 3), signs drawn
+    dict(train=False, sample_spacing=3, dataset_capacity=12, holdout_every=4, batch=4),
+    dict(train=False, sample_spacing=2, sweeps_per_step=3, symmetrize=False, history=16),
+    dict(train=False, sample_spacing=1, algorithm="heatbath", dataset_capacity=10, batch=4),
+    # training on but not yet possible: batches stop before the sample that enables it
+    dict(train=True, sample_spacing=2, dataset_capacity=30, batch=12),
 ])
 def test_batched_sweep_steps_equal_single_steps(changes):
-    """run_steps groups sweep-only steps into one kernel call: same arrays as step()."""
+    """run_steps runs steps in one kernel call where it can: same arrays as step()."""
     one_by_one = small_session(**changes)
     for _ in range(60):
         one_by_one.step()
     batched = small_session(**changes)
     assert batched.run_steps(60) == 60
     assert_same_state(one_by_one, batched)
+    # and a second stretch, continuing from wherever the first left the sample spacing
+    for _ in range(47):
+        one_by_one.step()
+    assert batched.run_steps(47) == 47
+    assert_same_state(one_by_one, batched)
 
 
-def test_quiet_steps_are_batched():
-    s = small_session(train=False, sample_spacing=50, history=200)
+def test_steps_with_samples_are_batched():
+    s = small_session(train=False, sample_spacing=3, history=200)
     calls = []
     original = s._sweep_steps
-    s._sweep_steps = lambda n: (calls.append(n), original(n))
+    s._sweep_steps = lambda n, first, every: (calls.append((n, first, every)),
+                                              original(n, first, every))
     s.run_steps(120)
-    assert calls and max(calls) >= 40 and s.step_count == 120
+    assert s.step_count == 120 and s.samples_taken == 40
+    assert calls and max(n for n, _, _ in calls) >= 60 and all(e == 3 for _, _, e in calls)

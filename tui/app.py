@@ -189,7 +189,7 @@ class RgflowApp(App):
         self.commands_submitted = 0
         self.commands_done = 0
         # worker-only state
-        self._last_publish = 0.0
+        self._publish_due = 0.0  # when the next periodic frame is due (perf_counter)
         self._job: Iterator | None = None
         self._job_progress: tuple[int, int] | None = None
         self._rate_acc = [0.0, 0.0]  # spin updates, seconds (current window)
@@ -477,7 +477,7 @@ class RgflowApp(App):
         clock = time.perf_counter
         start = clock()
         # end in time for the next frame, however long a chunk may be
-        deadline = min(start + CHUNK_SECONDS, max(start, self._last_publish + 1.0 / self.fps))
+        deadline = min(start + CHUNK_SECONDS, max(start, self._publish_due))
         if self._job is not None:
             job_deadline = start + (CHUNK_SECONDS / 2 if self.running else CHUNK_SECONDS)
             self._run_job(lambda: clock() >= job_deadline or self._interrupted())
@@ -536,7 +536,7 @@ class RgflowApp(App):
 
     def _publish(self, force: bool = False) -> None:
         now = time.perf_counter()
-        if not force and now - self._last_publish < 1.0 / self.fps:
+        if not force and now < self._publish_due:
             return
         want, done = self._pub_want, self.commands_done
         s = self.session
@@ -573,7 +573,10 @@ class RgflowApp(App):
         self._seq += 1
         self._published = Published(self._seq, frame, extras, done)
         self._pub_done = want
-        self._last_publish = now
+        # a fixed cadence: a chunk's last kernel call overshooting a little does not push
+        # every later frame back (which would draw fewer than fps frames a second)
+        period = 1.0 / self.fps
+        self._publish_due = max(self._publish_due + period, now + period / 2)
         self.post_message(FrameReady())
 
     def _read_flow(self, frame) -> dict | None:
