@@ -197,6 +197,27 @@ def test_chunking_does_not_change_the_stream(algorithm):
     assert total == parts
 
 
+@pytest.mark.parametrize(("per_step", "n", "first", "every"),
+                         [(1, 9, 2, 3), (2, 5, 0, 1), (1, 6, -1, 2), (3, 4, 7, 2), (1, 7, 6, 4)])
+def test_measured_sampled_steps_equal_single_calls(per_step, n, first, every):
+    a = start(8, 3)
+    b = a.copy()
+    sa, sb = new_states(5), new_states(5)
+    changed, bond_e, mag, samples = ising.local_steps_sampled(
+        "metropolis", a, 1 / TC, 0.2, per_step, n, sa, first, every)
+    kept = []
+    for i in range(n):
+        assert changed[i] == ising.run_sweeps("metropolis", b, 1 / TC, 0.2, per_step, sb)
+        assert (bond_e[i], mag[i]) == ising.energy_and_magnetisation(b)
+        if first >= 0 and i >= first and (i - first) % every == 0:
+            kept.append(b.copy())
+    assert len(samples) == len(kept) == ising.sample_count(n, first, every)
+    for got, want in zip(samples, kept, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sa, sb)
+
+
 def test_same_seed_same_arrays():
     runs = []
     for _ in range(2):
