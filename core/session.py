@@ -374,7 +374,7 @@ class Session:
         quiet = max(0, (S - 1 - self.sweeps_since_sample) // s)  # steps before a sample
         # about two million spin updates (a few ms) per kernel call keeps stop() responsive
         n = min(limit, max(1, 2_000_000 // (s * c.L ** 2)))
-        if self.training or s == 0:  # a sample could make training due: stop before it
+        if self.training:  # a sample could make training due: stop before it
             return min(n, quiet), -1, 1
         every = -(-S // s)
         # no ring slot may be written twice in one batch (_store_samples)
