@@ -110,6 +110,8 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
             assert "Compiling the display kernels" in str(app.w("loading-text").render())
             assert app.w("loading-progress").total == 6
             assert app.check_action("toggle_run", ()) is None  # greyed out
+            # loading that lasts (a cold numba cache) gets the animated spinner too
+            await until(pilot, lambda: app.w("loading-spinner").display, "the spinner")
             display_gate.set()
             await until(pilot, lambda: app.live, "the live view")
             await until(pilot, lambda: "test gate" in status(app), "the compile stage")

@@ -74,6 +74,10 @@ SWITCH_INTERVAL = 0.001  # seconds (Python's default is 0.005)
 BIG_LATTICE = 64  # from this L on, maps beside the lattice refresh at most SLOW_PANE_HZ
 SLOW_PANE_HZ = 4.0
 WARM_UP_STAGES = 3  # Monte Carlo, training, RG + flow (see _warm_up_stages)
+# the loading spinner appears only if loading lasts this long (a cold numba cache): on a warm
+# one the live lattice comes first, and animating the spinner would take the UI thread's
+# share of the GIL from the start-up work
+SPINNER_DELAY = 1.5  # seconds after mount
 
 # a command runs on the worker with the Session; a returned string is shown as a notification
 Command = Callable[["Session"], str | None]
@@ -245,7 +249,7 @@ class RgflowApp(App):
         yield Static("", id="status", markup=False)
         with ContentSwitcher(initial="loading", id="views"):
             with Vertical(id="loading"):
-                yield LoadingIndicator()
+                yield LoadingIndicator(id="loading-spinner")
                 yield Static("Starting…", id="loading-text")
                 yield ProgressBar(total=1, show_eta=False, id="loading-progress")
             with Grid(id="dashboard", classes="view"):
@@ -294,6 +298,11 @@ class RgflowApp(App):
                         name="simulation", exit_on_error=False)
         # catches up after modal screens close; new frames are also drawn on FrameReady
         self.set_interval(1.0 / self.fps, self._draw)
+        self.set_timer(SPINNER_DELAY, self._show_spinner)
+
+    def _show_spinner(self) -> None:
+        if not self.live:
+            self.w("loading-spinner").display = True
 
     def w(self, widget_id: str):
         """A widget of the main screen by id (valid while a modal screen is on top)."""
