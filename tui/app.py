@@ -728,7 +728,7 @@ class RgflowApp(App):
 
     def _kernels_ready(self) -> None:
         # Everything imported and compiled so far lives as long as the app: out of the
-        # collector's sight, a full collection takes ~1 ms instead of ~180 ms (numba, numpy
+        # collector's sight, a full collection takes ~20 ms instead of ~180 ms (numba, numpy
         # and Textual make a few hundred thousand objects), a pause any key press would wait
         # out.
         gc.collect()
