@@ -7,6 +7,7 @@ and drawn), bounded by a timeout, never a fixed sleep.
 """
 
 import asyncio
+import gc
 import threading
 from pathlib import Path
 
@@ -125,6 +126,7 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
             assert not app.running
             kernel_gate.set()
             await until(pilot, lambda: app.ready, "the kernels")
+            assert gc.isenabled()  # `rgflow` starts with it off; the app turns it back on
             assert app.check_action("toggle_run", ()) is True
             assert "Compiling Monte Carlo kernels" in app.loading_log
             # a new session starts running by itself once ready
@@ -133,7 +135,11 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
             await until(pilot, lambda: "flips/s" in status(app)
                         and "– flips/s" not in status(app), "a simulation rate")
 
-    asyncio.run(main())
+    gc.disable()  # as `rgflow` starts the app
+    try:
+        asyncio.run(main())
+    finally:
+        gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------

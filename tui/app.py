@@ -382,6 +382,7 @@ class RgflowApp(App):
         try:
             self._sim_loop()
         except Exception as exc:  # report, never die silently or with a traceback
+            gc.enable()  # off during start-up (tui/cli/app_cmds.py), which ends here
             self.running = False
             self._later(self._loading, f"The simulation stopped: {type(exc).__name__}: {exc}")
             self._notify_later(f"simulation stopped: {type(exc).__name__}: {exc}",
@@ -730,9 +731,10 @@ class RgflowApp(App):
         # Everything imported and compiled so far lives as long as the app: out of the
         # collector's sight, a full collection takes ~20 ms instead of ~180 ms (numba, numpy
         # and Textual make a few hundred thousand objects), a pause any key press would wait
-        # out.
+        # out. `rgflow` starts with the collector off (tui/cli/app_cmds.py); on from here.
         gc.collect()
         gc.freeze()
+        gc.enable()
         self.ready = True
         self.loading_text = ""
         self.refresh_bindings()
