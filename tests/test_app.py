@@ -9,6 +9,7 @@ and drawn), bounded by a timeout, never a fixed sleep.
 import asyncio
 import gc
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,18 @@ def steps(app) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # start-up
+
+
+def test_collector_comes_back_on_when_start_up_compiles():
+    gc.disable()  # as `rgflow` starts the app
+    try:
+        app_module.RgflowApp._collector_on_if_compiling(time.perf_counter())
+        assert not gc.isenabled()  # a quick (cached) step leaves it off until ready
+        app_module.RgflowApp._collector_on_if_compiling(
+            time.perf_counter() - 2 * app_module.COMPILING_SECONDS)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp_path):
