@@ -465,6 +465,20 @@ def test_heat_map_gradient_render_and_no_rebuild_for_same_data():
     run_app(OneWidget(heat), body, size=(30, 8))
 
 
+def test_heat_map_style_update_drops_its_style_caches():
+    heat = HeatMap(fit=False)
+
+    async def body(pilot):
+        heat.set_data(np.tile(np.linspace(-1.0, 1.0, 12), (4, 1)))
+        await pilot.pause()
+        heat.render_line(0)
+        assert heat._pair_cache and heat._segment_cache
+        heat.notify_style_update()  # what a theme change calls
+        assert not heat._pair_cache and not heat._segment_cache
+
+    run_app(OneWidget(heat), body, size=(30, 8))
+
+
 def test_heat_map_fits_widget():
     values = np.random.default_rng(0).normal(size=(8, 8))
     heat = HeatMap(values)

@@ -212,11 +212,11 @@ class _PixelMap(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
+        self._pair_cache.clear()
+        self._segment_cache.clear()
 
     def get_line_filters(self):
         return rgb_only_filters(self)
-        self._pair_cache.clear()
-        self._segment_cache.clear()
 
     def _pixel_image(self, width: int, height: int) -> np.ndarray | None:
         """Palette indices for the whole drawing (pixel rows = 2 x text rows)."""
