@@ -36,6 +36,7 @@ from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, ProgressB
 from core.errors import RgflowError, UsageError
 from core.exact import TC
 
+from .cli.common import format_seconds
 from .widgets.heatmap import HeatMap, HeatMapGrid
 from .widgets.lattice import LatticeView
 from .widgets.plot import PlotView
@@ -1459,11 +1460,10 @@ class RgflowApp(App):
                 self._later(self._set_reproduce_status, text)
 
         def report(event, stage, **info):
-            n = len(pipeline.stages)
-            label = f"reproduce {state['index']}/{n} {stage.name}"
             if event == "start":
                 state["index"] += 1
-                label = f"reproduce {state['index']}/{n} {stage.name}"
+            label = f"reproduce {state['index']}/{len(pipeline.stages)} {stage.name}"
+            if event == "start":
                 show(label + (" (cached)" if info["cached"] else ""))
             elif event == "progress" and info.get("total"):
                 show(f"{label} {100 * info['done'] // info['total']}%")
@@ -1478,15 +1478,14 @@ class RgflowApp(App):
             estimate = sum(st["estimate_s"] for st in todo)
             self._notify_later(
                 f"reproduce {preset.name}: {len(plan)} stages ({len(plan) - len(todo)} "
-                f"cached), estimated {_fmt_seconds(estimate)}; output in {out}", timeout=6)
+                f"cached), estimated {format_seconds(estimate)}; output in {out}", timeout=6)
             summary = pipeline.run()
         except KeyboardInterrupt:
             self.reproduce_result = {"stopped": True, "stage": state["index"]}
             self._notify_later(f"reproduce {preset.name} stopped in stage {state['index']}; "
                                "finished stages stay cached", severity="warning", timeout=6)
         except Exception as exc:
-            message = str(exc) if isinstance(exc, RgflowError) else \
-                f"{type(exc).__name__}: {exc}"
+            message = _error_text(exc)
             self.reproduce_result = {"error": message}
             self._notify_later(f"reproduce {preset.name} failed: {message}", severity="error",
                                timeout=10)
@@ -1494,7 +1493,7 @@ class RgflowApp(App):
             summary["report"] = str(out / "report.md")
             self.reproduce_result = summary
             self._notify_later(f"reproduce {preset.name} done in "
-                               f"{_fmt_seconds(summary['seconds'])}: {out / 'report.md'}",
+                               f"{format_seconds(summary['seconds'])}: {out / 'report.md'}",
                                timeout=10)
         finally:
             self._later(self._set_reproduce_status, "")
@@ -1530,8 +1529,7 @@ class RgflowApp(App):
         except KeyboardInterrupt:
             result = None
         except Exception as exc:
-            message = str(exc) if isinstance(exc, RgflowError) else \
-                f"{type(exc).__name__}: {exc}"
+            message = _error_text(exc)
             self._notify_later(f"classifier calibration failed: {message}", severity="error",
                                timeout=8)
             result = None
@@ -1626,8 +1624,9 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _fmt_seconds(s: float) -> str:
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+def _error_text(exc: Exception) -> str:
+    """A background job's error for a notification: our own errors are already sentences."""
+    return str(exc) if isinstance(exc, RgflowError) else f"{type(exc).__name__}: {exc}"
 
 
 def _si(x: float) -> str:

@@ -16,6 +16,11 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def format_seconds(s: float) -> str:
+    """A duration for people: '45 s', or '3.5 min' from two minutes on."""
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -7,7 +7,7 @@ stage in progress (files are written atomically). Progress on stderr, JSON summa
 
 import sys
 
-from tui.cli.common import positive_int
+from tui.cli.common import format_seconds, positive_int
 
 PRESETS = ("tiny", "quick", "paper")
 
@@ -39,10 +39,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _fmt_s(s: float) -> str:
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
-
-
 def run(args) -> int:
     from contextlib import ExitStack
 
@@ -63,7 +59,7 @@ def run(args) -> int:
             if info["cached"]:
                 console.print(f"{label}: cached")
                 return
-            console.print(f"{label}: {stage.title} (estimate {_fmt_s(info['estimate_s'])})")
+            console.print(f"{label}: {stage.title} (estimate {format_seconds(info['estimate_s'])})")
             bars[stage.name] = stack.enter_context(progress_bar(stage.name, total=1))
         elif event == "progress" and stage.name in bars:
             bars[stage.name](completed=info["done"], total=info["total"])
@@ -82,12 +78,12 @@ def run(args) -> int:
         return 0
     console.print(
         f"rgflow reproduce: preset {preset.name}, {len(plan)} stages "
-        f"({len(plan) - len(todo)} cached), estimated {_fmt_s(total)} from static per-unit "
+        f"({len(plan) - len(todo)} cached), estimated {format_seconds(total)} from static per-unit "
         f"costs measured on a shared 2-core machine; output in {out}")
     with stack:
         summary = pipeline.run()
     summary["estimate_s"] = round(total, 1)
     emit_json(summary)
-    sys.stderr.write(f"rgflow reproduce: done in {_fmt_s(summary['seconds'])}; report: "
+    sys.stderr.write(f"rgflow reproduce: done in {format_seconds(summary['seconds'])}; report: "
                      f"{out / 'report.md'}\n")
     return 0
