@@ -647,7 +647,7 @@ def local_steps_sampled(algorithm, spins, beta, h, sweeps_per_step, n_steps, sta
     sample_first + sample_every, ... (none when sample_first < 0). Returns (changed, bond
     energy, magnetisation, samples) with samples int8 (sample_count(...), L, L)."""
     if algorithm not in ("metropolis", "heatbath"):
-        raise UsageError(f"local_steps_measured needs a local algorithm, got {algorithm!r}")
+        raise UsageError(f"measured local steps need metropolis or heatbath, got {algorithm!r}")
     spins = _check_spins(spins, batch=False)
     beta, h = _beta(beta), _field(h)
     per_step = _count(sweeps_per_step, "sweeps")
