@@ -42,6 +42,7 @@ class SessionConfig:
     k: int = 1
     pcd: bool = True
     chains: int = 100
+    fresh_chain_field: bool = False  # PCD: recompute the chains' hidden field every step
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9

@@ -166,7 +166,8 @@ class Session:
         from .rbm import TrainConfig
 
         c = self.config
-        return TrainConfig(k=c.k, persistent=c.pcd, n_chains=c.chains, optimizer=c.optimizer,
+        return TrainConfig(k=c.k, persistent=c.pcd, n_chains=c.chains,
+                           fresh_chain_field=c.fresh_chain_field, optimizer=c.optimizer,
                            lr=c.lr, momentum=c.momentum, l1=c.l1, l2=c.l2, batch=c.batch)
 
     def _reset_rbm(self) -> None:
@@ -220,8 +221,9 @@ class Session:
         self.config = new
         lattice_keys = {"L", "seed"}
         rbm_keys = {"hidden", "units", "dtype"}  # a new RBM
-        optimiser_keys = {"k", "pcd", "chains", "optimizer", "lr", "momentum", "l1", "l2",
-                          "batch"}  # same weights, fresh optimiser state and chains
+        # same weights, fresh optimiser state and chains
+        optimiser_keys = {"k", "pcd", "chains", "fresh_chain_field", "optimizer", "lr",
+                          "momentum", "l1", "l2", "batch"}
         if any(getattr(old, k) != getattr(new, k) for k in lattice_keys):
             self._reset_all()
         else:

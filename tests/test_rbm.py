@@ -1,6 +1,7 @@
 """core/rbm.py: kernels against plain numpy references fed the same random numbers, exact
 results by enumeration of tiny RBMs, statistics with error bars computed here, resume."""
 
+import dataclasses
 import io
 import itertools
 import math
@@ -10,6 +11,7 @@ import pytest
 
 import core.rbm as R
 from core.errors import UsageError
+from core.rbm_monitor import exact_log_likelihood
 from core.rng import PyXoshiro, new_states
 
 
@@ -185,24 +187,28 @@ def test_create_initialisation_statistics():
 # ---- one training step against a numpy reference ------------------------------------------
 def _reference_trainer_steps(rbm, cfg, state, batches):
     """The documented algorithm in plain numpy, replaying the generator with PyXoshiro.
-    It mirrors the engine's stacked layout ([batch; chains]) so the GEMMs see the same
-    operands: OpenBLAS gives bit-identical results for identical calls."""
+    It mirrors the engine's GEMMs (the gradient's stacked [batch; chains] layout) so they see
+    the same operands: OpenBLAS gives bit-identical results for identical calls. PCD chains
+    carry their hidden field (with its bias) from one step's model term to the next step's
+    first hidden sample."""
     units, dt = rbm.units, rbm.dtype
     W, a, b = rbm.W.copy(), rbm.visible_bias.copy(), rbm.hidden_bias.copy()
     py = PyXoshiro(state)
     act = lambda z: R.activation_reference(z, units)  # noqa: E731
-    chains = None
+    chains = chain_field = None
     if cfg.persistent:
         chains = _reference_sample(np.full((cfg.n_chains, W.shape[0]), 0.5, dt), py, units)
+        chain_field = chains @ W + b
     kinds = ("m", "v") if cfg.optimizer == "adam" else ("velocity",)
     mom = {(k, p): np.zeros_like(x) for p, x in (("W", W), ("a", a), ("b", b)) for k in kinds}
     for t, batch in enumerate(batches):
         B = len(batch)
         if cfg.persistent:
             C = len(chains)
-            Z = np.concatenate([batch, chains]) @ W
-            h_data = dt.type(1 / B) * act(Z[:B] + b)[0]
-            hs = _reference_sample(act(Z[B:] + b)[1], py, units)
+            if cfg.fresh_chain_field:
+                chain_field = chains @ W + b
+            h_data = dt.type(1 / B) * act(batch @ W + b)[0]
+            hs = _reference_sample(act(chain_field)[1], py, units)
             v_chain = chains
         else:
             C = B
@@ -213,7 +219,8 @@ def _reference_trainer_steps(rbm, cfg, state, batches):
             if sweep > 0:
                 hs = _reference_sample(act(v_chain @ W + b)[1], py, units)
             v_chain = _reference_sample(act(hs @ W.T + a)[1], py, units)
-        h_model = dt.type(-1 / C) * act(v_chain @ W + b)[0]
+        chain_field = v_chain @ W + b
+        h_model = dt.type(-1 / C) * act(chain_field)[0]
         V = np.concatenate([batch, v_chain])
         H = np.concatenate([h_data, h_model])
         weights = np.concatenate([np.full(B, 1 / B, dt), np.full(C, -1 / C, dt)])
@@ -288,6 +295,60 @@ def test_training_steps_bit_exact_against_numpy_reference(units, optimizer, pers
     else:
         assert trainer.chains is None
     assert np.array_equal(trainer.state, ref_state)
+
+
+@pytest.mark.parametrize(("units", "optimizer", "k"), [("spin", "adam", 1), ("binary", "sgd", 2)])
+def test_fresh_chain_field_bit_exact_against_numpy_reference(units, optimizer, k):
+    rbm = _tiny_rbm(12, 7, units, scale=0.5)
+    cfg = R.TrainConfig(k=k, n_chains=3, optimizer=optimizer, lr=0.05, batch=5,
+                        fresh_chain_field=True)
+    rng = np.random.default_rng(23)
+    batches = [_random_visible(rng, (5, 12), units) for _ in range(3)]
+    state = new_states(24)
+    W, _, _, chains, _, ref_state = _reference_trainer_steps(rbm, cfg, state.copy(), batches)
+    trainer = R.Trainer(rbm.copy(), cfg, state)
+    for batch in batches:
+        trainer.step(batch)
+    assert np.array_equal(trainer.rbm.W, W) and np.array_equal(trainer.chains, chains)
+    assert np.array_equal(trainer.state, ref_state)
+    # without the option the kept field predates the last update
+    carried = R.Trainer(rbm.copy(), dataclasses.replace(cfg, fresh_chain_field=False),
+                        new_states(24))
+    for batch in batches:
+        carried.step(batch)
+    current = carried.chains @ carried.rbm.W + carried.rbm.hidden_bias
+    assert not np.allclose(carried.chain_field, current, rtol=0, atol=1e-6)
+
+
+def test_carried_chain_field_matches_fresh_at_the_papers_learning_rate():
+    """Carrying the chains' hidden field over an update (the default) must not change what
+    training reaches at lr 1e-3: exact log-likelihood of a small RBM after training, paired
+    over seeds (same start and random stream), within 5 standard errors of the differences."""
+    n_v = 8
+    rng = np.random.default_rng(12)
+    protos = np.array([[1] * 4 + [-1] * 4, [-1] * 4 + [1] * 4, [1, -1] * 4], np.float32)
+    data = protos[rng.integers(0, 3, 300)] * np.where(rng.random((300, n_v)) < 0.1, -1, 1)
+    data = data.astype(np.float32)
+    diffs, gains = [], []
+    for seed in range(8):
+        ll = {}
+        for fresh in (False, True):
+            rbm = R.RBM.create(n_v, 4, seed_or_state=seed)
+            cfg = R.TrainConfig(batch=30, n_chains=30, fresh_chain_field=fresh)
+            trainer = R.Trainer(rbm, cfg, new_states(100 + seed))
+            start = exact_log_likelihood(rbm, data)
+            for step in range(1000):
+                i = step * 30 % 300
+                trainer.step(data[i:i + 30], reconstruction=False)
+            ll[fresh] = exact_log_likelihood(rbm, data)
+        diffs.append(ll[False] - ll[True])
+        gains.append(ll[True] - start)
+    diffs = np.array(diffs)
+    se = diffs.std(ddof=1) / np.sqrt(len(diffs))
+    assert se > 0  # the two variants did train differently
+    assert abs(diffs.mean()) <= 5 * se, (diffs.mean(), se)
+    # not vacuous: training moved the likelihood by far more than the tolerance
+    assert min(gains) > 100 * 5 * se, (gains, se)
 
 
 def test_float64_training_step_against_numpy_reference():
@@ -446,6 +507,32 @@ def test_bad_state_arrays_are_refused():
         R.Trainer.from_state_arrays(broken, cfg, "spin")
     with pytest.raises(UsageError):
         R.Trainer.from_state_arrays(arrays, R.TrainConfig(batch=4, n_chains=3), "spin")
+    trainer.step(np.ones((4, 5), np.float32))
+    arrays = trainer.state_arrays()
+    for field in (np.zeros((3, 3), np.float32), np.zeros((2, 3), np.float64)):
+        with pytest.raises(UsageError, match="chain_field"):
+            R.Trainer.from_state_arrays(dict(arrays, chain_field=field), cfg, "spin")
+
+
+def test_state_without_chain_field_recomputes_it():
+    """Chains restored without their field (new chains, or a file that lacks it) get it
+    from the current parameters on their first step, then carry it."""
+    cfg = R.TrainConfig(batch=4, n_chains=3, lr=0.05)
+    trainer = R.Trainer(_tiny_rbm(6, 3, "spin"), cfg, new_states(25))
+    assert trainer.chain_field is None and "chain_field" not in trainer.state_arrays()
+    batch = _random_visible(np.random.default_rng(26), (4, 6), "spin")
+    trainer.step(batch)
+    older = {k: v for k, v in trainer.state_arrays().items() if k != "chain_field"}
+    carried = R.Trainer.from_state_arrays(older, cfg, "spin")
+    fresh = R.Trainer.from_state_arrays(
+        older, dataclasses.replace(cfg, fresh_chain_field=True), "spin")
+    assert carried.chain_field is None
+    carried.step(batch)
+    fresh.step(batch)
+    for a, b in zip(carried.state_arrays().values(), fresh.state_arrays().values(),
+                    strict=True):
+        assert np.array_equal(a, b)
+    assert carried.chain_field.shape == (3, 3)
 
 
 def test_results_do_not_depend_on_outer_blas_threads():

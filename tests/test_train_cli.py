@@ -285,14 +285,16 @@ def test_cli_end_to_end(dataset, tmp_path, monkeypatch, capsys):
     assert summary["n_visible"] == 16 and summary["n_hidden"] == 4  # default n_visible / 4
     assert summary["final"]["step"] == 20 and summary["samples_per_s"] > 0
     arrays, meta = read_npz(out)
-    for name in ("W", "visible_bias", "hidden_bias", "chains", "rng_state", "steps_done",
-                 "m_W", "v_W", "m_hidden_bias", "v_visible_bias"):
+    for name in ("W", "visible_bias", "hidden_bias", "chains", "chain_field", "rng_state",
+                 "steps_done", "m_W", "v_W", "m_hidden_bias", "v_visible_bias"):
         assert name in arrays, name
     assert arrays["W"].shape == (16, 4) and arrays["W"].dtype == np.float32
     assert arrays["chains"].shape == (20, 16)  # --chains defaults to the batch
+    assert arrays["chain_field"].shape == (20, 4)
     assert meta["units"] == "spin" and meta["steps_done"] == 20
     assert meta["config"] == {
-        "k": 1, "persistent": True, "n_chains": 20, "optimizer": "adam", "lr": 0.01,
+        "k": 1, "persistent": True, "n_chains": 20, "fresh_chain_field": False,
+        "optimizer": "adam", "lr": 0.01,
         "momentum": 0.9, "adam_betas": [0.9, 0.999], "adam_eps": 0.01, "l1": 0.0, "l2": 0.0,
         "batch": 20, "lr_schedule": "constant", "total_steps": 20, "lr_end_fraction": 0.01,
     }
@@ -320,6 +322,17 @@ def test_cli_options_reach_the_config(dataset, tmp_path, monkeypatch, capsys):
     assert (cfg["persistent"], cfg["k"], cfg["optimizer"], cfg["momentum"], cfg["l1"],
             cfg["l2"]) == (False, 2, "sgd", 0.5, 1e-4, 1e-3)
     assert meta["n_heldout"] == 0 and meta["history"][-1]["free_energy_gap"] is None
+
+
+def test_cli_fresh_chain_field(dataset, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "rbm.npz"
+    code = cli(base_args(dataset, out, "--fresh-chain-field", "--chains", "7"), monkeypatch)
+    assert code == 0, capsys.readouterr().err
+    arrays, meta = read_npz(out)
+    assert meta["config"]["fresh_chain_field"] is True
+    assert meta["config"]["persistent"] is True and arrays["chain_field"].shape == (7, 4)
+    trainer, _ = load_trained(out)
+    assert trainer.config.fresh_chain_field
 
 
 @pytest.mark.parametrize(
