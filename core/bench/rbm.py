@@ -3,8 +3,12 @@
 PCD-1 and CD-1 at 1024 -> 256, batch 100, float32, with BLAS pinned to one thread and to all
 cores, next to a plain numpy PCD-1 step (np.tanh, Generator.random, two gradient GEMMs, Adam
 in numpy) measured in the same run; `pcd1-recon` adds the per-step reconstruction error
-(one more GEMM); `gemm-only` runs just the four GEMMs of a PCD-1 step on the same shapes (the
-BLAS ceiling: what PCD-1 would reach if sampling and the update were free). Compilation and
+(one more GEMM); `pcd1-fresh` recomputes the chains' hidden field every step
+(TrainConfig.fresh_chain_field: one more GEMM); `gemm-only` runs just the four GEMMs of a
+PCD-1 step on the same shapes (the BLAS ceiling: what PCD-1 would reach if sampling and the
+update were free). With scikit-learn installed, `sklearn` is its BernoulliRBM (PCD-1,
+binary units, SGD) on the same sizes and dtype, fitted one pass over each repeat's batches
+(its per-fit weight initialisation, about one step's worth, is included). Compilation and
 warm-up steps are excluded; the cases take turns within each repeat and each number is the
 median over repeats, with the slowest and fastest repeat and the rate per second of this
 process's CPU time (a check on load from other processes).
@@ -12,6 +16,7 @@ Data: synthetic ±1 configurations, half random, half nearly ordered (all up or 
 with 10% flipped), so no Monte Carlo is needed.
 """
 
+import importlib.util
 import os
 import sys
 import time
@@ -21,7 +26,9 @@ import numpy as np
 from . import print_results
 
 N_VISIBLE, N_HIDDEN, BATCH = 1024, 256, 100
-CASES = ("pcd1", "cd1", "pcd1-recon", "numpy-reference", "gemm-only")
+CASES = ("pcd1", "cd1", "pcd1-recon", "pcd1-fresh", "numpy-reference", "gemm-only", "sklearn")
+PEERS = {"numpy-reference": "vs_numpy_reference", "gemm-only": "vs_gemm_only",
+         "sklearn": "vs_sklearn"}
 
 
 def _synthetic_data(n: int, n_visible: int, seed: int = 0) -> np.ndarray:
@@ -34,7 +41,9 @@ def _synthetic_data(n: int, n_visible: int, seed: int = 0) -> np.ndarray:
 
 
 class NumpyReferencePCD:
-    """The same PCD-1 update written the straightforward numpy way (timing baseline)."""
+    """The same PCD-1 update written the straightforward numpy way (timing baseline). Like
+    the Trainer, the chains' first hidden sample of a step uses their hidden field from the
+    end of the previous step."""
 
     def __init__(self, W, a, b, n_chains: int, seed: int = 1,
                  lr=1e-3, betas=(0.9, 0.999), eps=1e-2):
@@ -42,6 +51,7 @@ class NumpyReferencePCD:
         self.rng = np.random.default_rng(seed)
         self.chains = np.where(self.rng.random((n_chains, W.shape[0])) < 0.5, 1.0,
                                -1.0).astype(W.dtype)
+        self.chain_field = self.chains @ W + b
         self.m = [np.zeros_like(p) for p in (self.W, self.a, self.b)]
         self.v = [np.zeros_like(p) for p in (self.W, self.a, self.b)]
         self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
@@ -50,11 +60,12 @@ class NumpyReferencePCD:
         W, a, b, rng = self.W, self.a, self.b, self.rng
         f = W.dtype
         h_data = np.tanh(batch @ W + b)
-        p_h = 0.5 * (1.0 + np.tanh(self.chains @ W + b))
+        p_h = 0.5 * (1.0 + np.tanh(self.chain_field))
         h = np.where(rng.random(p_h.shape, dtype=f) < p_h, 1.0, -1.0).astype(f)
         p_v = 0.5 * (1.0 + np.tanh(h @ W.T + a))
         self.chains = np.where(rng.random(p_v.shape, dtype=f) < p_v, 1.0, -1.0).astype(f)
-        h_model = np.tanh(self.chains @ W + b)
+        self.chain_field = self.chains @ W + b
+        h_model = np.tanh(self.chain_field)
         grads = (batch.T @ h_data / len(batch) - self.chains.T @ h_model / len(self.chains),
                  batch.mean(axis=0) - self.chains.mean(axis=0),
                  h_data.mean(axis=0) - h_model.mean(axis=0))
@@ -71,7 +82,7 @@ class NumpyReferencePCD:
 
 
 def _gemm_only_step(W, n_chains: int):
-    """The GEMMs of one PCD-1 step and nothing else: fields of [batch; chains], the chains'
+    """The GEMMs of one PCD-1 step and nothing else: the batch's hidden fields, the chains'
     visible fields, their new hidden fields, and the stacked weight gradient."""
     B, (n_v, n_h) = BATCH, W.shape
     vv = np.zeros((B + n_chains, n_v), W.dtype)
@@ -81,7 +92,7 @@ def _gemm_only_step(W, n_chains: int):
 
     def step(batch):
         vv[:B] = batch
-        np.matmul(vv, W, out=z)
+        np.matmul(vv[:B], W, out=z[:B])
         np.matmul(z[B:], W.T, out=vf)
         np.matmul(vv[B:], W, out=z[B:])
         np.matmul(vv.T, z, out=grad)
@@ -95,21 +106,46 @@ def _all_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _make_stepper(case: str, rbm, threads: int):
+def _sklearn_runner(n_hidden: int):
+    """Runs scikit-learn's BernoulliRBM over a list of batches: one fit pass (PCD-1, SGD)."""
+    from sklearn.neural_network import BernoulliRBM
+
+    def run(batches):
+        binary = (np.concatenate(batches) + 1) / 2  # its units are 0/1
+        BernoulliRBM(n_components=n_hidden, batch_size=BATCH, n_iter=1, learning_rate=1e-3,
+                     random_state=0).fit(binary)
+    return run
+
+
+def _step_runner(step):
+    def run(batches):
+        for batch in batches:
+            step(batch)
+    return run
+
+
+def _make_runner(case: str, rbm, threads: int):
+    """A callable that trains on a list of batches, one step per batch."""
     from core.rbm import TrainConfig, Trainer
     from core.rng import new_states
 
+    if case == "sklearn":
+        return _sklearn_runner(rbm.n_hidden)
     if case == "numpy-reference":
-        return NumpyReferencePCD(rbm.W, rbm.visible_bias, rbm.hidden_bias, BATCH).step
+        return _step_runner(
+            NumpyReferencePCD(rbm.W, rbm.visible_bias, rbm.hidden_bias, BATCH).step)
     if case == "gemm-only":
-        return _gemm_only_step(rbm.W.copy(), BATCH)
-    cfg = TrainConfig(k=1, persistent=case != "cd1", n_chains=BATCH, batch=BATCH)
+        return _step_runner(_gemm_only_step(rbm.W.copy(), BATCH))
+    cfg = TrainConfig(k=1, persistent=case != "cd1", n_chains=BATCH, batch=BATCH,
+                      fresh_chain_field=case == "pcd1-fresh")
     trainer = Trainer(rbm.copy(), cfg, new_states(2, name="bench"), blas_threads=threads)
     recon = case == "pcd1-recon"
+    return _step_runner(lambda batch: trainer.step(batch, reconstruction=recon))
 
-    def step(batch):
-        trainer.step(batch, reconstruction=recon)
-    return step
+
+def available_cases() -> tuple[str, ...]:
+    has_sklearn = importlib.util.find_spec("sklearn") is not None
+    return tuple(c for c in CASES if c != "sklearn" or has_sklearn)
 
 
 def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> list[dict]:
@@ -118,22 +154,22 @@ def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> 
     from core.rbm import blas_threads
 
     batches = [data[i:i + BATCH] for i in range(0, len(data) - BATCH + 1, BATCH)]
-    steppers = {case: _make_stepper(case, rbm, threads) for case in CASES}
-    times = {case: [] for case in CASES}
-    cpu_times = {case: [] for case in CASES}
+    cycle = [batches[i % len(batches)] for i in range(max(steps, warmup))]
+    cases = available_cases()
+    runners = {case: _make_runner(case, rbm, threads) for case in cases}
+    times = {case: [] for case in cases}
+    cpu_times = {case: [] for case in cases}
     with blas_threads(threads):
-        for step in steppers.values():
-            for i in range(warmup):
-                step(batches[i % len(batches)])
+        for run in runners.values():
+            run(cycle[:warmup])
         for _ in range(repeats):
-            for case, step in steppers.items():
+            for case, run in runners.items():
                 t0, c0 = time.perf_counter(), time.process_time()
-                for i in range(steps):
-                    step(batches[i % len(batches)])
+                run(cycle[:steps])
                 times[case].append(time.perf_counter() - t0)
                 cpu_times[case].append(time.process_time() - c0)
     results = []
-    for case in CASES:
+    for case in cases:
         rates = sorted(steps * BATCH / t for t in times[case])
         cpu_rates = [steps * BATCH / t for t in cpu_times[case] if t > 0]
         results.append({
@@ -152,6 +188,10 @@ def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> 
             "repeats": repeats,
             "steps_per_repeat": steps,
         })
+    for r in results:  # speed ratios: medians of per-repeat ratios (same minute of load)
+        for peer, key in PEERS.items():
+            if peer in times:
+                r[key] = float(np.median(np.divide(times[peer], times[r["case"]])))
     return results
 
 
@@ -165,30 +205,24 @@ def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> l
     results = []
     for threads in sorted({1, _all_threads()}):
         results += _measure(threads, data, rbm, repeats, steps, warmup)
-    for r in results:
-        ref = next(x for x in results
-                   if x["case"] == "numpy-reference" and x["threads"] == r["threads"])
-        ceiling = next(x for x in results
-                       if x["case"] == "gemm-only" and x["threads"] == r["threads"])
-        r["vs_numpy_reference"] = r["samples_per_s"] / ref["samples_per_s"]
-        r["vs_gemm_only"] = r["samples_per_s"] / ceiling["samples_per_s"]
     return print_results(results, json_output, format_table)
 
 
 def format_table(results: list[dict]) -> str:
     r0 = results[0]
+    ratios = [(key, f"x {peer.split('-')[0]}") for peer, key in PEERS.items() if key in r0]
     lines = [f"RBM training, {N_VISIBLE} -> {N_HIDDEN}, batch {BATCH}, float32: training "
              f"samples/s, median of {r0['repeats']} x {r0['steps_per_repeat']} steps "
-             "(min-max), per CPU-second, and as a fraction of the GEMMs alone",
-             f"{'case':<16} {'threads':>7} {'samples/s':>10} {'min-max':>15} {'x numpy':>8} "
-             f"{'per CPU s':>10} {'x GEMMs':>8}"]
+             "(min-max), per CPU-second, and speed relative to other cases (median of "
+             "per-repeat ratios; x gemm: the GEMMs alone)",
+             f"{'case':<16} {'threads':>7} {'samples/s':>10} {'min-max':>15} {'per CPU s':>10}"
+             + "".join(f" {title:>9}" for _, title in ratios)]
     for r in results:
         cpu = r["samples_per_cpu_s"]
         lines.append(f"{r['case']:<16} {r['threads']:>7d} {r['samples_per_s']:>10,.0f} "
                      f"{r['samples_per_s_min']:>7,.0f}-{r['samples_per_s_max']:<7,.0f} "
-                     f"{r['vs_numpy_reference']:>8.2f} "
-                     f"{'-' if cpu is None else format(cpu, ',.0f'):>10} "
-                     f"{r['vs_gemm_only']:>8.2f}")
+                     f"{'-' if cpu is None else format(cpu, ',.0f'):>10}"
+                     + "".join(f" {r[key]:>9.2f}" for key, _ in ratios))
     return "\n".join(lines) + "\n"
 
 
