@@ -7,8 +7,9 @@ in numpy) measured in the same run; `pcd1-recon` adds the per-step reconstructio
 (TrainConfig.fresh_chain_field: one more GEMM); `gemm-only` runs just the four GEMMs of a
 PCD-1 step on the same shapes (the BLAS ceiling: what PCD-1 would reach if sampling and the
 update were free). With scikit-learn installed, `sklearn` is its BernoulliRBM (PCD-1,
-binary units, SGD) on the same sizes and dtype, fitted one pass over each repeat's batches
-(its per-fit weight initialisation, about one step's worth, is included). Compilation and
+binary units, SGD) on the same sizes and dtype, one minibatch step at a time as its `fit`
+runs them (BernoulliRBM._fit; where a scikit-learn lacks it, one `fit` pass per repeat,
+which adds its weight initialisation, about half a step). Compilation and
 warm-up steps are excluded; the cases take turns within each repeat and each number is the
 median over repeats, with the slowest and fastest repeat and the rate per second of this
 process's CPU time (a check on load from other processes).
@@ -106,41 +107,50 @@ def _all_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _sklearn_runner(n_hidden: int):
-    """Runs scikit-learn's BernoulliRBM over a list of batches: one fit pass (PCD-1, SGD)."""
+def _sklearn_runner(n_hidden: int, cycle):
+    """scikit-learn's BernoulliRBM (PCD-1, SGD) stepping through the first n batches."""
     from sklearn.neural_network import BernoulliRBM
+    from sklearn.utils import check_random_state
 
-    def run(batches):
-        binary = (np.concatenate(batches) + 1) / 2  # its units are 0/1
-        BernoulliRBM(n_components=n_hidden, batch_size=BATCH, n_iter=1, learning_rate=1e-3,
-                     random_state=0).fit(binary)
+    binary = [(batch + 1) / 2 for batch in cycle]  # its units are 0/1
+
+    def model():
+        return BernoulliRBM(n_components=n_hidden, batch_size=BATCH, n_iter=1,
+                            learning_rate=1e-3, random_state=0)
+    peer, rng = model().fit(binary[0]), check_random_state(1)  # fit initialises it
+    if not hasattr(peer, "_fit"):
+        return lambda n: model().fit(np.concatenate(binary[:n]))
+
+    def run(n):
+        for batch in binary[:n]:
+            peer._fit(batch, rng)
     return run
 
 
-def _step_runner(step):
-    def run(batches):
-        for batch in batches:
-            step(batch)
-    return run
-
-
-def _make_runner(case: str, rbm, threads: int):
-    """A callable that trains on a list of batches, one step per batch."""
+def _make_runner(case: str, rbm, threads: int, cycle):
+    """A callable run(n) that trains on the first n batches of cycle, one step per batch."""
     from core.rbm import TrainConfig, Trainer
     from core.rng import new_states
 
     if case == "sklearn":
-        return _sklearn_runner(rbm.n_hidden)
+        return _sklearn_runner(rbm.n_hidden, cycle)
     if case == "numpy-reference":
-        return _step_runner(
-            NumpyReferencePCD(rbm.W, rbm.visible_bias, rbm.hidden_bias, BATCH).step)
-    if case == "gemm-only":
-        return _step_runner(_gemm_only_step(rbm.W.copy(), BATCH))
-    cfg = TrainConfig(k=1, persistent=case != "cd1", n_chains=BATCH, batch=BATCH,
-                      fresh_chain_field=case == "pcd1-fresh")
-    trainer = Trainer(rbm.copy(), cfg, new_states(2, name="bench"), blas_threads=threads)
-    recon = case == "pcd1-recon"
-    return _step_runner(lambda batch: trainer.step(batch, reconstruction=recon))
+        step = NumpyReferencePCD(rbm.W, rbm.visible_bias, rbm.hidden_bias, BATCH).step
+    elif case == "gemm-only":
+        step = _gemm_only_step(rbm.W.copy(), BATCH)
+    else:
+        cfg = TrainConfig(k=1, persistent=case != "cd1", n_chains=BATCH, batch=BATCH,
+                          fresh_chain_field=case == "pcd1-fresh")
+        trainer = Trainer(rbm.copy(), cfg, new_states(2, name="bench"), blas_threads=threads)
+        recon = case == "pcd1-recon"
+
+        def step(batch):
+            trainer.step(batch, reconstruction=recon)
+
+    def run(n):
+        for batch in cycle[:n]:
+            step(batch)
+    return run
 
 
 def available_cases() -> tuple[str, ...]:
@@ -156,16 +166,16 @@ def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> 
     batches = [data[i:i + BATCH] for i in range(0, len(data) - BATCH + 1, BATCH)]
     cycle = [batches[i % len(batches)] for i in range(max(steps, warmup))]
     cases = available_cases()
-    runners = {case: _make_runner(case, rbm, threads) for case in cases}
+    runners = {case: _make_runner(case, rbm, threads, cycle) for case in cases}
     times = {case: [] for case in cases}
     cpu_times = {case: [] for case in cases}
     with blas_threads(threads):
         for run in runners.values():
-            run(cycle[:warmup])
+            run(warmup)
         for _ in range(repeats):
             for case, run in runners.items():
                 t0, c0 = time.perf_counter(), time.process_time()
-                run(cycle[:steps])
+                run(steps)
                 times[case].append(time.perf_counter() - t0)
                 cpu_times[case].append(time.process_time() - c0)
     results = []
