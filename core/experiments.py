@@ -840,9 +840,11 @@ def cache_hit(path: Path, key: str) -> bool:
 
 COST_MC_PER_T = 0.3              # s per temperature: pilot run, thermalisation, bookkeeping
 COST_MC_PER_SITE_SAMPLE = 1.6e-8  # s per site per stored sample (spacing ~ a few sweeps)
-COST_RBM_STEP = 5e-4             # s per update, fixed part
-COST_RBM_MAC = 3e-10             # s per (row x n_visible x n_hidden) of an update's GEMMs
-COST_MONITOR_MAC = 1.8e-8        # s per (monitored configuration x n_visible x n_hidden)
+# RBM costs fitted to the quick preset's two training sizes (1024 -> 256 and 100 -> 81).
+COST_RBM_STEP = 1.7e-4           # s per update, fixed part
+COST_RBM_MAC = 8.3e-11           # s per (row x n_visible x n_hidden), rows = batch + chains
+COST_MONITOR = 0.02              # s per monitoring evaluation, fixed part
+COST_MONITOR_MAC = 2.6e-9        # s per (monitored configuration x n_visible x n_hidden)
 COST_MLP_MAC = 4e-10             # s per (configuration x input x hidden unit) per epoch
 COST_VH_MAC = 5e-10              # s per (configuration x visible x hidden) of <v h>
 COST_MEASURE = 0.01              # s per flow-step measurement, fixed part
@@ -856,7 +858,7 @@ def _est_mc(L, n_t, n, threads):
 
 def _est_rbm(p: Preset, n_v, n_h, steps):
     rows = p.rbm_batch + p.rbm_chains
-    monitor = (p.rbm_monitor_points + 2) * (0.2 + COST_MONITOR_MAC * 256 * n_v * n_h)
+    monitor = (p.rbm_monitor_points + 2) * (COST_MONITOR + COST_MONITOR_MAC * 256 * n_v * n_h)
     return steps * (COST_RBM_STEP + COST_RBM_MAC * rows * n_v * n_h) + monitor
 
 
