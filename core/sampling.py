@@ -23,6 +23,7 @@ ALGORITHM_CHOICES = ("metropolis", "heatbath", "wolff", "auto")
 AUTO_WOLFF_MAX_T = 1.3 * TC
 PILOT_SWEEPS = 2000
 MIN_THERMALIZE = 200
+WOLFF_WARMUP_SWEEPS = 50  # spins flipped, in units of N, before a Wolff sweep is calibrated
 THERMALIZE_TAUS = 20
 MAX_SAMPLES = 10_000_000
 
@@ -151,9 +152,15 @@ class _Chain:
             self.accepted += changed
 
     def calibrate_wolff(self, steps: int = 200) -> None:
-        """A Wolff 'sweep' is as many cluster flips as flip N spins on average."""
+        """A Wolff 'sweep' is as many cluster flips as flip N spins on average. The mean
+        cluster is measured after WOLFF_WARMUP_SWEEPS x N flipped spins: from the random start
+        the first clusters are tiny, and counting those made a 'sweep' at Tc and L = 128
+        up to ~1000 times too long."""
         from .ising import run_sweeps
 
+        flipped = 0
+        while flipped < WOLFF_WARMUP_SWEEPS * self.N:
+            flipped += run_sweeps("wolff", self.spins, self.beta, 0.0, steps, self.state)
         flipped = run_sweeps("wolff", self.spins, self.beta, 0.0, steps, self.state)
         mean_cluster = max(flipped / steps, 1.0)
         self.steps_per_sweep = max(1, round(self.N / mean_cluster))
@@ -187,7 +194,6 @@ def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress,
     chain = _Chain(spec, index)
     report_notes = []
     if chain.algorithm == "wolff":
-        chain.sweep(MIN_THERMALIZE // 4)
         chain.calibrate_wolff()
     chain.sweep(MIN_THERMALIZE)
     tau = _pilot_tau(chain) if (spec.thermalize is None or spec.spacing is None) else float("nan")
