@@ -44,9 +44,15 @@ def trained_log_likelihood(data, optimizer, lr, updates, seed, fresh) -> float:
     return exact_log_likelihood(rbm, data)
 
 
+def _seed_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"needs a whole number >= 2 (error bars), got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument("--seeds", type=_seed_count, default=16, help="seeds (default 16)")
     seeds = range(parser.parse_args().seeds)
     data = _data()
     print(f"exact log-likelihood per sample, mean ± standard error over {len(seeds)} seeds")
