@@ -130,7 +130,7 @@ PRESETS = {
         flow_hidden=(81,), flow_grid_samples=1000, flow_tc_samples=5000, flow_rbm_steps=10_000,
         flow_chains=1000, stack_L=None,
     ),
-    # Hours: the authors' sizes and lengths.
+    # About half an hour on two cores: the authors' sizes and lengths.
     "paper": Preset(name="paper", corr_sizes=(32, 64, 16), rbm_monitor_points=10),
 }
 

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
         "with two thermometers and scaling-dimension fits, stacked RBMs (paper preset). "
         "Writes report.md, results.json, correlators.npz, flow.npz and PNG figures to DIR. "
         "Presets: tiny (seconds, for tests), quick (minutes), paper (the authors' sizes; "
-        "hours).",
+        "about half an hour on two cores).",
     )
     p.add_argument("--preset", choices=PRESETS, default="quick",
                    help="which settings to run (default quick)")
