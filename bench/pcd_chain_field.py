@@ -13,9 +13,9 @@ import argparse
 
 import numpy as np
 
-from core.rbm import RBM, TrainConfig, Trainer
-from core.rbm_monitor import exact_log_likelihood
-from core.rng import new_states
+from rgflow.core.rbm import RBM, TrainConfig, Trainer
+from rgflow.core.rbm_monitor import exact_log_likelihood
+from rgflow.core.rng import new_states
 
 SETTINGS = (  # optimizer, learning rate, updates
     ("adam", 1e-3, 2000),  # the paper's optimiser and rate

@@ -105,7 +105,7 @@ def vh_correlator(v, h) -> np.ndarray:
 
 
 def rg_vh_maps(configs, b: int = 2) -> np.ndarray:
-    """<v_i h_a> with h = the b x b block average of each configuration (core.rg), hidden
+    """<v_i h_a> with h = the b x b block average of each configuration (rgflow.core.rg), hidden
     index a <-> block (K, J) row-major. configs: (n, L, L) or (n, L*L), +-1 spins or floats
     (earlier block averages). Returns (L/b)^2 maps of shape (L, L), float64."""
     from .rg import block_average
@@ -457,9 +457,9 @@ def scaling_dimensions(configs, r_min: float = 1.0, r_max: float | None = None,
     """Delta_sigma and Delta_epsilon from power-law fits of G_sigma(r) ~ r^(-2 Delta_sigma)
     and G_eps(r) ~ r^(-2 Delta_eps) (2D Ising: 1/8 and 1).
 
-    G_sigma: core.observables.correlation_paper (not connected unless connected=True) for
+    G_sigma: rgflow.core.observables.correlation_paper (not connected unless connected=True) for
     convention="paper", or the periodic radially averaged version for "periodic"; G_eps:
-    core.observables.energy_operator_correlation(convention). Both are recomputed with each of
+    rgflow.core.observables.energy_operator_correlation(convention). Both are recomputed with each of
     n_blocks consecutive configuration blocks left out; the jackknife spread of G(r) gives the
     fit weights, and the jackknife spread of the fitted exponents gives delta_*_err (it
     includes the correlation between distances that the per-fit error ignores; the per-fit

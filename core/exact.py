@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.errors import UsageError
+from rgflow.core.errors import UsageError
 
 TC = 2.0 / np.log1p(np.sqrt(2.0))
 """Critical temperature 2 / ln(1 + sqrt 2) = 2.269185314213022..."""

@@ -62,7 +62,7 @@ class Preset:
     name: str
     seed: int = 0
     # Monte Carlo data (all datasets)
-    algorithm: str = "auto"           # core.sampling: Wolff up to 1.3 Tc, Metropolis above
+    algorithm: str = "auto"           # rgflow.core.sampling: Wolff up to 1.3 Tc, Metropolis above
     symmetrize: bool = True           # flip each configuration's sign at random (*default*)
     # RBM training (PAPER.md section 4, the authors' settings)
     rbm_units: str = "spin"
@@ -408,7 +408,7 @@ def _run_hidden(ctx: StageContext):
 
 
 def _reference_from_spins(spins) -> dict:
-    """Monte Carlo reference curves (as core.thermometer.reference_curves) from a grid dataset."""
+    """Monte Carlo reference curves (as rgflow.core.thermometer.reference_curves) from a grid dataset."""
     from .thermometer import reference_from_spins
 
     ref = reference_from_spins(spins)
@@ -505,7 +505,7 @@ def _jk_error(samples) -> np.ndarray:
 
 
 def scaling_fit(configs, n_blocks: int = 10, r_min: float = 1.0, r_max=None) -> dict:
-    """Same numbers as core.correlators.scaling_dimensions(configs, r_min, r_max, n_blocks)
+    """Same numbers as rgflow.core.correlators.scaling_dimensions(configs, r_min, r_max, n_blocks)
     (paper convention, G_sigma not connected, G_eps with the subset's mean subtracted), computed
     from per-block sums instead of recomputing every leave-one-out subset (about 4x faster):
     G_sigma and the raw <eps eps>, <(eps+1)(eps+1)> and sum(eps) are linear in the configurations,
@@ -1427,7 +1427,7 @@ def _exp3_results(p, stages, outputs) -> dict:
 
 def _agreement(z) -> dict:
     """The observable thermometer's two readings (from E/N and from <|m|>) side by side:
-    z = (T_E - T_|m|) / its error, as core.thermometer reports it."""
+    z = (T_E - T_|m|) / its error, as rgflow.core.thermometer reports it."""
     z = _num(z)
     if z is None:
         return {"z": None, "verdict": "undetermined"}

@@ -3,9 +3,9 @@ batch-of-replicas variants.
 
 Model: H = -J sum_<ij> s_i s_j - h sum_i s_i with J = 1 on an L x L periodic square lattice.
 Spins are C-contiguous int8 arrays of +1/-1, updated in place; RNG states are xoshiro256**
-uint64[4] rows (see core.rng), advanced in place.
+uint64[4] rows (see rgflow.core.rng), advanced in place.
 
-How random bits map to decisions (the test suite replays this with core.rng.PyXoshiro):
+How random bits map to decisions (the test suite replays this with rgflow.core.rng.PyXoshiro):
 
 * Local updates (Metropolis, heat-bath). A sweep is two half-sweeps: first every site with
   (r + c) even, then every site with (r + c) odd. Within a half-sweep the L*L/2 sites are
@@ -161,7 +161,7 @@ def _check_states(state, rows: int | None) -> np.ndarray:
     ):
         raise UsageError(
             f"the RNG state must be a writeable C-contiguous uint64 array of shape {shape} "
-            "(see core.rng.new_states)"
+            "(see rgflow.core.rng.new_states)"
         )
     if rows is None and not state.any():
         raise UsageError("the RNG state is all zero, which xoshiro256** cannot leave")

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from core.errors import UsageError
+from rgflow.core.errors import UsageError
 
 CHUNK_ELEMENTS = 1 << 22  # sites converted to float64 at once (32 MiB)
 BIN_TAU_FACTOR = 20  # automatic bins are at least this many tau_int long

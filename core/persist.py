@@ -2,7 +2,7 @@
 
 meta holds the format id, schema version, library versions, and for every array its dtype,
 shape and sha256, so damage is detected before anything is used. Files are written
-atomically (core.npzio) and read without pickle; every failure is one SaveFileError naming
+atomically (rgflow.core.npzio) and read without pickle; every failure is one SaveFileError naming
 the file and the reason. A newer schema is refused; older ones are upgraded explicitly.
 """
 

@@ -98,7 +98,7 @@ def _logsumexp(x) -> float:
 
 
 def free_energy(rbm, v) -> np.ndarray:
-    """F(v) for a batch, float64 (B,); same formula as core.rbm.free_energy."""
+    """F(v) for a batch, float64 (B,); same formula as rgflow.core.rbm.free_energy."""
     W, a, b, units = _arrays(rbm)
     return _free_energy(W, a, b, units, _batch(v, W.shape[0]))
 
@@ -184,7 +184,7 @@ def _fill_uniform(state, out):
 
 def _check_state(state, name="state"):
     if not (isinstance(state, np.ndarray) and state.dtype == np.uint64 and state.shape == (4,)):
-        raise UsageError(f"{name}: expected a uint64[4] xoshiro state (core.rng.new_states)")
+        raise UsageError(f"{name}: expected a uint64[4] xoshiro state (rgflow.core.rng.new_states)")
     if not state.flags.c_contiguous or not state.flags.writeable:
         raise UsageError(f"{name}: the xoshiro state must be a writeable C-contiguous array")
     return state

@@ -8,7 +8,7 @@ Conventions (PAPER.md section 3):
   Visible index i <-> site (r, c) row-major: i = r*L + c.
 
 Majority-rule ties (possible only when b is even, block sum 0) are broken with an explicit
-xoshiro256** state (core.rng): exactly one `next_u64` per tied block, in row-major order over
+xoshiro256** state (rgflow.core.rng): exactly one `next_u64` per tied block, in row-major order over
 (configuration, K, J) of the flattened batch; the block spin is +1 if the top bit (bit 63) of
 that draw is set, else -1. Blocks without a tie draw nothing, so odd b never touches the state.
 Processing a batch in consecutive pieces with the same state gives the same result as one call.

@@ -187,7 +187,7 @@ class MLPThermometer:
         configs (n, L, L) or (n, N); labels (n,) ints indexing `temperatures` (n_T,),
         strictly increasing. A stratified fraction `holdout_fraction` of each label is held
         out (never trained on). All randomness (init, split, shuffles) comes from
-        numpy.random.default_rng(core.rng.seed_sequence(seed, "thermometer")).
+        numpy.random.default_rng(rgflow.core.rng.seed_sequence(seed, "thermometer")).
         progress(epoch, loss) is called after each epoch.
 
         Returns train_accuracy, heldout_accuracy, neighbour_confusion (fraction of held-out
@@ -357,7 +357,7 @@ class MLPThermometer:
 
 
 def grouped_dataset(spins, temperatures=None):
-    """(n_T, n, L, L) Monte Carlo output (core.sampling.generate) -> (configs (n_T*n, L, L),
+    """(n_T, n, L, L) Monte Carlo output (rgflow.core.sampling.generate) -> (configs (n_T*n, L, L),
     labels (n_T*n,)) for `MLPThermometer.fit`."""
     s = np.asarray(spins)
     if s.ndim != 4:
@@ -514,7 +514,7 @@ class ObservableThermometer:
         """Exact reference curves, no errors, sampled on the grid `temperatures` refined by
         n_dense evenly spaced points over its range (so linear interpolation is accurate).
 
-        L*L <= 16: exact enumeration of the periodic L x L lattice (core.exact).
+        L*L <= 16: exact enumeration of the periodic L x L lattice (rgflow.core.exact).
         infinite_lattice=True: Onsager's infinite-lattice E/N and spontaneous magnetisation,
         labelled "onsager_infinite_lattice"; L is recorded only. Finite lattices differ from
         it (most of all in |m|, which is nonzero above Tc on any finite lattice), so |m| is
@@ -670,7 +670,7 @@ def reference_curves(L: int, temperatures, n_per_T: int, seed: int, algorithm: s
                      threads: int | None = None, progress=None) -> dict:
     """Monte Carlo reference curves for `ObservableThermometer.from_reference`.
 
-    Runs core.sampling.generate (autocorrelation-spaced samples, one stream per temperature)
+    Runs rgflow.core.sampling.generate (autocorrelation-spaced samples, one stream per temperature)
     and measures E/N and |m| of every sample. Errors are standard errors of the mean
     inflated by sqrt(2 tau_int) with tau_int measured on each output series (>= 1/2), so any
     correlation left between the spaced samples is accounted for.

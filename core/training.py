@@ -1,9 +1,9 @@
 """Headless RBM training on a fixed dataset: the driver behind `rgflow train`.
 
-Plain Python around core.rbm.Trainer (one minibatch per call) and core.rbm_monitor.
+Plain Python around rgflow.core.rbm.Trainer (one minibatch per call) and rgflow.core.rbm_monitor.
 
 Reproducibility: everything random derives from one seed through named streams
-(core.rng.seed_sequence): "init" (weights), "rbm" (the Trainer's Gibbs sampling), "holdout"
+(rgflow.core.rng.seed_sequence): "init" (weights), "rbm" (the Trainer's Gibbs sampling), "holdout"
 (the train / held-out split), "batches" (minibatch order), "monitor" (which configurations are
 monitored, and the stochastic PLL). The minibatch of step s depends only on (seed, s, n_train,
 batch): epoch e = s // (n_train // batch) uses the permutation drawn from the "batches" stream
@@ -307,7 +307,7 @@ def train(config, data, steps: int, *, n_hidden: int | None = None, units: str =
           monitor_every: int | None = None, monitor_samples: int = DEFAULT_MONITOR_SAMPLES,
           weight_scale: float = 0.05, trainer=None, history=None, elapsed_s: float = 0.0,
           progress=None, stop=None) -> TrainResult:
-    """Train an RBM (core.rbm.TrainConfig `config`) on `data`, ±1 int8 spins (n, L, L) or
+    """Train an RBM (rgflow.core.rbm.TrainConfig `config`) on `data`, ±1 int8 spins (n, L, L) or
     (n, N), until `steps` total updates (a resumed `trainer` continues from its steps_done;
     pass the saved `history` and `elapsed_s` along to continue those too).
 

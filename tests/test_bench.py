@@ -3,7 +3,7 @@ running the bench, never asserted in tests)."""
 
 import json
 
-from core.bench import rbm as bench_rbm
+from rgflow.core.bench import rbm as bench_rbm
 
 
 def test_bench_rbm_json_lines(capsys):

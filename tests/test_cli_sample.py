@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import UsageError
-from core.npzio import read_npz
-from core.sampling import SampleSpec, generate, parse_temperatures
-from tui.__main__ import main
+from rgflow.core.errors import UsageError
+from rgflow.core.npzio import read_npz
+from rgflow.core.sampling import SampleSpec, generate, parse_temperatures
+from rgflow.tui.__main__ import main
 
 
 def test_sample_writes_documented_format(tmp_path, capsys):
@@ -86,7 +86,7 @@ def test_ctrl_c_leaves_no_output(tmp_path):
 
     out = tmp_path / "big.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "sample", "--L", "64", "--T", "1:3:4", "--n", "200000",
+        [sys.executable, "-m", "rgflow.tui", "sample", "--L", "64", "--T", "1:3:4", "--n", "200000",
          "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     time.sleep(3)  # inside the sampling loop (compilation is cached by earlier tests)
@@ -103,8 +103,8 @@ def test_wolff_sweep_is_calibrated_on_thermalised_clusters(L):
     far too many cluster flips at Tc (seed 4: 151 against 2 at L = 64, 3213 against 3 at
     L = 128). The calibration from the start must agree with one made hundreds of sweeps
     later."""
-    from core.exact import TC
-    from core.sampling import _Chain
+    from rgflow.core.exact import TC
+    from rgflow.core.sampling import _Chain
 
     chain = _Chain(SampleSpec(L=L, temperatures=(TC,), n=1, algorithm="wolff", seed=4)
                    .validated(), 0)

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from core.persist import read_save
-from core.session import Session
-from tui.__main__ import main
+from rgflow.core.persist import read_save
+from rgflow.core.session import Session
+from rgflow.tui.__main__ import main
 
 SMALL = ["--set", "L=8", "--set", "batch=10", "--set", "chains=10", "--set",
          "dataset_capacity=50", "--set", "sample_spacing=2", "--set", "monitor_every=5"]
@@ -93,7 +93,7 @@ def test_bad_files_exit_2_and_stay_untouched(tmp_path, capsys):
 def test_signal_writes_final_checkpoint(tmp_path, sig, code):
     path = tmp_path / "long.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", *SMALL, "--steps", "100000000",
+        [sys.executable, "-m", "rgflow.tui", "run", *SMALL, "--steps", "100000000",
          "--checkpoint-every", "0.2", "--save", str(path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     deadline = time.monotonic() + 90
@@ -109,7 +109,7 @@ def test_signal_writes_final_checkpoint(tmp_path, sig, code):
 
 
 def test_resume_warns_when_library_versions_differ(tmp_path, capsys):
-    from core.npzio import atomic_write_npz
+    from rgflow.core.npzio import atomic_write_npz
 
     path = tmp_path / "v.npz"
     assert run_cli(["run", *SMALL, "--steps", "3", "--save", str(path)], capsys)[0] == 0

@@ -1,4 +1,4 @@
-"""<v h> maps, locality numbers, power-law fits and scaling dimensions (core.correlators)."""
+"""<v h> maps, locality numbers, power-law fits and scaling dimensions (rgflow.core.correlators)."""
 
 import json
 import math
@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from core import correlators as C
-from core.errors import UsageError
-from core.rg import block_sites
+from rgflow.core import correlators as C
+from rgflow.core.errors import UsageError
+from rgflow.core.rg import block_sites
 
 
 def random_spins(rng, shape):
@@ -99,8 +99,8 @@ def test_rg_maps_ordered_configurations_are_one():
 
 
 def test_rbm_maps_are_vh_of_the_hidden_mean_and_sample():
-    rbm_mod = pytest.importorskip("core.rbm")
-    from core.rng import new_states
+    rbm_mod = pytest.importorskip("rgflow.core.rbm")
+    from rgflow.core.rng import new_states
 
     rng = np.random.default_rng(5)
     s = random_spins(rng, (30, 4, 4))
@@ -300,9 +300,9 @@ def test_power_law_unweighted_error_from_scatter():
 
 
 def test_scaling_dimensions_plumbing_and_jackknife():
-    """delta = exponent / 2 of fits to core.observables' G(r), with errors from an explicit
+    """delta = exponent / 2 of fits to rgflow.core.observables' G(r), with errors from an explicit
     leave-one-block-out recomputation."""
-    from core import observables as obs
+    from rgflow.core import observables as obs
 
     rng = np.random.default_rng(13)
     # Mildly correlated configurations: i.i.d. spins smoothed by a majority of a 3-site

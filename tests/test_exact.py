@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from core import exact
-from core.errors import UsageError
+from rgflow.core import exact
+from rgflow.core.errors import UsageError
 
 # ---------------------------------------------------------------------------------------------
 # Onsager

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-CORE_MODULES = ["core", "core.rng", "core.ising", "core.observables", "core.exact", "core.rg",
-                "core.rbm", "core.rbm_monitor", "core.training", "core.correlators",
-                "core.thermometer", "core.sampling", "core.config", "core.session",
-                "core.persist", "core.npzio", "core.experiments"]
+CORE_MODULES = ["rgflow.core", "rgflow.core.rng", "rgflow.core.ising", "rgflow.core.observables", "rgflow.core.exact", "rgflow.core.rg",
+                "rgflow.core.rbm", "rgflow.core.rbm_monitor", "rgflow.core.training", "rgflow.core.correlators",
+                "rgflow.core.thermometer", "rgflow.core.sampling", "rgflow.core.config", "rgflow.core.session",
+                "rgflow.core.persist", "rgflow.core.npzio", "rgflow.core.experiments"]
 
 
 def run_python(code: str) -> str:
@@ -49,7 +49,7 @@ def test_importing_core_compiles_nothing():
 def test_headless_commands_never_import_textual(argv):
     code = (
         "import sys\n"
-        "from tui.__main__ import main\n"
+        "from rgflow.tui.__main__ import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
     )
@@ -59,7 +59,7 @@ def test_headless_commands_never_import_textual(argv):
 def test_headless_run_never_imports_textual(tmp_path):
     code = (
         "import sys\n"
-        "from tui.__main__ import main\n"
+        "from rgflow.tui.__main__ import main\n"
         f"rc = main(['run', '--set', 'L=8', '--set', 'batch=10', '--set', 'chains=10', "
         f"'--steps', '5', '--save', {str(tmp_path / 's.npz')!r}])\n"
         f"rc2 = main(['info', {str(tmp_path / 's.npz')!r}])\n"
@@ -77,3 +77,18 @@ def test_ci_runs_exactly_the_readme_test_command():
     install_and_run, install_and_test = blocks[0], blocks[1]
     assert install_and_run.endswith("rgflow")
     assert install_and_test in (root / ".ci" / "run").read_text()
+
+
+def test_installs_one_import_name():
+    """core/ and tui/ install as rgflow.core and rgflow.tui, never as top-level modules that
+    would shadow (or be shadowed by) a user's own `core` or the PyPI package `tui`."""
+    code = (
+        "import importlib.util as u, os, sys\n"
+        "sys.path = [p for p in sys.path if p not in ('', os.getcwd())]\n"
+        "print(u.find_spec('core') is None, u.find_spec('tui') is None,\n"
+        "      u.find_spec('rgflow.core') is not None, u.find_spec('rgflow.tui') is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True", "True"]

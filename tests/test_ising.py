@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import ising
-from core.errors import UsageError
-from core.rng import PyXoshiro, new_states
+from rgflow.core import ising
+from rgflow.core.errors import UsageError
+from rgflow.core.rng import PyXoshiro, new_states
 
 TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
 M32 = 0xFFFFFFFF
@@ -35,7 +35,7 @@ def nn_sum(s, r, c):
 
 
 def ref_local(algorithm, spins, beta, h, n_sweeps, state):
-    """Checkerboard sweeps exactly as documented in core.ising; returns (spins, count, state)."""
+    """Checkerboard sweeps exactly as documented in rgflow.core.ising; returns (spins, count, state)."""
     rng = PyXoshiro(state)
     s = spins.astype(int).tolist()
     L = len(s)
@@ -269,7 +269,7 @@ def test_batch_is_identical_on_one_and_two_threads(algorithm):
 
 def test_import_compiles_nothing():
     code = (
-        "import core.ising as m\n"
+        "import rgflow.core.ising as m\n"
         "from numba.core.registry import CPUDispatcher\n"
         "ds = [v for v in vars(m).values() if isinstance(v, CPUDispatcher)]\n"
         "assert len(ds) >= 8, len(ds)\n"
@@ -289,8 +289,8 @@ def test_kernels_stay_in_bounds(request):
     builds get their own numba cache (pytest's cache directory), never mixed with the
     unchecked ones; numba recompiles them whenever core/ising.py changes."""
     code = (
-        "from core import ising\n"
-        "from core.rng import new_states\n"
+        "from rgflow.core import ising\n"
+        "from rgflow.core.rng import new_states\n"
         "st = new_states(0)\n"
         "for L in (4, 6):\n"
         "    for T in (0.05, 2.27, 50.0):\n"
@@ -526,7 +526,7 @@ def test_threshold_rule_is_the_float_comparison():
 # --------------------------------------------------------------------------------------
 def test_bench_tau_int_on_an_ar1_process():
     """AR(1) with coefficient phi has tau_int = (1 + phi) / (2 (1 - phi))."""
-    from core.bench.ising import tau_int_sokal
+    from rgflow.core.bench.ising import tau_int_sokal
 
     phi, n = 0.8, 200_000
     rng = np.random.default_rng(7)
@@ -544,7 +544,7 @@ def test_bench_tau_int_on_an_ar1_process():
 
 def test_bench_numpy_reference_is_a_valid_metropolis():
     """The baseline must do real work: at high T it decorrelates an ordered lattice."""
-    from core.bench.ising import NumpyCheckerboard
+    from rgflow.core.bench.ising import NumpyCheckerboard
 
     ref = NumpyCheckerboard(np.ones((16, 16), np.int8), beta=0.1)
     ref.sweeps(20)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import observables as ob
-from core.errors import UsageError
+from rgflow.core import observables as ob
+from rgflow.core.errors import UsageError
 
 PM1 = np.array([-1, 1], dtype=np.int8)
 

@@ -12,8 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.errors import SaveFileError, UsageError
-from core.persist import (
+from rgflow.core.errors import SaveFileError, UsageError
+from rgflow.core.persist import (
     FORMAT_ID,
     SCHEMA_VERSION,
     read_save,
@@ -169,7 +169,7 @@ def test_kill_9_during_checkpoints_keeps_a_loadable_save(tmp_path):
     write_save(path, sample_arrays(), {"i": -1})
     script = textwrap.dedent(f"""
         import numpy as np
-        from core.persist import write_save
+        from rgflow.core.persist import write_save
         rng = np.random.default_rng(0)
         big = {{"W": rng.normal(size=(1024, 256)).astype(np.float32)}}
         i = 0

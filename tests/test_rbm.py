@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-import core.rbm as R
-from core.errors import UsageError
-from core.rbm_monitor import exact_log_likelihood
-from core.rng import PyXoshiro, new_states
+import rgflow.core.rbm as R
+from rgflow.core.errors import UsageError
+from rgflow.core.rbm_monitor import exact_log_likelihood
+from rgflow.core.rng import PyXoshiro, new_states
 
 
 def _tiny_rbm(n_v, n_h, units, dtype=np.float32, scale=0.7, seed=0):

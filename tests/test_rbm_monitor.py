@@ -1,7 +1,7 @@
 """RBM monitors against brute-force enumeration over both layers, and AIS against exact log Z.
 
 The monitor reads only W / visible_bias / hidden_bias / units, so most tests use a plain
-namespace with those attributes; the tests marked with core.rbm check consistency with the
+namespace with those attributes; the tests marked with rgflow.core.rbm check consistency with the
 RBM class itself."""
 
 import itertools
@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import rbm_monitor as mon
-from core.errors import UsageError
-from core.rng import PyXoshiro, new_states
+from rgflow.core import rbm_monitor as mon
+from rgflow.core.errors import UsageError
+from rgflow.core.rng import PyXoshiro, new_states
 
 UNITS = ("spin", "binary")
 
@@ -308,11 +308,11 @@ def test_monitor_large_model_is_cheap():
     assert out["free_energy_gap"] == mon.free_energy_gap(rbm, train, train[:5])
 
 
-# ----------------------------------------------------------------------------- core.rbm
+# ----------------------------------------------------------------------------- rgflow.core.rbm
 
 
 def test_consistent_with_core_rbm():
-    rbm_mod = pytest.importorskip("core.rbm")
+    rbm_mod = pytest.importorskip("rgflow.core.rbm")
     for units in UNITS:
         rbm = rbm_mod.RBM.create(9, 5, units=units, dtype=np.float64, seed_or_state=3,
                                  weight_scale=0.5)

@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from core import experiments as ex
-from core.errors import UsageError
-from core.npzio import read_npz
-from tui.__main__ import main
+from rgflow.core import experiments as ex
+from rgflow.core.errors import UsageError
+from rgflow.core.npzio import read_npz
+from rgflow.tui.__main__ import main
 
 TINY = ex.get_preset("tiny")
 
@@ -59,7 +59,7 @@ def test_correlators_npz_members_and_shapes(tiny_run):
     assert arrays["rbm_vh"].shape == (L * L // 4, L, L)
     assert np.isfinite(arrays["rg_vh"]).all() and np.isfinite(arrays["rbm_vh"]).all()
     # RG maps are exactly <v_i h_a> with h the block average of the same configurations.
-    from core.correlators import rg_vh_maps
+    from rgflow.core.correlators import rg_vh_maps
 
     plan = ex.build_plan(TINY)
     ex.assign_keys(plan, d / "cache")
@@ -298,7 +298,7 @@ def test_compare_verdicts_and_bounds():
 
 
 def test_scaling_fit_equals_scaling_dimensions():
-    from core.correlators import scaling_dimensions
+    from rgflow.core.correlators import scaling_dimensions
 
     rng = np.random.default_rng(3)
     # Spatially correlated +-1 configurations: 2x2 blocks share a sign, 20% of sites flipped.
@@ -343,7 +343,7 @@ def test_ctrl_c_exits_130_and_keeps_finished_stages(tmp_path):
 
     out = tmp_path / "o"
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from tui.__main__ import main; "
+            "from rgflow.tui.__main__ import main; "
             f"sys.exit(main(['reproduce', '--preset', 'tiny', '--out', {str(out)!r}]))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from core import rg
-from core.errors import UsageError
-from core.npzio import atomic_write_npz, read_npz
-from core.rng import PyXoshiro, new_states
+from rgflow.core import rg
+from rgflow.core.errors import UsageError
+from rgflow.core.npzio import atomic_write_npz, read_npz
+from rgflow.core.rng import PyXoshiro, new_states
 
 # ---------------------------------------------------------------- references
 
@@ -354,11 +354,11 @@ def test_block_sites_range_check():
 
 @pytest.fixture
 def cli(monkeypatch):
-    """tui.__main__.main restricted to `rg`, so this file does not depend on the other
+    """rgflow.tui.__main__.main restricted to `rg`, so this file does not depend on the other
     sub-commands' modules."""
-    import tui.__main__ as entry
+    import rgflow.tui.__main__ as entry
 
-    monkeypatch.setattr(entry, "COMMANDS", {"rg": "tui.cli.rg"})
+    monkeypatch.setattr(entry, "COMMANDS", {"rg": "rgflow.tui.cli.rg"})
     return entry.main
 
 
@@ -475,7 +475,7 @@ def _bad_files(tmp_path):
     zero[1, 2, 3, 4] = 0
     return {
         "missing": (tmp_path / "missing.npz", "no such file"),
-        # np.load treats any non-zip file as a pickle; core.npzio words that case itself
+        # np.load treats any non-zip file as a pickle; rgflow.core.npzio words that case itself
         "not npz": (notnpz, "text.npz: "),
         "no spins": (nospins, "missing member"),
         "zero value": (write_dataset(tmp_path / "zero.npz", zero), "other than"),
@@ -535,12 +535,12 @@ def test_cli_bad_rule_is_an_argument_error(cli, dataset, tmp_path, capsys):
 
 
 def test_cli_module_is_light_and_mirrors_rules():
-    import tui.cli.rg as cli_rg
+    import rgflow.tui.cli.rg as cli_rg
 
     assert cli_rg.RULES == rg.RULES
     code = (
-        "import sys, tui.cli.rg; "
-        "bad = [m for m in ('numpy', 'numba', 'rich', 'textual', 'core.rg') if m in sys.modules]; "
+        "import sys, rgflow.tui.cli.rg; "
+        "bad = [m for m in ('numpy', 'numba', 'rich', 'textual', 'rgflow.core.rg') if m in sys.modules]; "
         "print(','.join(bad))"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -548,7 +548,7 @@ def test_cli_module_is_light_and_mirrors_rules():
 
 
 def test_cli_progress_bar_path(cli, dataset, tmp_path, capsys, monkeypatch):
-    import tui.cli.rg as cli_rg
+    import rgflow.tui.cli.rg as cli_rg
 
     monkeypatch.setattr(cli_rg, "PROGRESS_MIN_SPINS", 0)
     path, spins, _ = dataset

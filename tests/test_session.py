@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.config import PRESETS, SessionConfig, build_config
-from core.errors import SaveFileError, UsageError
-from core.session import History, Session
+from rgflow.core.config import PRESETS, SessionConfig, build_config
+from rgflow.core.errors import SaveFileError, UsageError
+from rgflow.core.session import History, Session
 
 SMALL = dict(L=8, batch=10, chains=10, dataset_capacity=50, sample_spacing=2,
              flow_chains=4, monitor_every=5, history=64)
@@ -195,7 +195,7 @@ def test_flow_sources():
 
 
 def test_semantically_bad_saves_are_refused(tmp_path):
-    from core.persist import read_save, write_save
+    from rgflow.core.persist import read_save, write_save
 
     s = small_session()
     s.run_steps(25)
@@ -224,7 +224,7 @@ def test_semantically_bad_saves_are_refused(tmp_path):
 
 
 def test_background_checkpoint_equals_direct_save(tmp_path):
-    from core.persist import BackgroundSaver, read_save
+    from rgflow.core.persist import BackgroundSaver, read_save
 
     s = small_session()
     s.run_steps(30)

@@ -1,4 +1,4 @@
-"""Thermometers (core.thermometer): exact inversions, statistical recovery of the temperature
+"""Thermometers (rgflow.core.thermometer): exact inversions, statistical recovery of the temperature
 of held-out configuration sets, classifier training, persistence."""
 
 import math
@@ -7,10 +7,10 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from core import thermometer as TH
-from core.errors import UsageError
-from core.exact import TC, enumerate_ising, onsager_energy_per_spin, onsager_magnetisation
-from core.npzio import atomic_write_npz, read_npz
+from rgflow.core import thermometer as TH
+from rgflow.core.errors import UsageError
+from rgflow.core.exact import TC, enumerate_ising, onsager_energy_per_spin, onsager_magnetisation
+from rgflow.core.npzio import atomic_write_npz, read_npz
 
 # ---------------------------------------------------------------- exact sampling of L = 4
 
@@ -193,8 +193,8 @@ def test_reference_curves_against_enumeration():
 
 
 def test_observable_thermometer_recovers_mc_temperature_l8(reference_l8):
-    """Reference and held-out sets from two independent runs of core.sampling (seeds 11, 12)."""
-    from core.sampling import SampleSpec, generate
+    """Reference and held-out sets from two independent runs of rgflow.core.sampling (seeds 11, 12)."""
+    from rgflow.core.sampling import SampleSpec, generate
 
     th = TH.ObservableThermometer.from_reference(reference_l8)
     temps = (1.75, 2.27, 2.95)
@@ -240,7 +240,7 @@ def test_mlp_gradients_match_finite_differences():
 
 @pytest.fixture(scope="module")
 def classifier_data():
-    from core.sampling import SampleSpec, generate
+    from rgflow.core.sampling import SampleSpec, generate
 
     temps = (1.0, 1.6, 2.2, 2.8, 3.4, 4.0)
     train, T, _ = generate(SampleSpec(L=8, temperatures=temps, n=600, seed=1, symmetrize=True))

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import DataFileError, UsageError
-from core.npzio import atomic_write_npz, read_npz
-from core.rbm import TrainConfig, Trainer
-from core.training import (
+from rgflow.core.errors import DataFileError, UsageError
+from rgflow.core.npzio import atomic_write_npz, read_npz
+from rgflow.core.rbm import TrainConfig, Trainer
+from rgflow.core.training import (
     FORMAT,
     TrainingRun,
     load_dataset,
@@ -260,9 +260,9 @@ def test_load_trained_validation(dataset, tmp_path):
 def cli(argv, monkeypatch):
     """rgflow main() with only the train command registered (other commands are not
     needed here), so exit codes and error lines are exactly the real ones."""
-    import tui.__main__ as main_mod
+    import rgflow.tui.__main__ as main_mod
 
-    monkeypatch.setattr(main_mod, "COMMANDS", {"train": "tui.cli.train"})
+    monkeypatch.setattr(main_mod, "COMMANDS", {"train": "rgflow.tui.cli.train"})
     try:
         return main_mod.main(argv)
     except SystemExit as exc:  # argparse errors
@@ -403,7 +403,7 @@ def test_cli_existing_out_is_refused_and_untouched(dataset, tmp_path, monkeypatc
 
 
 def test_cli_keyboard_interrupt_saves_last_complete_step(dataset, tmp_path, monkeypatch, capsys):
-    import tui.cli.common as common
+    import rgflow.tui.cli.common as common
 
     @contextmanager
     def progress_bar(description, total, fields=()):
@@ -448,10 +448,10 @@ def test_cli_signal_mid_step_saves_that_complete_step(dataset, tmp_path, monkeyp
 
 def test_cli_modules_import_nothing_heavy():
     code = (
-        "import sys, tui.cli.train; "
+        "import sys, rgflow.tui.cli.train; "
         "heavy = [m for m in ('numpy', 'numba', 'rich', 'textual') if m in sys.modules]; "
         "print(heavy); "
-        "import core.training, core.rbm_monitor; "
+        "import rgflow.core.training, rgflow.core.rbm_monitor; "
         "print([m for m in ('rich', 'textual') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.filter import Monochrome, NoColor
 
-from tui.widgets.heatmap import (
+from rgflow.tui.widgets.heatmap import (
     HeatMap,
     HeatMapGrid,
     fit_scale,
@@ -23,7 +23,7 @@ from tui.widgets.heatmap import (
     legend_text,
     resample,
 )
-from tui.widgets.lattice import (
+from rgflow.tui.widgets.lattice import (
     BRAILLE,
     DOWNSAMPLED,
     HALF_BLOCK,
@@ -36,7 +36,7 @@ from tui.widgets.lattice import (
     encode_rows,
     mode_label,
 )
-from tui.widgets.palette import (
+from rgflow.tui.widgets.palette import (
     DIVERGING,
     NAN_INDEX,
     SEQUENTIAL,
@@ -44,7 +44,7 @@ from tui.widgets.palette import (
     resample_palette,
     value_range,
 )
-from tui.widgets.plot import (
+from rgflow.tui.widgets.plot import (
     PlotSpec,
     PlotView,
     _Series,

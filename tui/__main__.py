@@ -7,18 +7,18 @@ import importlib
 import os
 import sys
 
-from core.errors import RgflowError
-from tui.cli.common import OneLineParser
+from rgflow.core.errors import RgflowError
+from rgflow.tui.cli.common import OneLineParser
 
 # sub-command -> module with add_parser(subparsers) and run(args) -> int
 COMMANDS = {
-    "sample": "tui.cli.sample",
-    "rg": "tui.cli.rg",
-    "train": "tui.cli.train",
-    "bench": "tui.cli.bench",
-    "run": "tui.cli.session_cmds",  # also registers resume, info, ls
-    "open": "tui.cli.app_cmds",
-    "reproduce": "tui.cli.reproduce",
+    "sample": "rgflow.tui.cli.sample",
+    "rg": "rgflow.tui.cli.rg",
+    "train": "rgflow.tui.cli.train",
+    "bench": "rgflow.tui.cli.bench",
+    "run": "rgflow.tui.cli.session_cmds",  # also registers resume, info, ls
+    "open": "rgflow.tui.cli.app_cmds",
+    "reproduce": "rgflow.tui.cli.reproduce",
 }
 
 
@@ -28,7 +28,7 @@ def build_parser() -> OneLineParser:
         description="Is deep learning a renormalization group flow? Ising Monte Carlo, "
         "RG block spins and RBMs, in the terminal and headless.",
     )
-    from tui.cli.app_cmds import add_app_options, run_default
+    from rgflow.tui.cli.app_cmds import add_app_options, run_default
 
     add_app_options(parser)
     parser.set_defaults(run=run_default)

@@ -28,13 +28,13 @@ def _finite_stats(x) -> dict:
 
 def correlators(data: np.ndarray, rbm, b: int) -> dict:
     """<v h> maps of RG (block average) and of the RBM on the same configurations, and
-    their locality numbers (core.correlators.locality).
+    their locality numbers (rgflow.core.correlators.locality).
 
     For each side: own-block fraction and peak-to-far contrast per unit, and their means
     over units. RG unit a belongs to block a by construction; an RBM unit has no assigned
     block, so its numbers are taken around its best block (the block holding most of |map|).
     """
-    from core.correlators import locality, rbm_vh_maps, rg_vh_maps
+    from rgflow.core.correlators import locality, rbm_vh_maps, rg_vh_maps
 
     rg = rg_vh_maps(data, b)
     rbm_maps = rbm_vh_maps(rbm, data)
@@ -62,13 +62,13 @@ def correlators(data: np.ndarray, rbm, b: int) -> dict:
 
 def two_point(data: np.ndarray, rbm, rule: str, b: int, level: int, seed: int,
               counter: int) -> dict:
-    """G(r) (core.observables.correlation_paper) of the stored configurations, of their RG
+    """G(r) (rgflow.core.observables.correlation_paper) of the stored configurations, of their RG
     level `level` (1-based, in units of the coarse lattice), and of one-step RBM
     reconstructions v -> h -> v' of the same configurations."""
-    from core.observables import correlation_paper
-    from core.rbm import sample_hidden, sample_visible, spins_to_visible
-    from core.rg import hierarchy
-    from core.rng import new_states, seed_sequence
+    from rgflow.core.observables import correlation_paper
+    from rgflow.core.rbm import sample_hidden, sample_visible, spins_to_visible
+    from rgflow.core.rg import hierarchy
+    from rgflow.core.rng import new_states, seed_sequence
 
     out = {"n": int(len(data))}
     out["data"] = correlation_paper(data)
@@ -91,12 +91,12 @@ def two_point(data: np.ndarray, rbm, rule: str, b: int, level: int, seed: int,
 
 class FlowThermometer:
     """Temperature reading of RBM-flow configurations from their energy per spin, matched to
-    Onsager's infinite-lattice E(T) (core.thermometer.ObservableThermometer.from_exact).
+    Onsager's infinite-lattice E(T) (rgflow.core.thermometer.ObservableThermometer.from_exact).
     The finite lattice's E/N differs slightly from the infinite one, so the reading is
     labelled as Onsager-based."""
 
     def __init__(self, L: int):
-        from core.thermometer import ObservableThermometer
+        from rgflow.core.thermometer import ObservableThermometer
 
         lo, hi, n = FLOW_T_GRID
         self.L = int(L)
@@ -137,11 +137,11 @@ CLASSIFIER_EPOCHS = 20
 def calibrate_classifier(L: int, seed: int, threads: int | None = None, stop=None,
                          n: int = CLASSIFIER_SAMPLES, epochs: int = CLASSIFIER_EPOCHS) -> dict:
     """Sample labelled Monte Carlo data at lattice size L on the CLASSIFIER_GRID
-    (core.sampling.generate, its own streams from `seed`) and fit an MLPThermometer on it.
+    (rgflow.core.sampling.generate, its own streams from `seed`) and fit an MLPThermometer on it.
     stop() returning True aborts with KeyboardInterrupt (between sampling chunks or epochs).
     Returns the fitted thermometer with its held-out numbers."""
-    from core.sampling import SampleSpec, generate
-    from core.thermometer import MLPThermometer, grouped_dataset
+    from rgflow.core.sampling import SampleSpec, generate
+    from rgflow.core.thermometer import MLPThermometer, grouped_dataset
 
     lo, hi, k = CLASSIFIER_GRID
     spec = SampleSpec(int(L), tuple(float(t) for t in np.linspace(lo, hi, k)), int(n),

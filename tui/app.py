@@ -3,7 +3,7 @@
 Threading (DESIGN.md principle 6): one exclusive thread worker owns the Session. Between
 steps it runs queued commands (key actions that change the session), steps it in ~30 ms
 chunks while running (a chunk ends early as soon as a command is queued, so a key press
-is handled within one step), and publishes an immutable core.session.Frame plus a few
+is handled within one step), and publishes an immutable rgflow.core.session.Frame plus a few
 display extras at most `fps` times a second, or at once after a command. Heavy display-only
 analysis (correlator maps, G(r)) runs on a second thread on copies of the data. The UI thread
 only draws the newest published frame. Widgets are touched only on the UI thread; the
@@ -33,8 +33,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, ProgressBar, Static
 
-from core.errors import RgflowError, UsageError
-from core.exact import TC
+from rgflow.core.errors import RgflowError, UsageError
+from rgflow.core.exact import TC
 
 from .cli.common import format_seconds
 from .widgets.heatmap import HeatMap, HeatMapGrid
@@ -42,7 +42,7 @@ from .widgets.lattice import LatticeView
 from .widgets.plot import PlotView
 
 if TYPE_CHECKING:
-    from core.session import Session
+    from rgflow.core.session import Session
 
 VIEWS = ("dashboard", "rbm", "correlators", "plots", "flow")
 VIEW_TITLES = {
@@ -115,7 +115,7 @@ class Published:
     """What the worker hands to the UI: an immutable frame plus display extras."""
 
     seq: int
-    frame: object  # core.session.Frame
+    frame: object  # rgflow.core.session.Frame
     extras: dict = field(default_factory=dict)
     commands: int = 0  # commands executed before this frame was taken
 
@@ -406,7 +406,7 @@ class RgflowApp(App):
         started = time.perf_counter()
         if self.session is None:
             self._progress("Creating the session", 0, total)
-            from core.session import Session
+            from rgflow.core.session import Session
 
             self.session = Session(self._config)
         self._collector_on_if_compiling(started)
@@ -442,8 +442,8 @@ class RgflowApp(App):
     def _warm_up_stages(self) -> list[tuple[str, Callable[[], object]]]:
         """Compile (or load from numba's cache) every kernel on a tiny session, so no key
         press later waits for a compilation."""
-        from core.config import SessionConfig
-        from core.session import Session
+        from rgflow.core.config import SessionConfig
+        from rgflow.core.session import Session
 
         tiny_box: list = []
         base = self.session.config if self.session is not None else self._config
@@ -895,7 +895,7 @@ class RgflowApp(App):
     def _plot_thermo(self, plot: PlotView, f, names: tuple[str, ...]) -> None:
         if not plot.display:
             return
-        from core.exact import onsager_energy_per_spin, onsager_magnetisation
+        from rgflow.core.exact import onsager_energy_per_spin, onsager_magnetisation
 
         labels = {"energy": "E/N", "abs_m": "|m|"}
         for name in names:
@@ -1203,12 +1203,12 @@ class RgflowApp(App):
         self.push_screen(SaveDialog(self._list_saves, default), chosen)
 
     def _list_saves(self):
-        from core.persist import list_saves
+        from rgflow.core.persist import list_saves
 
         return list_saves(self.saves_dir)
 
     def _resolve(self, name: str) -> Path:
-        from core.persist import resolve_save_path
+        from rgflow.core.persist import resolve_save_path
 
         return resolve_save_path(name, self.saves_dir)
 
@@ -1236,7 +1236,7 @@ class RgflowApp(App):
         path = Path(path)
 
         def load(_s):
-            from core.session import Session
+            from rgflow.core.session import Session
 
             session = Session.load(path)  # raises SaveFileError before anything changes
             session.save_name = path.stem
@@ -1363,7 +1363,7 @@ class RgflowApp(App):
     def set_config(self, key: str, text: str) -> None:
         """Change one setting (validated by SessionConfig); L and the RBM are rebuilt."""
         def apply(s):
-            from core.config import SessionConfig
+            from rgflow.core.config import SessionConfig
 
             value = getattr(SessionConfig.from_dict({**s.config.to_dict(), key: text}), key)
             old_L, old_hidden = s.config.L, s.config.n_hidden
@@ -1404,7 +1404,7 @@ class RgflowApp(App):
             return f"training job cancelled after {done[0] if done else 0} steps"
         self.submit(cancel)
 
-    # ---- reproduce: core.experiments.Pipeline on its own thread ---------------------------
+    # ---- reproduce: rgflow.core.experiments.Pipeline on its own thread ---------------------------
     def _ask_reproduce(self) -> None:
         self._ask("Reproduce which preset? (tiny, quick, paper)", self.start_reproduce,
                   value="tiny")
@@ -1415,7 +1415,7 @@ class RgflowApp(App):
     def start_reproduce(self, text: str) -> None:
         """Run a reproduce preset into <saves>/reproduce-<preset>; progress on the status
         line, the report path in a notification when done."""
-        from core.experiments import get_preset
+        from rgflow.core.experiments import get_preset
 
         if self.reproduce_running():
             self.notify("a reproduce run is already going (palette: Stop reproduce run)",
@@ -1426,7 +1426,7 @@ class RgflowApp(App):
         except RgflowError as exc:
             self.notify(str(exc), severity="error")
             return
-        from core.persist import saves_dir
+        from rgflow.core.persist import saves_dir
 
         out = saves_dir(self.saves_dir) / f"reproduce-{preset.name}"
         self._reproduce_stop = stop = threading.Event()
@@ -1450,7 +1450,7 @@ class RgflowApp(App):
 
     def _reproduce(self, preset, out: Path, stop: threading.Event) -> None:
         """Thread worker. Errors end in a notification, never in the app."""
-        from core.experiments import Pipeline, check_out_dir
+        from rgflow.core.experiments import Pipeline, check_out_dir
 
         state = {"index": 0, "shown": None}
 
@@ -1501,7 +1501,7 @@ class RgflowApp(App):
     # ---- classifier thermometer: calibrated on its own thread ----------------------------
     def calibrate_classifier(self) -> None:
         """Sample labelled data at the session's L and fit the classifier thermometer
-        (tui.analysis.calibrate_classifier) on a thread worker; the flow view reads the
+        (rgflow.tui.analysis.calibrate_classifier) on a thread worker; the flow view reads the
         flow chains with it from then on."""
         if self.calibrating:
             self.notify("the classifier thermometer is being calibrated already")
@@ -1546,7 +1546,7 @@ class RgflowApp(App):
         self._draw(force=True)
 
     def _exports_dir(self) -> Path:
-        from core.persist import saves_dir
+        from rgflow.core.persist import saves_dir
 
         return saves_dir(self.saves_dir) / "exports"
 
@@ -1584,7 +1584,7 @@ class RgflowApp(App):
         path = self._exports_dir() / f"{view}-step{f.step}.npz"
 
         def write(_s):
-            from core.npzio import atomic_write_npz
+            from rgflow.core.npzio import atomic_write_npz
 
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_npz(path, arrays, meta)

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from core.bench import print_results
+from rgflow.core.bench import print_results
 
 FPS = 16.0
 BIG_SIZE = (200, 70)
@@ -75,9 +75,9 @@ def _headless_rate(session, threads: int, seconds: float, windows: int) -> list[
 def bench_big_lattice(seconds: float, windows: int) -> dict:
     import asyncio
 
-    from core.config import build_config
-    from core.session import Session
-    from tui.app import create_app, default_threads
+    from rgflow.core.config import build_config
+    from rgflow.core.session import Session
+    from rgflow.tui.app import create_app, default_threads
 
     threads = default_threads()
     config = build_config("big")
@@ -135,7 +135,7 @@ class PtyApp:
         cols, rows = size
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui", "--saves-dir", self.saves, *args],
+            [sys.executable, "-m", "rgflow.tui", "--saves-dir", self.saves, *args],
             stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
             start_new_session=True)
         os.close(slave)
@@ -236,7 +236,7 @@ def _key_latency(app: PtyApp, presses: int) -> dict:
     """Two clocks per press: until the status line shows the requested T (drawn by the UI
     thread at once, marked "T→"), and until a frame the session produced at the new T is
     on screen ("T=")."""
-    from core.exact import TC
+    from rgflow.core.exact import TC
 
     rng = random.Random(1)
     shown, confirmed, missed = [], [], 0
@@ -312,5 +312,5 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-if __name__ == "__main__":  # python -m tui.bench_tui [--json] [--quick]
+if __name__ == "__main__":  # python -m rgflow.tui.bench_tui [--json] [--quick]
     run("--json" in sys.argv[1:], quick="--quick" in sys.argv[1:])

@@ -113,8 +113,8 @@ def tau_int_sokal(x: np.ndarray, c: float = 6.0) -> float:
 # Cases
 # --------------------------------------------------------------------------------------
 def _local_case(algorithm: str, L: int, threads: int, repeats: int, attempts: float) -> dict:
-    from core import ising
-    from core.rng import new_states
+    from rgflow.core import ising
+    from rgflow.core.rng import new_states
 
     beta = 1.0 / TC
     n = max(1, round(attempts / (L * L)))
@@ -143,8 +143,8 @@ def _local_case(algorithm: str, L: int, threads: int, repeats: int, attempts: fl
 
 
 def _numpy_case(L: int, repeats: int, attempts: float) -> dict:
-    from core import ising
-    from core.rng import new_states
+    from rgflow.core import ising
+    from rgflow.core.rng import new_states
 
     ref = NumpyCheckerboard(ising.random_spins(L, new_states(2)), 1.0 / TC)
     n = max(1, round(attempts / (L * L)))
@@ -157,8 +157,8 @@ def _numpy_case(L: int, repeats: int, attempts: float) -> dict:
 
 
 def _wolff_case(L: int, repeats: int, flips: float, series: int) -> dict:
-    from core import ising
-    from core.rng import new_states
+    from rgflow.core import ising
+    from rgflow.core.rng import new_states
 
     beta = 1.0 / TC
     state = new_states(3, name=f"bench/wolff/{L}")
@@ -246,5 +246,5 @@ def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> l
     return print_results(results, json_output, format_table)
 
 
-if __name__ == "__main__":  # python -m core.bench.ising [--json] [--quick]
+if __name__ == "__main__":  # python -m rgflow.core.bench.ising [--json] [--quick]
     run("--json" in sys.argv[1:], quick="--quick" in sys.argv[1:])

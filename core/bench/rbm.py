@@ -129,8 +129,8 @@ def _sklearn_runner(n_hidden: int, cycle):
 
 def _make_runner(case: str, rbm, threads: int, cycle):
     """A callable run(n) that trains on the first n batches of cycle, one step per batch."""
-    from core.rbm import TrainConfig, Trainer
-    from core.rng import new_states
+    from rgflow.core.rbm import TrainConfig, Trainer
+    from rgflow.core.rng import new_states
 
     if case == "sklearn":
         return _sklearn_runner(rbm.n_hidden, cycle)
@@ -161,7 +161,7 @@ def available_cases() -> tuple[str, ...]:
 def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> list[dict]:
     """Time every case at one BLAS thread count. The cases take turns within each repeat,
     so load from other processes on the machine hits them alike."""
-    from core.rbm import blas_threads
+    from rgflow.core.rbm import blas_threads
 
     batches = [data[i:i + BATCH] for i in range(0, len(data) - BATCH + 1, BATCH)]
     cycle = [batches[i % len(batches)] for i in range(max(steps, warmup))]
@@ -206,7 +206,7 @@ def _measure(threads: int, data, rbm, repeats: int, steps: int, warmup: int) -> 
 
 
 def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> list[dict]:
-    from core.rbm import RBM
+    from rgflow.core.rbm import RBM
 
     default_repeats, steps, warmup = (3, 10, 3) if quick else (11, 30, 10)
     repeats = repeats or default_repeats
@@ -236,5 +236,5 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m core.bench.rbm [--json] [--quick]
+if __name__ == "__main__":  # python -m rgflow.core.bench.rbm [--json] [--quick]
     run("--json" in sys.argv[1:], quick="--quick" in sys.argv[1:])

@@ -3,7 +3,7 @@
 import gc
 import os
 
-from tui.cli.common import positive_float, positive_int
+from rgflow.tui.cli.common import positive_float, positive_int
 
 
 def add_app_options(p):
@@ -43,8 +43,8 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
     # collects once, freezes what is left and turns the collector back on when its kernels
     # are ready (RgflowApp._kernels_ready), or when the simulation fails before that.
     gc.disable()
-    from core.errors import UsageError
-    from tui.app import create_app
+    from rgflow.core.errors import UsageError
+    from rgflow.tui.app import create_app
 
     app = create_app(session, config=config, fps=args.fps or default_fps(),
                      saves_dir=args.saves_dir, save_path=save_path, threads=args.threads)
@@ -58,7 +58,7 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
 
 
 def run_default(args) -> int:
-    from core.config import build_config
+    from rgflow.core.config import build_config
 
     # validated here (a bad --set is a one-line error); the Session itself is built on the
     # app's worker thread, so the window and its loading indicator appear at once
@@ -67,8 +67,8 @@ def run_default(args) -> int:
 
 
 def run_open(args) -> int:
-    from core.persist import read_save, resolve_save_path
-    from core.session import Session
+    from rgflow.core.persist import read_save, resolve_save_path
+    from rgflow.core.session import Session
 
     path = resolve_save_path(args.name, args.saves_dir)
     arrays, meta = read_save(path)

@@ -4,12 +4,12 @@ Each target is a module exposing run(json_output: bool, quick: bool) -> list[dic
 
 import importlib.util
 
-from tui.cli.common import positive_int
+from rgflow.tui.cli.common import positive_int
 
 TARGETS = {
-    "ising": "core.bench.ising",
-    "rbm": "core.bench.rbm",
-    "tui": "tui.bench_tui",
+    "ising": "rgflow.core.bench.ising",
+    "rbm": "rgflow.core.bench.rbm",
+    "tui": "rgflow.tui.bench_tui",
 }
 
 

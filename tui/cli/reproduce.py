@@ -7,7 +7,7 @@ stage in progress (files are written atomically). Progress on stderr, JSON summa
 
 import sys
 
-from tui.cli.common import format_seconds, positive_int
+from rgflow.tui.cli.common import format_seconds, positive_int
 
 PRESETS = ("tiny", "quick", "paper")
 
@@ -42,8 +42,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from contextlib import ExitStack
 
-    from core.experiments import Pipeline, check_out_dir, get_preset
-    from tui.cli.common import emit_json, progress_bar, stderr_console
+    from rgflow.core.experiments import Pipeline, check_out_dir, get_preset
+    from rgflow.tui.cli.common import emit_json, progress_bar, stderr_console
 
     preset = get_preset(args.preset)
     out = check_out_dir(args.out or f"reproduce-{args.preset}", args.force)
@@ -74,7 +74,7 @@ def run(args) -> int:
     if args.plan:
         emit_json({"preset": preset.name, "out": str(out), "stages": plan,
                    "estimate_s": round(total, 1),
-                   "estimate_basis": "static per-unit costs (core.experiments COST_*)"})
+                   "estimate_basis": "static per-unit costs (rgflow.core.experiments COST_*)"})
         return 0
     console.print(
         f"rgflow reproduce: preset {preset.name}, {len(plan)} stages "

@@ -6,16 +6,16 @@ promoted to (1, n, L, L); meta records the input shape. Output: `level1` .. `lev
 (n_T, n, L/b^k, L/b^k) (float32 for "average", int8 otherwise), `temperatures` copied when
 present, and `meta` JSON.
 
-Majority tie-breaks use the stream core.rng.new_states(seed, name="rg"), passed through the
-temperatures in order: for each temperature, core.rg.hierarchy(spins[t], ...) with that one
+Majority tie-breaks use the stream rgflow.core.rng.new_states(seed, name="rg"), passed through the
+temperatures in order: for each temperature, rgflow.core.rg.hierarchy(spins[t], ...) with that one
 state. Without --seed a seed is drawn and recorded, so every run can be repeated.
 """
 
 import argparse
 
-from tui.cli.common import nonnegative_int, positive_int
+from rgflow.tui.cli.common import nonnegative_int, positive_int
 
-# mirrors core.rg.RULES (kept here so `rgflow --help` imports no numba; a test checks)
+# mirrors rgflow.core.rg.RULES (kept here so `rgflow --help` imports no numba; a test checks)
 RULES = ("average", "majority", "decimation")
 # show a per-temperature progress bar from this many input spins on
 PROGRESS_MIN_SPINS = 1 << 24
@@ -55,9 +55,9 @@ def _load_spins(path):
     source meta, input shape). Every problem is one DataFileError."""
     import numpy as np
 
-    from core.errors import DataFileError
-    from core.npzio import read_npz
-    from core.rg import is_spins
+    from rgflow.core.errors import DataFileError
+    from rgflow.core.npzio import read_npz
+    from rgflow.core.rg import is_spins
 
     arrays, meta = read_npz(path, required=("spins",))
     spins = arrays["spins"]
@@ -99,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from core import rg
-    from core.errors import UsageError
-    from core.npzio import atomic_write_npz, check_output_path, file_sha256, versions
-    from core.rng import new_states
-    from tui.cli.common import emit_json, progress_bar
+    from rgflow.core import rg
+    from rgflow.core.errors import UsageError
+    from rgflow.core.npzio import atomic_write_npz, check_output_path, file_sha256, versions
+    from rgflow.core.rng import new_states
+    from rgflow.tui.cli.common import emit_json, progress_bar
 
     if args.b < 2:
         raise UsageError(f"--b must be >= 2, got {args.b}")

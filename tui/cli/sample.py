@@ -1,6 +1,6 @@
 """`rgflow sample`: generate Ising datasets (spins int8 (n_T, n, L, L), temperatures, meta)."""
 
-from tui.cli.common import nonnegative_int, positive_int
+from rgflow.tui.cli.common import nonnegative_int, positive_int
 
 
 def add_parser(sub):
@@ -38,9 +38,9 @@ def add_parser(sub):
 def run(args) -> int:
     import threading
 
-    from core.npzio import atomic_write_npz, check_output_path
-    from core.sampling import SampleSpec, generate, parse_temperatures
-    from tui.cli.common import emit_json, progress_bar
+    from rgflow.core.npzio import atomic_write_npz, check_output_path
+    from rgflow.core.sampling import SampleSpec, generate, parse_temperatures
+    from rgflow.tui.cli.common import emit_json, progress_bar
 
     out = check_output_path(args.out, args.force)
     temperatures = parse_temperatures(args.T or ["tc"])

@@ -1,6 +1,6 @@
 """Headless session commands: `rgflow run`, `resume`, `info`, `ls`."""
 
-from tui.cli.common import positive_float, positive_int
+from rgflow.tui.cli.common import positive_float, positive_int
 
 
 def add_parser(sub):
@@ -43,9 +43,9 @@ def _run_options(p):
 
 
 def run_new(args) -> int:
-    from core.config import build_config
-    from core.persist import resolve_save_path
-    from core.session import Session
+    from rgflow.core.config import build_config
+    from rgflow.core.persist import resolve_save_path
+    from rgflow.core.session import Session
 
     path = resolve_save_path(args.save, args.saves_dir)
     _check_target(path, args.force)
@@ -57,8 +57,8 @@ def run_new(args) -> int:
 def run_resume(args) -> int:
     import sys
 
-    from core.persist import read_save, resolve_save_path, version_warnings
-    from core.session import Session
+    from rgflow.core.persist import read_save, resolve_save_path, version_warnings
+    from rgflow.core.session import Session
 
     source = resolve_save_path(args.name, args.saves_dir)
     arrays, meta = read_save(source)
@@ -72,8 +72,8 @@ def run_resume(args) -> int:
 
 
 def _check_target(path, force):
-    from core.errors import UsageError
-    from core.npzio import check_output_path
+    from rgflow.core.errors import UsageError
+    from rgflow.core.npzio import check_output_path
 
     if not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,8 +88,8 @@ def _drive(session, path, args, started: bool) -> int:
     import signal
     import time
 
-    from core.persist import BackgroundSaver
-    from tui.cli.common import emit_json, progress_bar
+    from rgflow.core.persist import BackgroundSaver
+    from rgflow.tui.cli.common import emit_json, progress_bar
 
     received = {"signal": None}
 
@@ -139,7 +139,7 @@ def run_info(args) -> int:
     import json
     import sys
 
-    from core.persist import read_save, resolve_save_path, version_warnings
+    from rgflow.core.persist import read_save, resolve_save_path, version_warnings
 
     path = resolve_save_path(args.name, args.saves_dir)
     _, meta = read_save(path)
@@ -182,7 +182,7 @@ def run_ls(args) -> int:
     import json
     import sys
 
-    from core.persist import list_saves, saves_dir
+    from rgflow.core.persist import list_saves, saves_dir
 
     rows = []
     for path, meta, error in list_saves(args.saves_dir):

@@ -11,7 +11,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from tui.cli.common import finite_float, nonnegative_int, positive_float, positive_int
+from rgflow.tui.cli.common import finite_float, nonnegative_int, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -64,7 +64,7 @@ def add_parser(sub) -> None:
 
 
 class _StopRequest:
-    """stop() callable for core.training: true once SIGINT/SIGTERM has arrived."""
+    """stop() callable for rgflow.core.training: true once SIGINT/SIGTERM has arrived."""
 
     def __init__(self):
         self.signum = None
@@ -111,7 +111,7 @@ def _fmt(x, spec=".4f"):
 
 
 def _check(ok: bool, message: str) -> None:
-    from core.errors import UsageError
+    from rgflow.core.errors import UsageError
 
     if not ok:
         raise UsageError(message)
@@ -122,11 +122,11 @@ def run(args) -> int:
 
     import numpy as np
 
-    from core.errors import UsageError
-    from core.npzio import check_output_path
-    from core.rbm import TrainConfig
-    from core.training import default_monitor_every, load_dataset, save_trained, train
-    from tui.cli.common import emit_json, progress_bar
+    from rgflow.core.errors import UsageError
+    from rgflow.core.npzio import check_output_path
+    from rgflow.core.rbm import TrainConfig
+    from rgflow.core.training import default_monitor_every, load_dataset, save_trained, train
+    from rgflow.tui.cli.common import emit_json, progress_bar
 
     out = check_output_path(args.out, args.force)
     _check(math.isfinite(args.holdout) and 0.0 <= args.holdout < 1.0,

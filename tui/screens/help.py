@@ -13,7 +13,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close help", id="help-close")]
 
     def compose(self) -> ComposeResult:
-        text = resources.files("tui").joinpath("help.md").read_text(encoding="utf-8")
+        text = resources.files("rgflow.tui").joinpath("help.md").read_text(encoding="utf-8")
         with VerticalScroll(id="help"):
             yield Markdown(text)
 

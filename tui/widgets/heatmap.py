@@ -18,7 +18,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.palette import (
+from rgflow.tui.widgets.palette import (
     BACKGROUND_INDEX,
     NAN_COLOR,
     RGB,

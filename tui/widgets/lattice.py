@@ -22,7 +22,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.palette import rgb_only_filters
+from rgflow.tui.widgets.palette import rgb_only_filters
 
 HALF_BLOCK = "half-block"
 QUADRANT = "quadrant"

@@ -25,7 +25,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from tui.widgets.palette import RGB, theme_rgb, theme_series_colors
+from rgflow.tui.widgets.palette import RGB, theme_rgb, theme_series_colors
 
 MIN_WIDTH = 20
 MIN_HEIGHT = 6
