@@ -75,11 +75,22 @@ def _check_target(path, force):
     from rgflow.core.errors import UsageError
     from rgflow.core.npzio import check_output_path
 
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not force:
+    if path.exists() and not path.is_dir() and not force:
         raise UsageError(f"{path}: already exists (use --force to overwrite, or `rgflow resume`)")
     check_output_path(path, True)
+
+
+def _checkpoint_failed_warning(call, *args) -> None:
+    """A failed checkpoint is a warning: the run goes on and the final save (with its
+    fallback in the temporary folder) still happens."""
+    import sys
+
+    try:
+        call(*args)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"rgflow: warning: checkpoint not written: {where}"
+                         f"{exc.strerror or exc}\n")
 
 
 def _drive(session, path, args, started: bool) -> int:
@@ -88,6 +99,7 @@ def _drive(session, path, args, started: bool) -> int:
     import signal
     import time
 
+    from rgflow.core.npzio import write_or_fallback
     from rgflow.core.persist import BackgroundSaver
     from rgflow.tui.cli.common import emit_json, progress_bar
 
@@ -115,10 +127,10 @@ def _drive(session, path, args, started: bool) -> int:
                        train=s["train_steps"])
                 if time.perf_counter() - last_checkpoint >= args.checkpoint_every \
                         and not saver.busy():
-                    saver.submit(path, *session.snapshot())
+                    _checkpoint_failed_warning(saver.submit, path, *session.snapshot())
                     last_checkpoint = time.perf_counter()
-        saver.wait()
-        session.save(path)
+        _checkpoint_failed_warning(saver.wait)
+        write_or_fallback(path, lambda p: (session.save(p), p)[1])
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
