@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import UsageError
 from .exact import TC
+from .filekinds import DATASET
 from .rng import new_states, seed_sequence
 
 ALGORITHM_CHOICES = ("metropolis", "heatbath", "wolff", "auto")
@@ -383,7 +384,7 @@ def generate(spec: SampleSpec, progress=None, stop=None):
             cancel.set()
             raise
     meta = {
-        "format": "rgflow-ising-samples",
+        "format": DATASET,
         "version": 1,
         "L": spec.L,
         "n": spec.n,

@@ -16,7 +16,8 @@ COMMANDS = {
     "rg": "rgflow.tui.cli.rg",
     "train": "rgflow.tui.cli.train",
     "bench": "rgflow.tui.cli.bench",
-    "run": "rgflow.tui.cli.session_cmds",  # also registers resume, info, ls
+    "run": "rgflow.tui.cli.session_cmds",  # also registers resume
+    "info": "rgflow.tui.cli.files",  # also registers ls
     "open": "rgflow.tui.cli.app_cmds",
     "reproduce": "rgflow.tui.cli.reproduce",
 }
