@@ -36,7 +36,7 @@ class SessionConfig:
     rg_rule: str = "average"
     rg_b: int = 2
     rg_levels: int = 3
-    # RBM (PAPER.md §4: spin units, PCD-1, Adam lr 1e-3 eps 1e-2, batch 100)
+    # RBM (as in arXiv:1906.05212: spin units, PCD-1, Adam lr 1e-3 eps 1e-2, batch 100)
     hidden: int = 0  # 0 = n_visible / 4
     units: str = "spin"
     k: int = 1
@@ -119,16 +119,30 @@ class SessionConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise UsageError(f"unknown config key(s): {', '.join(unknown)}")
+            raise UsageError("; ".join(unknown_key_message(k) for k in unknown)
+                             + " (rgflow run --help lists every setting)")
         values = {name: _coerce(known[name], value) for name, value in data.items()}
         return cls(**values).validated()
+
+
+def unknown_key_message(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, [f.name for f in fields(SessionConfig)], n=1)
+    return f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def settings_help() -> str:
+    """Every setting with its default, for `rgflow run --help`."""
+    return ", ".join(f"{f.name}={f.default:g}" if isinstance(f.default, float)
+                     else f"{f.name}={f.default}" for f in fields(SessionConfig))
 
 
 PRESETS = {
     # the paper's correlator setting at a size that runs live (1024 -> 256)
     "default": {},
     "quick": {"L": 16, "dataset_capacity": 500, "history": 2000},
-    # RBM flow study (PAPER.md §6): L = 10, 100 -> 81
+    # RBM flow study (arXiv:1906.05212): L = 10, 100 -> 81
     "flow": {"L": 10, "hidden": 81, "rg_levels": 1},
     # input of the three-level hierarchy 64 -> 32 -> 16 -> 8, 4096 -> 1024
     "hierarchy": {"L": 64, "rg_levels": 3},
@@ -184,7 +198,8 @@ def _coerce(field, value):
         try:
             value = float(text) if kind is float else int(text)
         except ValueError:
-            raise UsageError(f"{name} must be a {kind.__name__}, got {value!r}") from None
+            what = "a number" if kind is float else "a whole number"
+            raise UsageError(f"{name} must be {what}, got {value!r}") from None
     if kind is bool:
         if not isinstance(value, bool):
             raise UsageError(f"{name} must be true or false, got {value!r}")

@@ -1,4 +1,4 @@
-"""`rgflow reproduce`: the paper's analyses (PAPER.md section 7) end to end, as one command.
+"""`rgflow reproduce`: the paper's analyses (arXiv:1906.05212) end to end, as one command.
 
 Stages (Monte Carlo datasets, RBM training, thermometers, analyses) are cached by content in
 DIR/cache, so a re-run skips everything finished; Ctrl-C stops at once and loses only the
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default: reproduce-<preset>); finished stages "
                    "found in DIR/cache are reused")
-    p.add_argument("--jobs", type=positive_int, metavar="N",
+    p.add_argument("--threads", "--jobs", dest="jobs", type=positive_int, metavar="N",
                    help="threads for sampling and numba kernels (default: all cores); "
                    "results do not depend on it")
     p.add_argument("--force", action="store_true",

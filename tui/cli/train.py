@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
         "train",
         help="train an RBM on Ising configurations",
         description="Train a restricted Boltzmann machine on configurations from "
-        "`rgflow sample` (PAPER.md §4 defaults: spin units, PCD-1, Adam lr 1e-3, batch 100). "
+        "`rgflow sample` (defaults as in arXiv:1906.05212: spin units, PCD-1, Adam lr 1e-3, "
+        "batch 100). "
         "Progress on stderr, JSON summary on stdout. Ctrl-C saves the last complete state "
         "and exits 130 (SIGTERM: 143).",
     )
@@ -37,7 +38,7 @@ def add_parser(sub) -> None:
     mode.add_argument("--cd", dest="persistent", action="store_false",
                       help="contrastive divergence restarted from the data")
     p.add_argument("--chains", type=positive_int, metavar="C",
-                   help="persistent chains (default: the batch size)")
+                   help="persistent chains (default: the batch size; refused with --cd)")
     p.add_argument("--fresh-chain-field", action="store_true",
                    help="PCD: recompute the chains' hidden field from the updated parameters "
                    "every step instead of carrying it over from the last one (a fifth more "
@@ -45,8 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (eps 1e-2, as in the paper) or sgd with momentum (default adam)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--momentum", type=finite_float, default=0.9,
-                   help="sgd momentum in [0, 1) (default 0.9)")
+    p.add_argument("--momentum", type=finite_float,
+                   help="sgd momentum in [0, 1) (default 0.9; refused with adam)")
     p.add_argument("--l1", type=finite_float, default=0.0, help="L1 weight decay (default 0)")
     p.add_argument("--l2", type=finite_float, default=0.0, help="L2 weight decay (default 0)")
     p.add_argument("--batch", type=positive_int, default=100, help="minibatch size (default 100)")
@@ -95,7 +96,7 @@ def _deferred_signals():
             signal.signal(s, h)
 
 
-WEIGHT_SCALE = 0.05  # W ~ Normal(0, 0.05²), PAPER.md §4
+WEIGHT_SCALE = 0.05  # W ~ Normal(0, 0.05²), as in arXiv:1906.05212
 
 
 def _signal_name(signum, stopped):
@@ -131,6 +132,13 @@ def run(args) -> int:
     out = check_output_path(args.out, args.force)
     _check(math.isfinite(args.holdout) and 0.0 <= args.holdout < 1.0,
            f"--holdout must be in [0, 1), got {args.holdout}")
+    # options that do not apply are refused, not silently ignored
+    _check(args.momentum is None or args.optimizer == "sgd",
+           "--momentum applies to --optimizer sgd only (adam has no momentum setting)")
+    _check(args.chains is None or args.persistent,
+           "--chains applies to --pcd only (--cd restarts its chains from the data)")
+    if args.momentum is None:
+        args.momentum = 0.9
     _check(0.0 <= args.momentum < 1.0, f"--momentum must be in [0, 1), got {args.momentum}")
     _check(args.l1 >= 0.0, f"--l1 must be >= 0, got {args.l1}")
     _check(args.l2 >= 0.0, f"--l2 must be >= 0, got {args.l2}")
