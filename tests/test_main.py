@@ -103,3 +103,53 @@ def test_full_disk_at_the_end_of_a_run_saves_a_fallback(tmp_path, capsys, monkey
     assert len(spares) == 1 and str(spares[0]) in err
     assert read_npz(spares[0])[0]["spins"].shape == (1, 3, 4, 4)
     assert list(out_dir.iterdir()) == []
+
+
+def test_flag_aliases_mean_the_same(tmp_path, capsys):
+    from rgflow.tui.__main__ import build_parser
+
+    parser = build_parser()
+    for new, old in (("--algorithm", "--algo"), ("--threads", "--jobs")):
+        value = "wolff" if new == "--algorithm" else "2"
+        a = parser.parse_args(["sample", new, value, "--out", "x.npz"])
+        b = parser.parse_args(["sample", old, value, "--out", "x.npz"])
+        assert vars(a) == vars(b)
+    a = parser.parse_args(["reproduce", "--threads", "3"])
+    assert a.jobs == 3 and parser.parse_args(["reproduce", "--jobs", "3"]).jobs == 3
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["train", "--data", "d.npz", "--momentum", "0.5"], "--momentum applies to --optimizer sgd"),
+    (["train", "--data", "d.npz", "--cd", "--chains", "4"], "--chains applies to --pcd"),
+    (["run", "--set", "lr0=1", "--steps", "1", "--save", "q"], "did you mean 'lr'?"),
+    (["run", "--set", "L=x", "--steps", "1", "--save", "q"], "L must be a whole number"),
+])
+def test_options_that_do_not_apply_are_refused(argv, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [*argv, "--out", str(tmp_path / "o.npz")] if argv[0] == "train" else argv
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "o.npz").exists() and not (tmp_path / "saves" / "q.npz").exists()
+
+
+def test_run_help_lists_every_setting_with_its_default(capsys):
+    from dataclasses import fields
+
+    from rgflow.core.config import SessionConfig
+
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for f in fields(SessionConfig):
+        assert f"{f.name}=" in text, f.name
+    assert "lr=0.001" in text and "L=32" in text
+
+
+@pytest.mark.parametrize("command", ["sample", "rg", "train", "bench", "run", "resume", "info",
+                                     "ls", "open", "reproduce"])
+def test_every_command_has_a_description(command, capsys):
+    from rgflow.tui.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    parser = sub.choices[command]
+    assert parser.description and len(parser.description) > 40, command
