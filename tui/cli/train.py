@@ -57,8 +57,9 @@ def add_parser(sub) -> None:
                    help="fraction held out for the free-energy gap, in [0, 1) (default 0.1)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--monitor-every", type=positive_int, metavar="N",
-                   help="steps between monitoring evaluations (default: about 20 per run, "
-                   "at least 100 steps apart)")
+                   help="steps between full monitoring evaluations (default: on a time "
+                   "budget, at most 10%% of the training time; the minibatch reconstruction "
+                   "error is refreshed twice a second either way)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     p.set_defaults(run=run)
@@ -126,7 +127,7 @@ def run(args) -> int:
     from rgflow.core.errors import UsageError
     from rgflow.core.npzio import check_output_path, write_or_fallback
     from rgflow.core.rbm import TrainConfig
-    from rgflow.core.training import default_monitor_every, load_dataset, save_trained, train
+    from rgflow.core.training import load_dataset, save_trained, train
     from rgflow.tui.cli.common import emit_json, progress_bar
 
     out = check_output_path(args.out, args.force)
@@ -159,7 +160,7 @@ def run(args) -> int:
     t_indices = args.t_index if args.t_index else list(range(len(temps)))
     n_visible = int(np.prod(spins.shape[1:]))
     n_hidden = args.hidden or max(1, n_visible // 4)
-    monitor_every = args.monitor_every or default_monitor_every(args.steps)
+    monitor_every = args.monitor_every  # None: on a time budget
     n_held = int(round(args.holdout * len(spins)))
     _check(len(spins) - n_held >= args.batch,
            f"--batch {args.batch} is larger than the {len(spins) - n_held} training "
@@ -174,13 +175,15 @@ def run(args) -> int:
     # Signals stay deferred until the file is written: a first Ctrl-C / SIGTERM during the
     # save only changes the exit code; a second one aborts (the atomic write leaves no file).
     with _deferred_signals() as stop:
-        with progress_bar("train", total=args.steps, fields=("recon", "pll", "fe_gap")) \
-                as update:
+        with progress_bar("train", total=args.steps,
+                          fields=("batch_recon", "pll", "fe_gap", "monitored_at")) as update:
 
             def progress(step, metrics):
-                update(completed=step, recon=_fmt(metrics.get("reconstruction_error")),
+                update(completed=step,
+                       batch_recon=_fmt(metrics.get("batch_reconstruction_error")),
                        pll=_fmt(metrics.get("pll")),
-                       fe_gap=_fmt(metrics.get("free_energy_gap")))
+                       fe_gap=_fmt(metrics.get("free_energy_gap")),
+                       monitored_at=metrics.get("step"))
 
             result = train(
                 config, spins, args.steps, n_hidden=n_hidden, units=args.units,
@@ -204,7 +207,7 @@ def run(args) -> int:
             "n_train": result.n_train,
             "n_heldout": result.n_heldout,
             "steps_requested": int(args.steps),
-            "monitor_every": int(monitor_every),
+            "monitor_every": monitor_every,
             "weight_scale": WEIGHT_SCALE,
             "history": result.history,
             "interrupted": signame,
