@@ -17,10 +17,11 @@ Processing a batch in consecutive pieces with the same state gives the same resu
 import numpy as np
 from numba import njit, prange
 
+from .config import RG_RULES
 from .errors import UsageError
 from .rng import check_state, xoshiro_next
 
-RULES = ("average", "majority", "decimation")
+RULES = RG_RULES  # the one list, kept in config (light to import)
 
 _U64 = np.uint64
 

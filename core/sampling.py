@@ -430,6 +430,6 @@ def generate(spec: SampleSpec, progress=None, stop=None):
 
 
 def _default_threads() -> int:
-    import os
+    from .cpu import available_cores
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return available_cores()

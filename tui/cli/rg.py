@@ -15,13 +15,13 @@ import argparse
 
 from rgflow.tui.cli.common import nonnegative_int, positive_int
 
-# mirrors rgflow.core.rg.RULES (kept here so `rgflow --help` imports no numba; a test checks)
-RULES = ("average", "majority", "decimation")
 # show a per-temperature progress bar from this many input spins on
 PROGRESS_MIN_SPINS = 1 << 24
 
 
 def add_parser(sub) -> None:
+    from rgflow.core.config import RG_RULES  # the one list of rules (numpy, never numba)
+
     p = sub.add_parser(
         "rg",
         help="block-spin RG hierarchy (average, majority, decimation) of a sampled dataset",
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, metavar="FILE.npz", help="input dataset (spins)")
     p.add_argument(
         "--rule",
-        choices=RULES,
+        choices=RG_RULES,
         default="average",
         help="average: b x b mean, float values, no re-binarisation (the paper); majority: "
         "sign of the block sum, random tie-break; decimation: keep each block's top-left spin "
