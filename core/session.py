@@ -697,108 +697,49 @@ class Session:
 
     @classmethod
     def from_state(cls, arrays: dict, meta: dict, path="<state>") -> "Session":
-        """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError."""
+        """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError
+        (the checks are rgflow.core.persist.validate_session_state)."""
+        from .persist import validate_session_state
         from .rbm import Trainer
 
-        def bad(reason):
-            return SaveFileError(path, reason)
-
-        try:
-            config = SessionConfig.from_dict(meta["config"])
-            live = meta["live"]
-            counters = {k: int(v) for k, v in meta["counters"].items()}
-            totals = {k: int(v) for k, v in meta["history_totals"].items()}
-        except UsageError as exc:
-            raise bad(f"invalid config ({exc})") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise bad(f"meta is incomplete or malformed ({exc})") from None
-        L = config.L
-        expected = {
-            "spins": ((L, L), np.int8),
-            "dataset": ((config.dataset_capacity, L, L), np.int8),
-            "heldout": ((max(1, config.dataset_capacity // config.holdout_every), L, L), np.int8),
-        }
-        for name in ("mc", "data", "flow"):
-            expected[f"rng_{name}"] = ((4,), np.uint64)
-        for name, (shape, dtype) in expected.items():
-            a = arrays.get(name)
-            if a is None:
-                raise bad(f"missing member {name!r}")
-            if a.shape != shape or a.dtype != dtype:
-                raise bad(f"member {name!r} has shape {a.shape} {a.dtype}, expected {shape} "
-                          f"{np.dtype(dtype)}")
-        if not np.isin(arrays["spins"], (-1, 1)).all():
-            raise bad("spins hold values other than ±1")
+        v = validate_session_state(arrays, meta, path, HISTORIES)
+        config = v.config
         session = cls.__new__(cls)
         session.config = config
         session.save_name = None
         session.unsaved = False
-        try:
-            session.T = float(live["T"])
-            session.h = float(live["h"])
-            session.algorithm = str(live["algorithm"])
-            session.rg_rule = str(live["rg_rule"])
-            session.training = bool(live["training"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise bad(f"meta 'live' is malformed ({exc})") from None
-        if not (math.isfinite(session.T) and session.T > 0) or session.algorithm not in ALGORITHMS \
-                or session.rg_rule not in RG_RULES or not math.isfinite(session.h):
-            raise bad("meta 'live' holds invalid values")
+        for key, value in v.live.items():  # T, h, algorithm, rg_rule, training
+            setattr(session, key, value)
         session.spins = arrays["spins"].copy()
         session.dataset = arrays["dataset"].copy()
         session.heldout = arrays["heldout"].copy()
-        n_data = min(counters.get("dataset_count", 0), config.dataset_capacity)
-        n_held = min(counters.get("heldout_count", 0), len(session.heldout))
-        if not np.isin(session.dataset[:n_data], (-1, 1)).all() or \
-                not np.isin(session.heldout[:n_held], (-1, 1)).all():
-            raise bad("dataset holds values other than ±1")
         session.rng = {n: arrays[f"rng_{n}"].copy() for n in ("mc", "data", "flow")}
-        rbm_arrays = {k[4:]: v for k, v in arrays.items() if k.startswith("rbm_")}
-        for k, v in rbm_arrays.items():
-            if v.dtype.kind == "f" and not np.isfinite(v).all():
-                raise bad(f"member 'rbm_{k}' holds NaN or infinite values")
         try:
-            session.trainer = Trainer.from_state_arrays(rbm_arrays, session._trainer_config(),
+            session.trainer = Trainer.from_state_arrays(v.rbm_arrays, session._trainer_config(),
                                                         config.units)
         except (KeyError, ValueError, TypeError, UsageError) as exc:
-            raise bad(f"RBM state is invalid ({exc})") from None
+            raise SaveFileError(path, f"RBM state is invalid ({exc})") from None
         rbm = session.trainer.rbm
         if rbm.W.shape != (config.n_visible, config.n_hidden):
-            raise bad(f"RBM weights have shape {rbm.W.shape}, config says "
-                      f"({config.n_visible}, {config.n_hidden})")
-        try:
-            session.step_count = counters["step"]
-            session.sweeps = counters["sweeps"]
-            session.attempts = counters["attempts"]
-            session.changed = counters["changed"]
-            session.sweeps_since_sample = counters["sweeps_since_sample"]
-            session.samples_taken = counters["samples_taken"]
-            session.dataset_count = counters["dataset_count"]
-            session.heldout_count = counters["heldout_count"]
-            session.flow_step_count = counters["flow_step"]
-        except KeyError as exc:
-            raise bad(f"counter {exc} missing") from None
-        session.histories = {}
-        for name in HISTORIES:
-            values = arrays.get(f"history_{name}")
-            if values is None or values.ndim != 1:
-                raise bad(f"missing or malformed history {name!r}")
-            session.histories[name] = History(config.history, values, totals.get(name, len(values)))
-        flow_v = arrays.get("flow_v")
-        if flow_v is not None and flow_v.shape[1:] != (config.n_visible,):
-            raise bad("flow chains have the wrong shape")
-        session.flow_v = None if flow_v is None else flow_v.copy()
-        metrics = meta.get("metrics", {})
-        session.metrics = metrics if isinstance(metrics, dict) else {}
+            raise SaveFileError(path, f"RBM weights have shape {rbm.W.shape}, config says "
+                                f"({config.n_visible}, {config.n_hidden})")
+        c = v.counters
+        session.step_count, session.sweeps = c["step"], c["sweeps"]
+        session.attempts, session.changed = c["attempts"], c["changed"]
+        session.sweeps_since_sample, session.samples_taken = \
+            c["sweeps_since_sample"], c["samples_taken"]
+        session.dataset_count, session.heldout_count = c["dataset_count"], c["heldout_count"]
+        session.flow_step_count = c["flow_step"]
+        session.histories = {name: History(config.history, values, v.totals.get(name,
+                                                                                  len(values)))
+                             for name, values in v.histories.items()}
+        session.flow_v = None if v.flow_v is None else v.flow_v.copy()
+        session.metrics = v.metrics
         session._rate = (0.0, 0.0)
         # saves from before the live spacing: the configured one, tau measured afresh
-        session.live_spacing = counters.get("live_spacing", config.sample_spacing)
-        session._tau_since = counters.get("tau_since", session.histories["energy"].total)
-        tau = meta.get("tau_sweeps")
-        session.tau_sweeps = float(tau) if isinstance(tau, int | float) else float("nan")
-        if session.live_spacing < config.sample_spacing or not math.isfinite(session.tau_sweeps) \
-                and tau is not None:
-            raise bad("meta holds an invalid live spacing or tau_int")
+        session.live_spacing = c.get("live_spacing", config.sample_spacing)
+        session._tau_since = c.get("tau_since", session.histories["energy"].total)
+        session.tau_sweeps = v.tau_sweeps
         return session
 
     @classmethod
