@@ -542,7 +542,8 @@ def test_cli_module_is_light_and_offers_the_rules():
     assert tuple(rule.choices) == rg.RULES
     code = (
         "import sys, rgflow.tui.cli.rg; "
-        "bad = [m for m in ('numpy', 'numba', 'rich', 'textual', 'rgflow.core.rg') if m in sys.modules]; "
+        "bad = [m for m in ('numpy', 'numba', 'rich', 'textual', 'rgflow.core.rg') "
+        "if m in sys.modules]; "
         "print(','.join(bad))"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
