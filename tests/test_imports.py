@@ -77,6 +77,7 @@ def test_headless_commands_never_import_textual(argv):
     assert run_python(code).splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_headless_run_never_imports_textual(tmp_path):
     code = (
         "import sys\n"

@@ -130,6 +130,7 @@ def test_same_seed_same_arrays_and_frames_do_not_perturb():
     assert_same_state(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["metropolis", "heatbath", "wolff"])
 def test_save_load_continue_is_bit_exact(tmp_path, algorithm):
     n, m = 23, 17
@@ -242,6 +243,7 @@ def test_background_checkpoint_equals_direct_save(tmp_path):
         np.testing.assert_array_equal(bg_arrays[name], direct_arrays[name], err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes", [
     dict(train=False, sample_spacing=7),
     dict(train=True, sample_spacing=9, sweeps_per_step=2, algorithm="heatbath", h=0.3),
