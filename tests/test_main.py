@@ -102,6 +102,11 @@ def test_flag_aliases_mean_the_same(tmp_path, capsys):
 @pytest.mark.parametrize(("argv", "words"), [
     (["train", "--data", "d.npz", "--momentum", "0.5"], "--momentum applies to --optimizer sgd"),
     (["train", "--data", "d.npz", "--cd", "--chains", "4"], "--chains applies to --pcd"),
+    (["train", "--data", "d.npz", "--cd", "--fresh-chain-field"], "applies to --pcd only"),
+    (["rg", "--data", "d.npz", "--rule", "average", "--seed", "3", "--out", "o.npz"],
+     "--seed applies to --rule majority"),
+    (["rg", "--data", "d.npz", "--rule", "majority", "--b", "3", "--seed", "3", "--out",
+      "o.npz"], "--seed applies to --rule majority with an even --b"),
     (["run", "--set", "lr0=1", "--steps", "1", "--save", "q"], "did you mean 'lr'?"),
     (["run", "--set", "L=x", "--steps", "1", "--save", "q"], "L must be a whole number"),
 ])

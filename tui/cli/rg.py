@@ -113,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.b < 2:
         raise UsageError(f"--b must be >= 2, got {args.b}")
+    if args.seed is not None and not (args.rule == "majority" and args.b % 2 == 0):
+        raise UsageError("--seed applies to --rule majority with an even --b only (the other "
+                         "rules, and odd blocks, never draw a random number)")
     out = check_output_path(args.out, args.force)
     data = Path(args.data)
     if data.resolve() == out.resolve():

@@ -138,6 +138,8 @@ def run(args) -> int:
            "--momentum applies to --optimizer sgd only (adam has no momentum setting)")
     _check(args.chains is None or args.persistent,
            "--chains applies to --pcd only (--cd restarts its chains from the data)")
+    _check(not args.fresh_chain_field or args.persistent,
+           "--fresh-chain-field applies to --pcd only (--cd has no carried chains)")
     if args.momentum is None:
         args.momentum = 0.9
     _check(0.0 <= args.momentum < 1.0, f"--momentum must be in [0, 1), got {args.momentum}")
