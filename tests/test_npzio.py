@@ -82,6 +82,8 @@ def test_output_path_rule(tmp_path):
     with pytest.raises(UsageError, match="already exists"):
         check_output_path(tmp_path / "file", False)
     assert check_output_path(tmp_path / "file", True) == tmp_path / "file"
+    with pytest.raises(UsageError, match="not a regular file"):
+        check_output_path("/dev/null", True)  # never replaced by a file, even with --force
     made = check_output_path(tmp_path / "a" / "b" / "x.npz", False)
     assert made.parent.is_dir() and list(made.parent.iterdir()) == []  # the probe is gone
 

@@ -36,7 +36,8 @@ def _run_options(p):
     p.add_argument("--steps", type=positive_int, required=True, help="steps to run")
     p.add_argument("--checkpoint-every", type=positive_float, default=60.0, metavar="SECONDS",
                    help="save a checkpoint this often (default 60 s)")
-    p.add_argument("--saves-dir", help="saves directory (default ./saves or $RGFLOW_SAVES)")
+    p.add_argument("--saves-dir", metavar="DIR",
+                   help="saves directory (default ./saves or $RGFLOW_SAVES)")
 
 
 def run_new(args) -> int:
