@@ -12,6 +12,8 @@ from rgflow.core.errors import UsageError
 from rgflow.core.exact import TC, enumerate_ising, onsager_energy_per_spin, onsager_magnetisation
 from rgflow.core.npzio import atomic_write_npz, read_npz
 
+from error_bars import assert_error_matches_scatter
+
 # ---------------------------------------------------------------- exact sampling of L = 4
 
 
@@ -319,3 +321,38 @@ def test_mlp_rejects_bad_input():
         mlp.predict_proba(x)  # not trained
     with pytest.raises(UsageError):
         TH.MLPThermometer(activation="softplus")
+
+
+# ---------------------------------------------------------------- error bars over repeats
+
+REPEATS = 200
+
+
+@pytest.fixture(scope="module")
+def l4_thermometers():
+    """Both thermometers for L = 4: a classifier trained on exactly sampled configurations on
+    a six-point grid, and observable matching against exact-enumeration curves."""
+    grid = np.array([1.0, 1.6, 2.2, 2.8, 3.4, 4.0])
+    rng = np.random.default_rng(501)
+    train = np.stack([exact_samples_l4(T, 500, rng) for T in grid])
+    mlp = TH.MLPThermometer(n_hidden=16)
+    mlp.fit(*TH.grouped_dataset(train), grid, epochs=10, batch=50, lr=3e-3, seed=0)
+    return mlp, TH.ObservableThermometer.from_exact(4, np.arange(0.5, 6.01, 0.25))
+
+
+@pytest.mark.parametrize("T", [1.9, 2.7])
+def test_repeats_measured_temperature_error_bars(l4_thermometers, T):
+    """The pipeline's per-set thermometer readings (classifier mean temperature, observable-
+    matching temperature, <|m|>) against the scatter over 200 independent sets of 100 exactly
+    sampled L = 4 configurations: each reported error must match the observed scatter
+    (tests/error_bars.py). A classifier error without its 1/sqrt(n) is 10x too large."""
+    from rgflow.core.experiments import measure_temperature
+
+    mlp, obs = l4_thermometers
+    rng = np.random.default_rng(502)
+    readings = [measure_temperature(exact_samples_l4(T, 100, rng), mlp, obs)
+                for _ in range(REPEATS)]
+    exact_abs_m = float(enumerate_ising(4, T)["abs_magnetisation"])
+    for key, truth in (("T_mlp", None), ("T_obs", T), ("abs_m", exact_abs_m)):
+        assert_error_matches_scatter([r[key] for r in readings],
+                                     [r[f"{key}_err"] for r in readings], truth=truth, label=key)
