@@ -195,7 +195,8 @@ def test_reference_curves_against_enumeration():
 
 
 def test_observable_thermometer_recovers_mc_temperature_l8(reference_l8):
-    """Reference and held-out sets from two independent runs of rgflow.core.sampling (seeds 11, 12)."""
+    """Reference and held-out sets from two independent runs of rgflow.core.sampling
+    (seeds 11, 12)."""
     from rgflow.core.sampling import SampleSpec, generate
 
     th = TH.ObservableThermometer.from_reference(reference_l8)
