@@ -658,7 +658,7 @@ def test_reproduce_preset_runs_in_the_background_and_can_be_stopped(tmp_path):
 
 
 def test_classifier_thermometer_calibrates_in_the_background_and_reads_the_flow(tmp_path):
-    from rgflow.tui.analysis import CLASSIFIER_GRID
+    from rgflow.core.live_analysis import CLASSIFIER_GRID
 
     app = make_app(tmp_path)
 
@@ -697,6 +697,26 @@ def test_classifier_thermometer_calibrates_in_the_background_and_reads_the_flow(
         assert f"held-out accuracy {cal['heldout_accuracy']:.2f}" in text
         assert "T from E/N (Onsager)" in text  # both readings side by side
         assert "lattice T = " in text  # and the pane still shows all of it
+
+        # saved with the session, and back when the save is opened
+        _command(app, "Save as…").callback()
+        await _answer(pilot, "withcal")
+        app.driver.classifier = None
+        app.open_save(tmp_path / "saves" / "withcal.npz")
+        await settle(pilot)
+        await until(pilot, lambda: app.classifier is not None, "the saved calibration")
+        assert app.classifier["heldout_accuracy"] == cal["heldout_accuracy"]
+        np.testing.assert_array_equal(
+            app.classifier["thermometer"].predict_temperature(flow, method="mean"), expected)
+
+        # a second calibration can be cancelled from the palette
+        _command(app, "Calibrate classifier thermometer").callback()
+        await until(pilot, lambda: app.calibrating, "the second calibration")
+        assert "Calibrate classifier thermometer" not in _titles(app)
+        _command(app, "Cancel the classifier calibration").callback()
+        await until(pilot, lambda: not app.calibrating, "the cancelled calibration", 120)
+        assert any("calibration cancelled" in m for m in notifications(app))
+        assert app.classifier["heldout_accuracy"] == cal["heldout_accuracy"]  # the old one
 
         # another L: the old calibration no longer applies
         _command(app, "Set lattice size L…").callback()

@@ -56,6 +56,9 @@ def palette_commands(app) -> Iterator[SystemCommand]:
         yield SystemCommand("Calibrate classifier thermometer", "fits the flow view's "
                             "second thermometer on Monte Carlo data at this L, in the "
                             "background", app.calibrate_classifier)
+        yield SystemCommand("Load classifier calibration…", "an npz written by `rgflow "
+                            "calibrate L`", lambda: app.ask("Calibration file:",
+                                                            app.load_calibration))
     else:
         yield SystemCommand("Cancel the classifier calibration", "stops the calibration "
                             "at its next check", app.cancel_calibration)

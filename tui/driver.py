@@ -459,7 +459,7 @@ class SessionDriver:
         key = (self.generation, frame.flow_step, frame.flow_v.shape)
         if key == self._flow_key:
             return self._flow_reading
-        from .analysis import FlowThermometer
+        from rgflow.core.live_analysis import FlowThermometer
 
         if self._thermometer is None or self._thermometer.L != frame.L:
             self._thermometer = FlowThermometer(frame.L)
@@ -479,7 +479,7 @@ class SessionDriver:
             return None
         key = (self.generation, frame.flow_step, frame.flow_v.shape, id(cal))
         if key != self._classifier_key:
-            from .analysis import classifier_reading
+            from rgflow.core.live_analysis import classifier_reading
 
             self._classifier_reading = classifier_reading(cal, frame.flow_v)
             self._classifier_key = key
@@ -499,7 +499,7 @@ class SessionDriver:
         last = self._analysis_time.get(wanted, -1e9)
         if key == self._analysis_due.get(wanted) or time.perf_counter() - last < period:
             return
-        from . import analysis
+        from rgflow.core import live_analysis as analysis
 
         if wanted == "corr":
             data = s.training_data()[-analysis.CORRELATOR_SAMPLES:].copy()

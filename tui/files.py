@@ -142,6 +142,11 @@ class FilesMixin:
                 driver.listener.call(lambda: done(None, None))
                 return None
             snapshot = s.snapshot()
+            calibration = driver.classifier  # saved with the session when it fits its L
+            if calibration is not None and calibration["L"] == s.config.L:
+                from rgflow.core.live_analysis import calibration_arrays
+
+                snapshot[0].update(calibration_arrays(calibration))
             if path is not None:
                 s.unsaved = False
                 s.save_name = path.stem
@@ -188,19 +193,51 @@ class FilesMixin:
         self.set_running(False)  # the opened session starts paused
 
         def load(_s):
+            from rgflow.core.errors import SaveFileError, UsageError
+            from rgflow.core.live_analysis import calibration_from_arrays
+            from rgflow.core.persist import read_save
             from rgflow.core.session import Session
 
-            try:
-                session = Session.load(path)  # raises SaveFileError before any change
+            try:  # any error leaves everything as it was
+                arrays, meta = read_save(path)
+                session = Session.from_state(arrays, meta, path)
+                try:
+                    calibration = calibration_from_arrays(arrays)
+                except UsageError as exc:
+                    raise SaveFileError(path, f"classifier calibration: {exc}") from None
             except Exception:
                 if was_running:  # the current session goes on as it was
                     driver.listener.call(lambda: self.set_running(True))
                 raise
             session.save_name = path.stem
             driver.replace_session(session)
+            if calibration is not None:
+                driver.listener.call(lambda: self.use_calibration(calibration))
             self.save_path = path
             return f"opened {path}"
         self.submit(load)
+
+    def use_calibration(self, calibration: dict) -> None:
+        """UI thread: the flow view's classifier thermometer from now on."""
+        self.driver.classifier = calibration
+        self.driver.request_publish()
+
+    def load_calibration(self, text: str) -> None:
+        """Read a calibration written by `rgflow calibrate` (or a save holding one)."""
+        from rgflow.core.errors import RgflowError
+        from rgflow.core.live_analysis import calibration_from_arrays
+        from rgflow.core.npzio import read_npz
+
+        path = Path(text).expanduser()
+        try:
+            calibration = calibration_from_arrays(read_npz(path)[0])
+            if calibration is None:
+                raise RgflowError(f"{path}: holds no classifier calibration")
+        except RgflowError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.use_calibration(calibration)
+        self.notify(f"classifier thermometer loaded (L={calibration['L']}) from {path}")
 
     def action_quit_app(self) -> None:
         pub = self.driver.published

@@ -105,7 +105,7 @@ def run_reproduce(post, preset, out: Path, threads: int, stop: threading.Event) 
 
 def run_calibration(post, L: int, seed: int, threads: int, stop: threading.Event) -> None:
     """Thread worker body: fit the classifier thermometer at L; posts CalibrationDone."""
-    from .analysis import calibrate_classifier
+    from rgflow.core.live_analysis import calibrate_classifier
 
     try:
         result = calibrate_classifier(L, seed, threads=threads, stop=stop.is_set)

@@ -42,7 +42,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     app.set_text("flow-info", text)
     hist = app.w("flow-hist")
     if hist.display and reading is not None:
-        from ..analysis import histogram
+        from rgflow.core.live_analysis import histogram
 
         x, y = histogram(reading["per_chain"])
         if len(x):
