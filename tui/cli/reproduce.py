@@ -42,11 +42,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from contextlib import ExitStack
 
+    from rgflow.core.npzio import ensure_output_dir
     from rgflow.core.reproduce import Pipeline, check_out_dir, get_preset
     from rgflow.tui.cli.common import emit_json, progress_bar, stderr_console
 
     preset = get_preset(args.preset)
-    out = check_out_dir(args.out or f"reproduce-{args.preset}", args.force)
+    out = args.out or f"reproduce-{args.preset}"
+    ensure_output_dir(out)  # the rule every command follows: created if missing, writable
+    out = check_out_dir(out, args.force)
     console = stderr_console()
     stack = ExitStack()
     bars: dict = {}

@@ -123,7 +123,7 @@ def run(args) -> int:
     import numpy as np
 
     from rgflow.core.errors import UsageError
-    from rgflow.core.npzio import check_output_path
+    from rgflow.core.npzio import check_output_path, write_or_fallback
     from rgflow.core.rbm import TrainConfig
     from rgflow.core.training import default_monitor_every, load_dataset, save_trained, train
     from rgflow.tui.cli.common import emit_json, progress_bar
@@ -204,7 +204,7 @@ def run(args) -> int:
             "monitor_seconds": result.monitor_seconds,
             "samples_per_s": result.samples_per_s,
         }
-        save_trained(out, result.trainer, meta)
+        write_or_fallback(out, lambda p: save_trained(p, result.trainer, meta))
     signame = signame or _signal_name(stop.signum, None)  # a signal during the save
     final = result.history[-1] if result.history else {}
     emit_json({
