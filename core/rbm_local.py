@@ -70,6 +70,8 @@ def field_index(L: int, R: int) -> np.ndarray:
     each hidden unit's 2×2 block, ascending. Rows (and columns) 2K - R … 2K + 1 + R mod L,
     fewer when 2 + 2R > L (each site once)."""
     R = check_receptive_field(R)
+    if R is None:
+        raise UsageError("a local RBM needs a receptive field (none means the global RBM)")
     lattice_side(L * L, (L // 2) ** 2)
     p = min(2 + 2 * R, L)
     offsets = np.arange(p) - R
