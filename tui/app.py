@@ -1,6 +1,6 @@
 """The Textual app: a thin, live driver of one core Session.
 
-Threading (DESIGN.md principle 6): one exclusive thread worker owns the Session. Between
+Threading: one exclusive thread worker owns the Session. Between
 steps it runs queued commands (key actions that change the session), steps it in ~30 ms
 chunks while running (a chunk ends early as soon as a command is queued, so a key press
 is handled within one step), and publishes an immutable rgflow.core.session.Frame plus a few
@@ -86,7 +86,7 @@ Command = Callable[["Session"], str | None]
 
 
 def default_threads() -> int:
-    """numba threads in the app: one core is left for the UI (DESIGN.md)."""
+    """numba threads in the app: one core is left for the UI, so it keeps responding."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) - 1)
 
