@@ -1404,7 +1404,7 @@ class RgflowApp(App):
             return f"training job cancelled after {done[0] if done else 0} steps"
         self.submit(cancel)
 
-    # ---- reproduce: rgflow.core.experiments.Pipeline on its own thread ---------------------------
+    # ---- reproduce: rgflow.core.reproduce.Pipeline on its own thread ---------------------------
     def _ask_reproduce(self) -> None:
         self._ask("Reproduce which preset? (tiny, quick, paper)", self.start_reproduce,
                   value="tiny")
@@ -1415,7 +1415,7 @@ class RgflowApp(App):
     def start_reproduce(self, text: str) -> None:
         """Run a reproduce preset into <saves>/reproduce-<preset>; progress on the status
         line, the report path in a notification when done."""
-        from rgflow.core.experiments import get_preset
+        from rgflow.core.reproduce import get_preset
 
         if self.reproduce_running():
             self.notify("a reproduce run is already going (palette: Stop reproduce run)",
@@ -1450,7 +1450,7 @@ class RgflowApp(App):
 
     def _reproduce(self, preset, out: Path, stop: threading.Event) -> None:
         """Thread worker. Errors end in a notification, never in the app."""
-        from rgflow.core.experiments import Pipeline, check_out_dir
+        from rgflow.core.reproduce import Pipeline, check_out_dir
 
         state = {"index": 0, "shown": None}
 

@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from contextlib import ExitStack
 
-    from rgflow.core.experiments import Pipeline, check_out_dir, get_preset
+    from rgflow.core.reproduce import Pipeline, check_out_dir, get_preset
     from rgflow.tui.cli.common import emit_json, progress_bar, stderr_console
 
     preset = get_preset(args.preset)
@@ -74,7 +74,7 @@ def run(args) -> int:
     if args.plan:
         emit_json({"preset": preset.name, "out": str(out), "stages": plan,
                    "estimate_s": round(total, 1),
-                   "estimate_basis": "static per-unit costs (rgflow.core.experiments COST_*)"})
+                   "estimate_basis": "static per-unit costs (rgflow.core.reproduce.costs)"})
         return 0
     console.print(
         f"rgflow reproduce: preset {preset.name}, {len(plan)} stages "
