@@ -1,4 +1,4 @@
-"""`rgflow reproduce`: the paper's analyses (PAPER.md section 7) end to end, as one command.
+"""`rgflow reproduce`: the paper's analyses (core/SCIENCE.md §7–§9) end to end, as one command.
 
 Stages (Monte Carlo datasets, RBM training, thermometers, analyses) are cached by content in
 DIR/cache, so a re-run skips everything finished; Ctrl-C stops at once and loses only the
