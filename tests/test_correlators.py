@@ -331,6 +331,20 @@ def test_scaling_dimensions_plumbing_and_jackknife():
         C.scaling_dimensions(s[:3], n_blocks=6)
 
 
+def test_scaling_fit_equals_scaling_dimensions():
+    rng = np.random.default_rng(3)
+    # Spatially correlated +-1 configurations: 2x2 blocks share a sign, 20% of sites flipped.
+    blocks = np.where(rng.random((60, 4, 4)) < 0.6, 1, -1)
+    x = np.kron(blocks, np.ones((1, 2, 2), dtype=int))
+    x = np.where(rng.random(x.shape) < 0.2, -x, x).astype(np.int8)
+    fast = C.scaling_fit(x, n_blocks=6, r_min=1.0)
+    slow = C.scaling_dimensions(x, r_min=1.0, n_blocks=6)
+    for k in ("delta_sigma", "delta_sigma_err", "delta_epsilon", "delta_epsilon_err"):
+        assert fast[k] == pytest.approx(slow[k], rel=1e-9, abs=1e-12), k
+    for k in ("G_sigma", "G_sigma_err", "G_epsilon", "G_epsilon_err", "r_sigma"):
+        np.testing.assert_allclose(fast[k], slow[k], rtol=1e-9, atol=1e-13)
+
+
 # ---------------------------------------------------------------- scaling dimensions: physics
 # Error bars against the scatter of repeated independent runs (tests/error_bars.py), and fitted
 # exponents against the same fit of the exact expectation of G(r).
@@ -382,15 +396,13 @@ def test_repeats_scaling_fit_errors_and_exponents_on_a_gaussian_field():
     over 200 independent sets of 100 configurations, the jackknife errors of Delta_sigma and
     Delta_eps match the scatter of the fitted values, and the mean fitted values match the
     same fit applied to the exact G(r) (fit window 1 <= r <= 2.5, where both are positive)."""
-    from rgflow.core.experiments import scaling_fit
-
     L, n, r_max = 8, 100, 2.5
     cov, amp = free_field(L, 0.3)
     rng = np.random.default_rng(301)
     results, data = [], []
     for _ in range(REPEATS):
         x = np.fft.ifft2(np.fft.fft2(rng.normal(size=(n, L, L))) * amp).real
-        results.append(scaling_fit(x, n_blocks=10, r_min=1.0, r_max=r_max))
+        results.append(C.scaling_fit(x, n_blocks=10, r_min=1.0, r_max=r_max))
         if len(data) < 2:
             data.append(x)
     exact = {"sigma": paper_pair_average(cov, r_max),
@@ -405,7 +417,7 @@ def test_repeats_scaling_fit_errors_and_exponents_on_a_gaussian_field():
                                      truth=truth["exponent"] / 2, label=name)
     # The slow reference implementation gives the same numbers on these data.
     for x in data:
-        fast = scaling_fit(x, n_blocks=10, r_min=1.0, r_max=r_max)
+        fast = C.scaling_fit(x, n_blocks=10, r_min=1.0, r_max=r_max)
         slow = C.scaling_dimensions(x, r_min=1.0, r_max=r_max, n_blocks=10)
         for key in ("delta_sigma", "delta_sigma_err", "delta_epsilon", "delta_epsilon_err"):
             assert fast[key] == pytest.approx(slow[key], rel=1e-9), key
@@ -434,11 +446,10 @@ def test_monte_carlo_scaling_dimensions_at_tc_match_exact_enumeration_l4():
     Delta_sigma = 0.080 and Delta_eps = 0.964 at L = 4 (1/8 and 1 only as L -> infinity).
     Not vacuous: a temperature error of 0.05 moves the exact Delta_sigma by > 4 errors."""
     from rgflow.core.exact import TC
-    from rgflow.core.experiments import scaling_fit
     from rgflow.core.sampling import SampleSpec, generate
 
     spins, _, _ = generate(SampleSpec(L=4, temperatures=(TC,), n=40_000, seed=5))
-    res = scaling_fit(spins[0], n_blocks=20, r_min=1.0)
+    res = C.scaling_fit(spins[0], n_blocks=20, r_min=1.0)
 
     def exact_deltas(T):
         out = {}
@@ -477,7 +488,7 @@ def test_repeats_locality_numbers_jackknife_errors():
     spins that are +1 with probability 0.7), so every map entry is well away from zero as in
     unsymmetrised data near Tc. (Maps whose far entries are pure noise around zero are another
     matter: |M| is not smooth there and the jackknife overestimates the scatter.)"""
-    from rgflow.core import experiments as ex
+    from rgflow.core.reproduce import exp1_maps as ex
 
     L, n, b, n_blocks = 4, 200, 2, 10
     rng = np.random.default_rng(401)
@@ -498,6 +509,6 @@ def test_repeats_locality_numbers_jackknife_errors():
         jk = [ex._locality_numbers(m, b) for m in loo]
         for k in keys:
             values[k].append(numbers[k])
-            errors[k].append(float(ex._jk_error([j[k] for j in jk])))
+            errors[k].append(float(C.jackknife_error([j[k] for j in jk])))
     for k in keys:
         assert_error_matches_scatter(values[k], errors[k], label=k)

@@ -347,11 +347,9 @@ def test_repeats_measured_temperature_error_bars(l4_thermometers, T):
     matching temperature, <|m|>) against the scatter over 200 independent sets of 100 exactly
     sampled L = 4 configurations: each reported error must match the observed scatter
     (tests/error_bars.py). A classifier error without its 1/sqrt(n) is 10x too large."""
-    from rgflow.core.experiments import measure_temperature
-
     mlp, obs = l4_thermometers
     rng = np.random.default_rng(502)
-    readings = [measure_temperature(exact_samples_l4(T, 100, rng), mlp, obs)
+    readings = [TH.measure_temperature(exact_samples_l4(T, 100, rng), mlp, obs)
                 for _ in range(REPEATS)]
     exact_abs_m = float(enumerate_ising(4, T)["abs_magnetisation"])
     for key, truth in (("T_mlp", None), ("T_obs", T), ("abs_m", exact_abs_m)):
