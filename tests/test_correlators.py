@@ -5,12 +5,11 @@ import math
 
 import numpy as np
 import pytest
+from error_bars import assert_error_matches_scatter
 
 from rgflow.core import correlators as C
 from rgflow.core.errors import UsageError
 from rgflow.core.rg import block_sites
-
-from error_bars import assert_error_matches_scatter
 
 
 def random_spins(rng, shape):

@@ -8,13 +8,12 @@ import math
 
 import numpy as np
 import pytest
+from error_bars import assert_error_matches_scatter, scatter_vs_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rgflow.core import observables as ob
 from rgflow.core.errors import UsageError
-
-from error_bars import assert_error_matches_scatter, scatter_vs_error
 
 PM1 = np.array([-1, 1], dtype=np.int8)
 

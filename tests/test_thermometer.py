@@ -6,13 +6,12 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from error_bars import assert_error_matches_scatter
 
 from rgflow.core import thermometer as TH
 from rgflow.core.errors import UsageError
 from rgflow.core.exact import TC, enumerate_ising, onsager_energy_per_spin, onsager_magnetisation
 from rgflow.core.npzio import atomic_write_npz, read_npz
-
-from error_bars import assert_error_matches_scatter
 
 # ---------------------------------------------------------------- exact sampling of L = 4
 
