@@ -349,7 +349,7 @@ def train(config, data, steps: int, *, n_hidden: int | None = None, units: str =
     pass the saved `history` and `elapsed_s` along to continue those too).
 
     holdout_fraction of the configurations (chosen by the seed) are held out for the
-    free-energy gap. n_hidden defaults to n_visible // 4 (as in arXiv:1906.05212).
+    free-energy gap. n_hidden defaults to n_visible // 4 (core/SCIENCE.md §3).
     monitor_every=None monitors on a time budget (TrainingRun). progress(step,
     metrics) is called after every step; stop() returning True, or KeyboardInterrupt raised
     by either callback, ends the run after the last complete step (see TrainingRun.run).

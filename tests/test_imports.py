@@ -127,10 +127,7 @@ def test_one_core_count_helper_and_one_rule_list():
         for path in pathlib.Path(package.__path__[0]).rglob("*.py"):
             text = path.read_text()
             if path.name != "cpu.py":
-                assert "sched_getaffinity" not in text or path.name in KNOWN_COPIES, path
-            if path.name not in ("config.py", *KNOWN_COPIES):
+                assert "sched_getaffinity" not in text, path
+            if path.name != "config.py":
                 assert '("average", "majority", "decimation")' not in text, path
 
-
-# modules still being reorganised elsewhere; they should call rgflow.core.cpu too
-KNOWN_COPIES = {"experiments.py", "app.py"}

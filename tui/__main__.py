@@ -20,6 +20,7 @@ COMMANDS = {
     "info": "rgflow.tui.cli.files",  # also registers ls
     "open": "rgflow.tui.cli.app_cmds",
     "reproduce": "rgflow.tui.cli.reproduce",
+    "calibrate": "rgflow.tui.cli.calibrate",
 }
 
 

@@ -1,4 +1,4 @@
-"""`rgflow reproduce`: the paper's analyses (arXiv:1906.05212) end to end, as one command.
+"""`rgflow reproduce`: the paper's analyses (core/SCIENCE.md §7–§9) end to end, as one command.
 
 Stages (Monte Carlo datasets, RBM training, thermometers, analyses) are cached by content in
 DIR/cache, so a re-run skips everything finished; Ctrl-C stops at once and loses only the
@@ -42,8 +42,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from contextlib import ExitStack
 
-    from rgflow.core.experiments import Pipeline, check_out_dir, get_preset
     from rgflow.core.npzio import ensure_output_dir
+    from rgflow.core.reproduce import Pipeline, check_out_dir, get_preset
     from rgflow.tui.cli.common import emit_json, progress_bar, stderr_console
 
     preset = get_preset(args.preset)
@@ -77,7 +77,7 @@ def run(args) -> int:
     if args.plan:
         emit_json({"preset": preset.name, "out": str(out), "stages": plan,
                    "estimate_s": round(total, 1),
-                   "estimate_basis": "static per-unit costs (rgflow.core.experiments COST_*)"})
+                   "estimate_basis": "static per-unit costs (rgflow.core.reproduce.costs)"})
         return 0
     console.print(
         f"rgflow reproduce: preset {preset.name}, {len(plan)} stages "

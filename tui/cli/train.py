@@ -19,8 +19,8 @@ def add_parser(sub) -> None:
         "train",
         help="train an RBM on Ising configurations",
         description="Train a restricted Boltzmann machine on configurations from "
-        "`rgflow sample` (defaults as in arXiv:1906.05212: spin units, PCD-1, Adam lr 1e-3, "
-        "batch 100). "
+        "`rgflow sample` (the authors' settings, core/SCIENCE.md §3: spin units, PCD-1, "
+        "Adam lr 1e-3, batch 100). "
         "Progress on stderr, JSON summary on stdout. Ctrl-C saves the last complete state "
         "and exits 130 (SIGTERM: 143).",
     )
@@ -97,7 +97,7 @@ def _deferred_signals():
             signal.signal(s, h)
 
 
-WEIGHT_SCALE = 0.05  # W ~ Normal(0, 0.05²), as in arXiv:1906.05212
+WEIGHT_SCALE = 0.05  # W ~ Normal(0, 0.05²), core/SCIENCE.md §3
 
 
 def _signal_name(signum, stopped):
