@@ -132,7 +132,7 @@ def test_run_help_lists_every_setting_with_its_default(capsys):
 
 
 @pytest.mark.parametrize("command", ["sample", "rg", "train", "bench", "run", "resume", "info",
-                                     "ls", "open", "reproduce"])
+                                     "ls", "open", "reproduce", "calibrate"])
 def test_every_command_has_a_description(command, capsys):
     from rgflow.tui.__main__ import build_parser
 

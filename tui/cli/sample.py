@@ -66,8 +66,10 @@ def run(args) -> int:
         "shape": list(spins.shape),
         "seconds": meta["seconds"],
         "per_temperature": [
-            {k: r[k] for k in ("T", "algorithm", "spacing_sweeps", "tau_int_sweeps",
-                               "independent_samples")}
+            {**{k: r[k] for k in ("T", "algorithm", "spacing_sweeps", "tau_int_sweeps",
+                                  "independent_samples")},
+             "overlap_consecutive": r["overlap"]["consecutive"],
+             "overlap_far": r["overlap"]["far"]}
             for r in meta["per_temperature"]
         ],
     })
