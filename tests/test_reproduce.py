@@ -216,6 +216,7 @@ def test_plan_lists_stages_with_estimates(tiny_run):
     ["reproduce", "--threads", "two"],
     ["reproduce", "--seeds", "0"],
     ["reproduce", "--workers", "0"],
+    ["reproduce", "--workers", "2", "--scheduler", "tcp://127.0.0.1:9"],
     ["reproduce", "--bogus"],
 ])
 def test_bad_arguments_exit_2(argv, capsys):
