@@ -1,6 +1,6 @@
 """Visible-hidden correlator maps, their locality numbers, and scaling-dimension fits.
 
-PAPER.md section 5:
+core/SCIENCE.md §4 and §5:
 * <v_i h_a> = (1/N_s) sum_k v_i^(k) h_a^(k), NOT connected, one L x L map per hidden unit a
   (visible index i <-> site (r, c) row-major). For RG, h is the block average of v (hidden
   index a <-> block (K, J) row-major on the (L/b) x (L/b) grid); for an RBM, h is the
@@ -261,7 +261,7 @@ def _numbers_for_blocks(absmaps: np.ndarray, b: int, blocks: np.ndarray, far: np
 
 
 def locality(maps, b: int = 2, bin_width: float = 1.0) -> dict:
-    """Locality numbers of each map (PAPER.md section 5.2). Returns a dict of numpy arrays:
+    """Locality numbers of each map (core/SCIENCE.md §4). Returns a dict of numpy arrays:
 
     Relative to the RG block a of unit a (only when n_hidden == (L/b)^2, else absent):
       rg_own_block_fraction, rg_peak_to_far (n_hidden,), rg_radial_profile (n_hidden, n_r)

@@ -1,4 +1,4 @@
-"""Thermometers: how hot is a set of configurations? (PAPER.md section 6)
+"""Thermometers: how hot is a set of configurations? (core/SCIENCE.md §6)
 
 (a) `MLPThermometer`: the authors' way (after Iso et al.), a supervised classifier
     N_v -> 64 -> n_T softmax trained on labelled Monte Carlo configurations over a

@@ -14,12 +14,12 @@ def _grid(start: float, stop: float, count: int) -> tuple:
     return tuple(float(x) for x in np.linspace(start, stop, count).round(10))
 
 
-PAPER_GRID = _grid(0.1, 6.0, 60)  # PAPER.md section 2 default
+PAPER_GRID = _grid(0.1, 6.0, 60)  # 0.1 ... 6.0 (Iso et al. used 0 to 6; core/SCIENCE.md §6)
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """Every setting of a reproduction run. Names follow the experiments of PAPER.md section 7."""
+    """Every setting of a reproduction run (the experiments of core/SCIENCE.md §4–§7)."""
 
     name: str
     seed: int = 0
@@ -27,7 +27,7 @@ class Preset:
     # Monte Carlo data (all datasets)
     algorithm: str = "auto"           # rgflow.core.sampling: Wolff up to 1.3 Tc, Metropolis above
     symmetrize: bool = True           # flip each configuration's sign at random (*default*)
-    # RBM training (PAPER.md section 4, the authors' settings)
+    # RBM training (the authors' settings, core/SCIENCE.md §3)
     rbm_units: str = "spin"
     rbm_k: int = 1                    # PCD-1
     rbm_batch: int = 100

@@ -137,7 +137,8 @@ def _report_spread(results: dict) -> list:
 def build_report(p: Preset, results: dict, figure_notes: list, stages: list) -> str:
     lines = [f"# Reproduction report: preset `{p.name}`", "",
              "Is Deep Learning a Renormalization Group Flow? (de Mello Koch, de Mello Koch, "
-             "Cheng, arXiv:1906.05212): the analyses of PAPER.md §7 as measured by rgflow.",
+             "Cheng, arXiv:1906.05212): the analyses of core/SCIENCE.md §4–§9 as measured by "
+             "rgflow.",
              "",
              "Every number is value ± one standard error (over training seeds: see "
              "'Training seeds' below). A comparison reports the "

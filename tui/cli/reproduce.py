@@ -1,4 +1,5 @@
-"""`rgflow reproduce`: the paper's analyses end to end, as one command, on Dask.
+"""`rgflow reproduce`: the paper's analyses (core/SCIENCE.md §7–§9) end to end, as one command,
+on Dask.
 
 Stages (Monte Carlo datasets, RBM training, thermometers, analyses), N copies of each
 seed-dependent one, run as Dask futures: on a LocalCluster of single-threaded worker processes
@@ -60,6 +61,7 @@ def run(args) -> int:
     import time
 
     from rgflow.core.errors import UsageError
+    from rgflow.core.npzio import ensure_output_dir
     from rgflow.core.reproduce import Pipeline, check_out_dir, get_preset
     from rgflow.core.reproduce.runner import StageFailed
     from rgflow.tui.cli.common import emit_json
@@ -70,7 +72,9 @@ def run(args) -> int:
     preset = get_preset(args.preset)
     if args.seeds:
         preset = dataclasses.replace(preset, seeds=args.seeds)
-    out = check_out_dir(args.out or f"reproduce-{args.preset}", args.force)
+    out = args.out or f"reproduce-{args.preset}"
+    ensure_output_dir(out)  # the rule every command follows: created if missing, writable
+    out = check_out_dir(out, args.force)
     state = {"done": 0}
 
     def say(text: str) -> None:  # whole lines, never wrapped (logs and pipes read them)
