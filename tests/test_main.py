@@ -96,7 +96,7 @@ def test_flag_aliases_mean_the_same(tmp_path, capsys):
         b = parser.parse_args(["sample", old, value, "--out", "x.npz"])
         assert vars(a) == vars(b)
     a = parser.parse_args(["reproduce", "--threads", "3"])
-    assert a.jobs == 3 and parser.parse_args(["reproduce", "--jobs", "3"]).jobs == 3
+    assert a.threads == 3 and parser.parse_args(["reproduce", "--jobs", "3"]).threads == 3
 
 
 @pytest.mark.parametrize(("argv", "words"), [
