@@ -168,3 +168,20 @@ def test_refusals_name_the_system_reason(tmp_path, full_disk_in, spare_dir):
     assert str(info.value) == (f"{tmp_path / 'r.npz'}: cannot write (No space left on device); "
                                "the fallback in the temporary folder failed too "
                                "(No space left on device)")
+
+
+def test_members_are_stored_unless_compression_is_asked_for(tmp_path):
+    """Uncompressed by default (large datasets load without inflating); compress=True
+    deflates. Either way the arrays read back the same."""
+    import zipfile
+
+    x = np.zeros(10_000)
+    for compress, method in ((False, zipfile.ZIP_STORED), (True, zipfile.ZIP_DEFLATED)):
+        path = atomic_write_npz(tmp_path / f"c{compress}.npz", {"x": x}, {"k": 1},
+                                compress=compress)
+        with zipfile.ZipFile(path) as z:
+            assert {i.compress_type for i in z.infolist()} == {method}
+        np.testing.assert_array_equal(read_npz(path)[0]["x"], x)
+    plain = atomic_write_npz(tmp_path / "default.npz", {"x": x})
+    with zipfile.ZipFile(plain) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
