@@ -178,9 +178,11 @@ def report_section(p, e3: dict, results: dict) -> list:
              "G_σ(r), G_ε(r) are in flow.npz.", "",
              "Reference: the same instruments on Monte Carlo configurations (same L):", ""]
     rows = []
+    names = {"tc": "at Tc", "low": "low start", "high": "high start"}
     for name, r in e3["mc_reference"].items():
-        rows.append([name, f"{r['settings']['T']:.4f}", pm(r["T_obs"]), pm(r["T_mlp"]),
-                     pm(r["abs_m"]), pm(r["delta_sigma"]), pm(r["delta_epsilon"])])
+        rows.append([names.get(name, name), f"{r['settings']['T']:.4f}", pm(r["T_obs"]),
+                     pm(r["T_mlp"]), pm(r["abs_m"]), pm(r["delta_sigma"]),
+                     pm(r["delta_epsilon"])])
     lines += md_table(["Monte Carlo", "T", "T (observables)", "T (classifier)", "⟨|m|⟩",
                         "Δσ", "Δε"], rows)
     lines.append(f"Exact 2D Ising: Δσ = {DELTA_SIGMA_EXACT}, Δε = {DELTA_EPSILON_EXACT} "
@@ -188,6 +190,10 @@ def report_section(p, e3: dict, results: dict) -> list:
                  "Carlo reference at Tc).")
     lines.append("")
     silent = {key: flow_silence(results, key) for key in ("T_obs", "T_mlp")}
+    for key, name in (("T_obs", "observable-matching"), ("T_mlp", "classifier")):
+        if silent[key]:
+            lines += [f"**The {name} thermometer is silent** (its readings are shown, but no "
+                      "verdict is drawn from them): " + "; ".join(silent[key]) + ".", ""]
     for rb in e3["rbms"].values():
         lines.append(f"### RBM {s['L'] ** 2} → {rb['settings']['n_hidden']} trained on "
                      f"{rb['settings']['description']}")
@@ -198,14 +204,10 @@ def report_section(p, e3: dict, results: dict) -> list:
                          pm(st["T_obs"]["final"]), pm(st["T_mlp"]["step1"]),
                          pm(st["T_mlp"]["final"]), pm(st["abs_m_final"]),
                          pm(st["delta_sigma_final"]), pm(st["delta_epsilon_final"])])
-        lines += md_table(["start", "T_obs n=0", "T_obs n=1", f"T_obs n={s['steps']}",
-                            "T_mlp n=1", f"T_mlp n={s['steps']}", "⟨|m|⟩ final",
-                            "Δσ final", "Δε final"], rows)
+        lines += md_table(["start", "T (observables) n = 0", "n = 1", f"n = {s['steps']}",
+                           "T (classifier) n = 1", f"n = {s['steps']}", "⟨|m|⟩ at the end",
+                           "Δσ at the end", "Δε at the end"], rows)
         lines.append("As measured:")
-        for key, name in (("T_obs", "observable matching"), ("T_mlp", "classifier")):
-            if silent[key]:
-                lines.append(f"- The {name} thermometer is silent (no verdicts from it): "
-                             + "; ".join(silent[key]) + ".")
         for start, st in rb["starts"].items():
             tw = st["obs_toward_tc"]
             c = st["obs_final_vs_mc_tc"]
@@ -232,6 +234,8 @@ def report_section(p, e3: dict, results: dict) -> list:
                              f"(largest pairwise |z| = {ce['max_pairwise_z']:.1f}; weighted "
                              f"mean {pm(ce['weighted_mean'])}).")
         for start, st in rb["starts"].items():
+            if silent["T_obs"]:
+                break
             sta, ag = st["obs_stationary"], st["obs_energy_vs_abs_m_final"]
             lines.append(f"- from {start}: observable T at step {s['steps']} vs step "
                          f"{max(1, s['steps'] // 2)}: {sta['verdict']} (z = {zs(sta)}); at "
@@ -240,10 +244,11 @@ def report_section(p, e3: dict, results: dict) -> list:
         for start, st in rb["starts"].items():
             ds, de = st["delta_sigma_vs_mc_tc"], st["delta_epsilon_vs_mc_tc"]
             dm = st["abs_m_vs_mc_at_T_mlp"]
+            m_vs_mc = ("" if silent["T_mlp"] else f"; ⟨|m|⟩ vs Monte Carlo ⟨|m|⟩ at the "
+                       f"classifier's T: {dm['verdict']} (z = {zs(dm)})")
             lines.append(f"- from {start}, final step: Δσ vs Monte Carlo at Tc {ds['verdict']} "
                          f"(z = {zs(ds)}), Δε vs Monte Carlo at Tc {de['verdict']} "
-                         f"(z = {zs(de)}); ⟨|m|⟩ vs Monte Carlo ⟨|m|⟩ at the classifier's T: "
-                         f"{dm['verdict']} (z = {zs(dm)}).")
+                         f"(z = {zs(de)}){m_vs_mc}.")
         lines.append("")
     return lines
 
@@ -321,6 +326,10 @@ def _flow_figure(p, results, stages, outputs, path, rows, title):
             reference_band(ax, m.get("value"), m.get("error"),
                            label="same reading of Monte Carlo at Tc")
             ax.axhline(exact[0], color="k", ls=":", lw=1, label=exact[1])
+            if key in ("T_obs", "T_mlp") and flow_silence(results, key):
+                ax.text(0.5, 0.97, "this thermometer is silent: it fails its gates",
+                        transform=ax.transAxes, ha="center", va="top", fontsize=8,
+                        color="#b00", bbox={"fc": "white", "ec": "#b00", "alpha": 0.8})
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if r == 0:
                 train, hidden = label.split("-h")
