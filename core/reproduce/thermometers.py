@@ -106,13 +106,10 @@ def figure(results, stages, outputs, path) -> None:
         L = outputs[st.name].meta["L"]
         ax1.errorbar(t, mean, yerr=sd / np.sqrt(np.maximum(n, 1)), color=COLOURS[i % 6],
                      marker="o", ms=3, lw=1.2, capsize=2, label=f"classifier, L = {L}")
-    lo, hi = ax1.get_xlim()
-    ax1.plot([lo, hi], [lo, hi], color="0.5", lw=1, ls=":", label="perfect thermometer")
-    ax1.axvline(TC, color="k", lw=0.8, ls="--", label="Tc")
-    ax1.set_xlabel("true temperature T (units of J/k_B)")
-    ax1.set_ylabel("mean predicted temperature (J/k_B)")
-    ax1.set_title("classifier on held-out Monte Carlo data", fontsize=10)
-    ax1.legend(fontsize=8)
+    _diagonal_and_labels(ax1, ax1.get_xlim(), "perfect thermometer",
+                         "true temperature T (units of J/k_B)",
+                         "mean predicted temperature (J/k_B)",
+                         "classifier on held-out Monte Carlo data")
     names = {"T_obs": "observable matching", "T_mlp": "classifier"}
     markers = "sDo^v<>"
     allT = []
@@ -134,13 +131,19 @@ def figure(results, stages, outputs, path) -> None:
                 ax2.plot(T[bound], v[bound], ls="none", marker=markers[k % 7], ms=7,
                          mfc="none", color=COLOURS[j],
                          label=f"{names[key]}, {size}: range end (a bound)")
-    if allT:
-        lo, hi = min(allT) - 0.3, max(allT) + 0.3
-        ax2.plot([lo, hi], [lo, hi], color="0.5", lw=1, ls=":", label="reading = true T")
-    ax2.axvline(TC, color="k", lw=0.8, ls="--", label="Tc")
-    ax2.set_xlabel("true temperature of the Monte Carlo set (J/k_B)")
-    ax2.set_ylabel("thermometer reading (J/k_B)")
-    ax2.set_title("readings of the reference sets (mean ± error)", fontsize=10)
-    ax2.legend(fontsize=7)
+    _diagonal_and_labels(ax2, (min(allT) - 0.3, max(allT) + 0.3) if allT else None,
+                         "reading = true T", "true temperature of the Monte Carlo set (J/k_B)",
+                         "thermometer reading (J/k_B)",
+                         "readings of the reference sets (mean ± error)")
     fig.suptitle("Thermometer calibration on Monte Carlo configurations of known temperature")
     save_png(fig, path)
+
+
+def _diagonal_and_labels(ax, span, diagonal: str, xlabel: str, ylabel: str, title: str):
+    if span is not None:
+        ax.plot(span, span, color="0.5", lw=1, ls=":", label=diagonal)
+    ax.axvline(TC, color="k", lw=0.8, ls="--", label="Tc")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
