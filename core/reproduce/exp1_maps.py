@@ -272,7 +272,7 @@ def _block_box(ax, a: int, L: int, b: int, colour="#ffbf00"):
     from matplotlib.patches import Rectangle
 
     K, J = divmod(int(a), L // b)
-    ax.add_patch(Rectangle((J * b - 0.5, K * b - 0.5), b, b, fill=False, lw=2, ec=colour))
+    ax.add_patch(Rectangle((J * b - 0.5, K * b - 0.5), b, b, fill=False, lw=1.2, ec=colour))
 
 
 def _figure_maps(p, results, stages, outputs, path):
