@@ -26,7 +26,7 @@ from rgflow.core.reproduce.presets import get_preset
 from rgflow.core.reproduce.report import build_report, build_results
 from rgflow.core.reproduce.wording import SETTING_WORDS
 
-P = dataclasses.replace(get_preset("tiny"), flow_hidden=(81,), stack_L=None)
+P = dataclasses.replace(get_preset("tiny"), flow_hidden=(81,), stack_L=None, seeds=1)
 STEPS = P.flow_steps
 ERR = 0.02  # every temperature reading's error
 
@@ -75,13 +75,14 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
     RG-flow reading of the start below Tc at the last level."""
     stages = build_plan(P)
     assign_keys(stages, Path("/nonexistent"))
+    actual = {st.base: st.name for st in stages}  # one seed: "vh-L8" is "vh-L8-s0"
     outputs = {st.name: out() for st in stages}
     L = P.corr_sizes[0]
-    outputs[f"vh-L{L}"] = out({"levels": [level(0.30, 0.01, 2.0, 1.05, L, L * L // 4)],
+    outputs[actual[f"vh-L{L}"]] = out({"levels": [level(0.30, 0.01, 2.0, 1.05, L, L * L // 4)],
                                "settings": {"rbms": [f"rbm-L{L}-h{L * L // 4}"]}})
     for st in stages:
         if st.kind == "thermometer":
-            Lt = int(st.name.removeprefix("thermometer-L"))
+            Lt = int(st.base.removeprefix("thermometer-L"))
             outputs[st.name] = out(thermometer_meta(Lt, within_one),
                                    ref_temperatures=np.asarray(P.grid),
                                    ref_m_mean=np.linspace(1, 0.1, len(P.grid)),
@@ -91,7 +92,7 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
     T = np.stack([np.linspace(starts[0], rg_below_final, n_lv),
                   np.full(n_lv, TC), np.linspace(starts[2], starts[2] + 0.5, n_lv)])
     T_mlp = T - (1.0 if classifier_off else 0.0)
-    outputs["rg-temperature"] = out(
+    outputs[actual["rg-temperature"]] = out(
         T_obs=T, T_obs_err=np.full_like(T, ERR), T_mlp=T_mlp, T_mlp_err=np.full_like(T, ERR),
         T_obs_bound=np.zeros(T.shape, np.int8), abs_m=np.full_like(T, 0.5),
         abs_m_err=np.full_like(T, 0.01), start_T=starts,
@@ -104,14 +105,14 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
         ref[f"{name}_T_mlp"] = np.array(t - (1.0 if classifier_off else 0.0))
         ref[f"{name}_delta_sigma"], ref[f"{name}_delta_epsilon"] = np.array(0.125), np.array(1.0)
         ref[f"{name}_T_obs_bound"] = np.array(0, np.int8)
-    outputs["mcref-flow"] = out({"tc": {"n": 100}, "low": {"n": 100}, "high": {"n": 100}},
+    outputs[actual["mcref-flow"]] = out({"tc": {"n": 100}, "low": {"n": 100}, "high": {"n": 100}},
                                 **ref)
     start_T = (P.flow_start_T[0], P.flow_start_T[1], 3.9)  # random spins read as hot
     finals = {"mixed": mixed_final, "tc": mixed_final, "high": high_final, "low": low_final}
     ranges = [[{"disagreement_sigma": 0.0}] * (STEPS + 1)] * len(FLOW_STARTS)
     for st in stages:
         if st.kind == "flow":
-            ts = st.name.removeprefix("flow-").split("-h")[0]
+            ts = st.base.removeprefix("flow-").split("-h")[0]
             outputs[st.name] = out({"observable_ranges": ranges},
                                    **flow_arrays(start_T, finals[ts], delta_sigma))
     return stages, outputs
@@ -119,7 +120,7 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
 
 def claims_table(stages, outputs):
     results = build_results(P, stages, outputs)
-    text = build_report(P, results, {})
+    text = build_report(P, results, {}, [])
     table = text.split("## The paper's claims, as measured")[1].split("\n## ")[0]
     rows = [line.split(" | ") for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
     return {int(r[0].strip("| ")): r[-1].strip(" |*") for r in rows}, table, results
@@ -162,7 +163,7 @@ def test_an_uncalibrated_classifier_is_silent_and_says_why():
 def test_stacked_rbms_are_measured_without_a_reference():
     p = dataclasses.replace(P, stack_L=8)
     stages = build_plan(p)
-    names = {st.name for st in stages}
+    names = {st.base for st in stages}
     assert "vh-stack-L8" in names
     from rgflow.core.reproduce.claims import claim_stacked
 
