@@ -388,11 +388,12 @@ def report_section(p, section: dict, results: dict) -> list:
     lines = ["## Experiment 1: ⟨v h⟩ maps, RG vs RBM", "",
              "RG: h = block average of v (hidden unit a ↔ block a). RBM: h = E[h|v] = "
              "tanh(b + vW). Own-block fraction: share of Σ|⟨v_i h_a⟩| on the block's own "
-             "sites (RG: block a; RBM: the block holding most of the unit's |map|). Errors: "
+             "sites (RG: block a; RBM: the block holding most of the unit's |map|). "
+             "Own-block and far-field means: the map averaged over the block and over sites "
+             "at distance ≥ L/4, each map oriented to a positive sum (core/SCIENCE.md §4). "
+             "Errors: the standard error over training seeds (with one seed, each run's "
              f"jackknife over {p.jackknife_blocks} configuration blocks combined with the "
-             "spread over units / "
-             "√n_units. The RBM's training seed is one draw: its variation is not in the "
-             "error bar.", ""]
+             "spread over units / √n_units).", ""]
     for r in section.values():
         s = r["settings"]
         lines += report_level(

@@ -196,7 +196,8 @@ def report_section(p, e3: dict, results: dict) -> list:
              f"L = {s['L']}; {s['chains']} chains per start; v⁰ from Monte Carlo at low T, "
              f"high T, or random spins; then {s['steps']} steps h ~ P(h|v), v ~ P(v|h). "
              f"Power-law fits over {s['fit_window']} (paper convention, G_σ not connected); "
-             "Δ errors are jackknife errors over configuration blocks. Per-step histograms, "
+             "errors are standard errors over training seeds (with one seed, Δ errors are "
+             "jackknife errors over configuration blocks). Per-step histograms, "
              "G_σ(r), G_ε(r) are in flow.npz.", "",
              "Reference: the same instruments on Monte Carlo configurations (same L):", ""]
     rows = []
@@ -321,9 +322,9 @@ def _flow_panel(ax, views, name, key, steps, labels):
             bound = np.array([v[name].arrays["T_obs_bound"][i] != 0 for v in views])
             clipped = np.where(bound, vals, np.nan)
             vals, errs = np.where(bound, np.nan, vals), np.where(bound, np.nan, errs)
-            for row in clipped:
-                ax.plot(steps, row, ls="none", marker="o", ms=5, mfc="none",
-                        color=COLOURS[i], label="range end (a bound)" if i == 2 else None)
+            for k, row in enumerate(clipped):
+                ax.plot(steps, row, ls="none", marker="o", ms=5, mfc="none", color=COLOURS[i],
+                        label="range end (a bound)" if (i, k) == (2, 0) else None)
         ensemble_line(ax, steps, vals, errs, COLOURS[i], labels[i], marker=".")
 
 

@@ -99,7 +99,7 @@ def run(args) -> int:
                        "estimate_basis": "static per-unit costs of one stage on one core "
                                          "(rgflow.core.reproduce.costs), summed"})
         else:
-            sys.stdout.write(plan_table(preset.name, out, plan, total))
+            sys.stdout.write(plan_table(preset, out, plan, total))
         return 0
     from rgflow.core.reproduce.cluster import check_shared_dir, connect, run_on_dask
 
@@ -131,7 +131,7 @@ def run(args) -> int:
     return 0
 
 
-def plan_table(preset: str, out, plan: list, total: float) -> str:
+def plan_table(preset, out, plan: list, total: float) -> str:
     """The plan as plain text: one row per stage, what it computes, and its estimate."""
     rows = [(str(i), st["name"], st["title"],
              "cached" if st["cached"] else format_seconds(st["estimate_s"]))
@@ -143,8 +143,9 @@ def plan_table(preset: str, out, plan: list, total: float) -> str:
         return "  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip()
 
     todo = sum(not st["cached"] for st in plan)
-    return "\n".join([f"rgflow reproduce --preset {preset}: {len(plan)} stages, {todo} to "
-                      f"compute, estimated {format_seconds(total)}; output in {out}", "",
+    return "\n".join([f"rgflow reproduce --preset {preset.name}, {preset.seeds} seeds: "
+                      f"{len(plan)} stages, {todo} to compute, estimated "
+                      f"{format_seconds(total)} on one core; output in {out}", "",
                       line(head), line(["-" * w for w in widths]), *map(line, rows),
                       "", "Estimates come from static per-unit costs measured on a 2-core "
                       "machine; expect ±50 %."]) + "\n"
