@@ -18,7 +18,6 @@ what happened through plain method calls made on the worker thread.
 
 import dataclasses
 import gc
-import os
 import queue
 import threading
 import time
@@ -49,8 +48,9 @@ Command = Callable[["Session"], str | None]
 
 def default_threads() -> int:
     """numba threads in the app: one core is left for the UI."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    from rgflow.core.cpu import available_cores
+
+    return max(1, available_cores() - 1)
 
 
 def set_numba_threads(n: int) -> None:
@@ -287,7 +287,9 @@ class SessionDriver:
 
         def rg_and_flow():
             t = tiny()
-            for rule in ("average", "majority", "decimation"):
+            from rgflow.core.config import RG_RULES
+
+            for rule in RG_RULES:
                 t.rg_levels(rule)
             t.flow_step()
 
