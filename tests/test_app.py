@@ -482,11 +482,18 @@ def test_every_binding_is_a_palette_command(tmp_path):
     app = make_app(tmp_path)
 
     async def body(pilot):
-        titles = {c.title for c in app.get_system_commands(app.screen)}
+        from rgflow.tui.commands import PALETTE_SKIPS, PALETTE_TITLES
+
+        listed = _titles(app)
+        titles = set(listed)
+        assert len(listed) == len(titles)  # no entry twice (Textual's Quit, Screenshot)
+        assert "key: right_square_bracket" not in {c.help for c in
+                                                   app.get_system_commands(app.screen)}
         for binding in app.BINDINGS:
-            if binding.id.startswith("unit-") or binding.id in ("view-back", "quit-now"):
+            if binding.id in PALETTE_SKIPS:
                 continue
-            assert binding.description in titles, binding.description
+            title = PALETTE_TITLES.get(binding.id, (binding.description,))[0]
+            assert title in titles, title
         assert "Quit at once" in titles
         for binding in app.BINDINGS:
             assert binding.id and binding.description  # ids for keymaps, text for the footer
@@ -579,15 +586,15 @@ def test_palette_value_commands(tmp_path):
         _command(app, "Train N steps…").callback()
         await _answer(pilot, "7")
         assert app.session.trainer.steps_done == trained + 7
-        assert "Cancel the training job" not in _titles(app)  # no job: no entry
+        assert "Cancel the job" not in _titles(app)  # no job: no entry
         app.set_running(False)
         _command(app, "Train N steps…").callback()
         await _answer_unsettled(pilot, "100000")
         await until(pilot, lambda: app.driver.job is not None, "the job to start")
-        _command(app, "Cancel the training job").callback()
+        _command(app, "Cancel the job").callback()
         await settle(pilot)
-        assert any("training job cancelled after" in m for m in notifications(app))
-        assert "Cancel the training job" not in _titles(app)
+        assert any("job cancelled after" in m for m in notifications(app))
+        assert "Cancel the job" not in _titles(app)
 
         _command(app, "Reset flow from random spins").callback()
         await settle(pilot)
@@ -796,5 +803,90 @@ def test_no_color_keeps_every_view_readable(tmp_path, monkeypatch):
         # the lattice is drawn by glyph, so it stays readable without colour
         assert any(set(row) <= GLYPHS and row.strip() for row in lines(app.w("lattice")))
         assert "T=" in status(app)
+
+    run(app, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# keys, help, README, status line
+
+
+def test_every_binding_has_one_row_in_the_key_table_and_the_readme_shows_it():
+    from rgflow.tui.app import RgflowApp
+    from rgflow.tui.keys import KEY_ROWS, README_END, README_START, key_table
+
+    ids = [i for row_ids, _ in KEY_ROWS for i in row_ids]
+    assert sorted(ids) == sorted(b.id for b in RgflowApp.BINDINGS)  # each exactly once
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split(README_START)[1].split(README_END)[0].strip()
+    assert shown == key_table(RgflowApp.BINDINGS)
+
+
+def test_browser_safe_key_for_every_action():
+    from rgflow.tui.app import RgflowApp
+
+    taken = {"ctrl+q", "ctrl+w", "ctrl+t", "ctrl+p", "ctrl+n", "ctrl+tab"}
+    actions: dict[str, set] = {}
+    for b in RgflowApp.BINDINGS:
+        actions.setdefault(b.action, set()).update(k.strip() for k in b.key.split(","))
+    assert "command_palette" in actions  # ctrl+p is the browser's print
+    for action, keys in actions.items():
+        assert keys - taken, action
+
+
+def test_temperature_keys_are_symmetric_and_the_help_says_so(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        T0 = app.session.T
+        await press(pilot, "plus", "plus", "plus", "minus")
+        assert app.session.T == pytest.approx(T0 + 0.29, abs=2e-6)
+        await press(pilot, "underscore", "underscore", "underscore", "equals_sign")
+        assert app.session.T == pytest.approx(T0, abs=2e-6)
+        await press(pilot, "plus")
+        assert f"T/Tc={(T0 + 0.1) / TC:.3f}" in status(app)
+        await press(pilot, "question_mark")
+        text = "\n".join(str(w.source) for w in app.screen.query("Markdown"))
+        assert "| = / - | temperature +0.01 / −0.01 |" in text
+        assert "| + / _ | temperature +0.1 / −0.1 |" in text
+
+    run(app, body)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_footer_keeps_the_essential_keys_and_the_status_line_the_view(tmp_path, size):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await pilot.pause()
+        shown = {w.description for w in app.query("FooterKey")
+                 if w.region.width > 0 and w.region.right <= size[0]}
+        assert {"View", "Save", "Help", "Quit"} <= shown, shown
+        assert "T ±0.01" in shown or size[0] < 100
+        assert ("1/5 Lattice" in status(app)) or ("view 1/5" in status(app))
+
+    run(app, body, size=size)
+
+
+def test_flow_runs_on_a_frozen_rbm_that_says_its_training_step(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        app.submit(lambda s: s.run_steps(30) and None)
+        await press(pilot, "5", "f")
+        frozen_at = app.driver.flow_rbm[1]
+        frozen_W = app.driver.flow_rbm[0].W.copy()
+        assert f"RBM frozen at train step {frozen_at}" in "\n".join(lines(app.w("flow-info")))
+        app.submit(lambda s: s.run_steps(10) and None)  # training goes on
+        await press(pilot, "f")
+        assert app.session.trainer.steps_done > frozen_at
+        np.testing.assert_array_equal(app.driver.flow_rbm[0].W, frozen_W)
+        assert not np.array_equal(app.session.trainer.rbm.W, frozen_W)
+        _command(app, "Flow N steps…").callback()
+        await _answer(pilot, "4")
+        assert app.session.flow_step_count == 6
+        _command(app, "Reset flow from data").callback()
+        await press(pilot, "f")  # a new flow freezes the RBM as it is now
+        assert app.driver.flow_rbm[1] == app.session.trainer.steps_done
 
     run(app, body)

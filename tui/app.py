@@ -26,7 +26,7 @@ from rgflow.core.exact import TC
 from .commands import palette_commands
 from .driver import Command, DriverListener, SessionDriver
 from .files import FilesMixin
-from .jobs import JobsMixin
+from .jobs import JobsMixin, frozen_flow_step
 from .status import StatusContext, status_text
 from .views import MODULES, PANES, VIEW_TITLES, VIEWS
 from .views.common import unit_side
@@ -94,33 +94,39 @@ class RgflowApp(FilesMixin, JobsMixin, App):
     TITLE = "rgflow"
     ENABLE_COMMAND_PALETTE = True
 
+    # The footer shows the bindings with show=True in this order, and drops them from the
+    # right when it is narrow: the keys to page, save, get help and leave come first.
+    # Every action has a key that browsers leave alone (ctrl+q, ctrl+w, ctrl+t, ctrl+p
+    # are theirs under `rgflow serve`): Q quits at once, : opens the palette.
     BINDINGS = [
+        Binding("v,tab", "next_view", "View", id="view"),
+        Binding("s", "save", "Save", id="save"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", id="help"),
+        Binding("q", "quit_app", "Quit", id="quit"),
         Binding("space", "toggle_run", "Run/Pause", id="run"),
         Binding("n", "step", "Step", id="step"),
-        Binding("equals_sign", "temperature(0.01)", "T +0.01", show=False, id="t-up"),
-        Binding("plus,shift+equals_sign", "temperature(0.1)", "T +0.1", key_display="+/-",
-                id="t-up-big"),
+        Binding("equals_sign", "temperature(0.01)", "T ±0.01", key_display="=/-", id="t-up"),
         Binding("minus", "temperature(-0.01)", "T -0.01", show=False, id="t-down"),
+        Binding("plus,shift+equals_sign", "temperature(0.1)", "T ±0.1", key_display="+/_",
+                id="t-up-big"),
         Binding("underscore,shift+minus", "temperature(-0.1)", "T -0.1", show=False,
                 id="t-down-big"),
         Binding("a", "cycle_algorithm", "Algorithm", id="algorithm"),
+        Binding("t", "toggle_training", "Train", id="train"),
+        Binding("f", "flow_step", "Flow", id="flow"),
         Binding("r", "cycle_rg_rule", "RG rule", show=False, id="rg-rule"),
         Binding("left_square_bracket", "rg_level(-1)", "RG level -", show=False, id="rg-down"),
         Binding("right_square_bracket", "rg_level(1)", "RG level +", show=False, id="rg-up"),
-        Binding("t", "toggle_training", "Train", id="train"),
-        Binding("f", "flow_step", "Flow", id="flow"),
         Binding("up,k", "select_unit(0,-1)", "Unit up", show=False, id="unit-up"),
         Binding("down,j", "select_unit(0,1)", "Unit down", show=False, id="unit-down"),
         Binding("left,h", "select_unit(-1,0)", "Unit left", show=False, id="unit-left"),
         Binding("right,l", "select_unit(1,0)", "Unit right", show=False, id="unit-right"),
-        Binding("v,tab", "next_view", "View", id="view"),
         Binding("shift+tab", "next_view(-1)", "Previous view", show=False, id="view-back"),
         *[Binding(str(i + 1), f"show_view('{name}')", f"View: {VIEW_TITLES[name]}", show=False,
                   id=f"view-{name}") for i, name in enumerate(VIEWS)],
-        Binding("s", "save", "Save", id="save"),
         Binding("o", "open", "Open", show=False, id="open"),
-        Binding("question_mark,f1", "help", "Help", key_display="?", id="help"),
-        Binding("q", "quit_app", "Quit", id="quit"),
+        Binding("colon,ctrl+p", "command_palette", "Command palette", show=False, id="palette"),
+        Binding("Q", "quit_now", "Quit at once (autosave)", show=False, id="quit-now-key"),
         Binding("ctrl+q", "quit_now", "Quit at once (autosave)", show=False, priority=True,
                 id="quit-now"),
     ]
@@ -452,7 +458,8 @@ class RgflowApp(FilesMixin, JobsMixin, App):
         self.submit(toggle)
 
     def action_flow_step(self) -> None:
-        self.submit(lambda s: s.flow_step() and None)
+        driver = self.driver
+        self.submit(lambda s: frozen_flow_step(driver, s) and None)
 
     def action_select_unit(self, dx: int, dy: int) -> None:
         pub = self.driver.published

@@ -34,7 +34,11 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     else:
         err = reading["T_err"]
         err_text = f" ± {err:.3f}" if np.isfinite(err) else ""
+        frozen = extras.get("flow_rbm_step")
+        model = ("RBM frozen at train step " + str(frozen) if frozen is not None
+                 else "RBM: not frozen yet (restored flow)")
         text = (f"flow step {f.flow_step} of {len(chains)} chains (f: one more)\n"
+                f"{model}\n"
                 f"⟨|m|⟩ = {m[-1]:.4f}\n"
                 f"T from E/N (Onsager): {reading['T']:.3f}{err_text}\n"
                 f"{classifier_text(app, f, extras.get('classifier'))}\n"
