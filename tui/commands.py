@@ -9,7 +9,8 @@ from textual.app import SystemCommand
 from .keys import readable
 
 # bindings the palette leaves out: aliases of an entry it has, and per-unit moves
-PALETTE_SKIPS = {"quit-now", "quit-now-key", "palette", "view-back", "unit-up", "unit-down", "unit-left", "unit-right"}
+PALETTE_SKIPS = {"quit-now", "quit-now-key", "palette", "view-back", "unit-up", "unit-down",
+                 "unit-left", "unit-right"}
 
 
 def key_name(binding) -> str:
