@@ -77,7 +77,7 @@ def flow_job(driver, n: int) -> Iterator[tuple[int, int]]:
 def run_reproduce(post, preset, out: Path, threads: int, stop: threading.Event) -> dict:
     """Thread worker body: run a reproduce preset into out, posting its progress. Returns
     the run's summary, or {'stopped': ...} / {'error': ...}; never raises."""
-    from rgflow.core.experiments import Pipeline, check_out_dir
+    from rgflow.core.reproduce import Pipeline, check_out_dir
 
     state = {"index": 0, "shown": None}
 
@@ -214,7 +214,7 @@ class JobsMixin:
     def start_reproduce(self, text: str) -> None:
         """Run a reproduce preset into <saves>/reproduce-<preset>; progress on the status
         line, the report path in a notification when done."""
-        from rgflow.core.experiments import get_preset
+        from rgflow.core.reproduce import get_preset
         from rgflow.core.persist import saves_dir
 
         if self.reproduce_running():
