@@ -261,6 +261,8 @@ def test_views_show_live_analysis(tmp_path):
         await settle(pilot)
         info = "\n".join(lines(app.w("corr-info")))
         assert "own-block" in info and "peak/far" in info and "RBM" in info
+        assert "not connected" in app.w("corr-rbm").border_title
+        assert "not connected" in app.w("corr-rg").border_title
         c = app.analysis["corr"]
         assert c["rg"].shape == (16, 8, 8) and c["rbm"].shape == (16, 8, 8)
         assert 0 < c["rg_own_stats"]["mean"] <= 1
@@ -888,5 +890,37 @@ def test_flow_runs_on_a_frozen_rbm_that_says_its_training_step(tmp_path):
         _command(app, "Reset flow from data").callback()
         await press(pilot, "f")  # a new flow freezes the RBM as it is now
         assert app.driver.flow_rbm[1] == app.session.trainer.steps_done
+
+    run(app, body)
+
+
+def test_invalid_save_name_keeps_the_dialog_and_open_takes_a_typed_path(tmp_path):
+    app = make_app(tmp_path)
+    elsewhere = tmp_path / "elsewhere.npz"
+    other = new_session()
+    other.run_steps(2)
+    other.save(elsewhere)
+
+    async def body(pilot):
+        await press(pilot, "n", "s")
+        assert isinstance(app.screen, SaveDialog)
+        await pilot.press(*"bad name!", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveDialog)  # still open, with the reason
+        assert "invalid save name" in str(app.screen.query_one("#save-hint").render())
+        await press(pilot, "escape")
+        assert not list((tmp_path / "saves").glob("*.npz"))
+
+        await press(pilot, "o")
+        assert isinstance(app.screen, SaveBrowser)
+        app.screen.query_one("#browser-path").focus()
+        await pilot.press(*str(tmp_path / "missing.npz"), "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveBrowser)
+        assert "no such file" in str(app.screen.query_one("#browser-error").render())
+        app.screen.query_one("#browser-path").value = str(elsewhere)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert steps(app) == 2 and app.save_path == elsewhere
 
     run(app, body)

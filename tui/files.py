@@ -113,7 +113,7 @@ class FilesMixin:
                     self.notify(str(exc), severity="error")
 
         default = self.save_path.stem if self.save_path is not None else ""
-        self.push_screen(SaveDialog(self._list_saves, default), chosen)
+        self.push_screen(SaveDialog(self._list_saves, default, check=self._resolve), chosen)
 
     def _save_to(self, path: Path | None, then: Callable[[], None] | None = None,
                  only_if_unsaved: bool = False) -> None:

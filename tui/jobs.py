@@ -157,14 +157,21 @@ class JobsMixin:
         self._reproduce_stop.set()
         self._calibrate_stop.set()
 
-    # -- train N steps (on the session worker)
-    def train_steps_text(self, text: str) -> None:
+    def _count(self, text: str) -> int | None:
+        """A positive whole number typed in a dialog, or None (after a notification)."""
         try:
             n = int(text)
-            if n <= 0:
-                raise ValueError
         except ValueError:
+            n = 0
+        if n <= 0:
             self.notify(f"not a positive whole number: {text!r}", severity="error")
+            return None
+        return n
+
+    # -- train N steps, flow N steps (on the session worker)
+    def train_steps_text(self, text: str) -> None:
+        n = self._count(text)
+        if n is None:
             return
         driver = self.driver
 
@@ -177,12 +184,8 @@ class JobsMixin:
         self.submit(start)
 
     def flow_steps_text(self, text: str) -> None:
-        try:
-            n = int(text)
-            if n <= 0:
-                raise ValueError
-        except ValueError:
-            self.notify(f"not a positive whole number: {text!r}", severity="error")
+        n = self._count(text)
+        if n is None:
             return
         driver = self.driver
         self.submit(lambda s: driver.start_job(flow_job(driver, n), n) or

@@ -31,10 +31,10 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     rg_unit = min(unit, c["rg"].shape[0] - 1)
     lim = float(max(np.abs(c["rg"][rg_unit]).max(), np.abs(c["rbm"][unit]).max(), 1e-9))
     rg_map = app.w("corr-rg")
-    rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩ (block average)"
+    rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩ (block average, not connected)"
     rg_map.set_data(c["rg"][rg_unit], -lim, lim)
     rbm_map = app.w("corr-rbm")
-    rbm_map.border_title = f"RBM ⟨v h_{unit}⟩"
+    rbm_map.border_title = f"RBM ⟨v h_{unit}⟩ (not connected)"
     rbm_map.set_data(c["rbm"][unit], -lim, lim)
     start = (unit // GRID_PAGE) * GRID_PAGE
     grid = app.w("corr-grid")
@@ -60,6 +60,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
         ]
     elif "locality_error" in c:
         lines.append(f"locality: {c['locality_error']}")
+    lines.append("⟨v h⟩ not connected: near Tc its ⟨v⟩⟨h⟩ part (~m²) can dominate")
     app.set_text("corr-info", "\n".join(lines))
 
 
