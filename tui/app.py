@@ -117,6 +117,7 @@ class RgflowApp(FilesMixin, JobsMixin, App):
         Binding("r", "cycle_rg_rule", "RG rule", show=False, id="rg-rule"),
         Binding("left_square_bracket", "rg_level(-1)", "RG level -", show=False, id="rg-down"),
         Binding("right_square_bracket", "rg_level(1)", "RG level +", show=False, id="rg-up"),
+        Binding("g", "toggle_gr_log", "G(r) log-log", show=False, id="gr-log"),
         Binding("up,k", "select_unit(0,-1)", "Unit up", show=False, id="unit-up"),
         Binding("down,j", "select_unit(0,1)", "Unit down", show=False, id="unit-down"),
         Binding("left,h", "select_unit(-1,0)", "Unit left", show=False, id="unit-left"),
@@ -139,6 +140,7 @@ class RgflowApp(FilesMixin, JobsMixin, App):
     page = reactive(0)
     selected_unit = reactive(0)
     rg_level_index = reactive(0)
+    gr_log = reactive(False)  # G(r) on log-log axes (g)
 
     def __init__(self, session=None, *, fps: float = 12.0, saves_dir=None,
                  warm_up: bool = True, save_path: Path | None = None,
@@ -456,6 +458,12 @@ class RgflowApp(FilesMixin, JobsMixin, App):
             s.set_training(not s.training)
             return f"training {'on' if s.training else 'off'}"
         self.submit(toggle)
+
+    def action_toggle_gr_log(self) -> None:
+        self.gr_log = not self.gr_log
+
+    def watch_gr_log(self, _on: bool) -> None:
+        self._draw(force=True)
 
     def action_flow_step(self) -> None:
         driver = self.driver

@@ -14,6 +14,7 @@ KEY_ROWS = (
     (("algorithm",), "cycle Monte Carlo algorithm (Metropolis, heat-bath, Wolff)"),
     (("rg-rule",), "cycle RG rule (block average, majority, decimation)"),
     (("rg-down", "rg-up"), "previous / next RG level"),
+    (("gr-log",), "G(r) on log-log / linear axes (plots view)"),
     (("train",), "RBM training on / off"),
     (("flow",), "one RBM flow step v → h → v (on a frozen copy of the RBM)"),
     (("unit-up", "unit-down", "unit-left", "unit-right"),

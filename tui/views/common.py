@@ -32,8 +32,10 @@ def plot_thermo(plot: PlotView, f, names: tuple[str, ...]) -> None:
     if "energy" in names:
         plot.set_reference("Onsager E/N", float(onsager_energy_per_spin(f.T)))
     if "abs_m" in names:
-        plot.set_reference("Onsager m", float(onsager_magnetisation(f.T)))
-    plot.set_labels(xlabel="sweeps ago")
+        plot.set_reference("Onsager |m|", float(onsager_magnetisation(f.T)))
+    # x is negative inside (now = 0, on the right); the ticks read as positive "ago"
+    plot.set_labels(xlabel="steps ago", ylabel=" and ".join(labels[n] for n in names),
+                    xticks="ago")
 
 
 def fmt(v) -> str:
