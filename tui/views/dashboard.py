@@ -12,10 +12,10 @@ PANES = ("lattice", "rg-pane", "dash-recon", "dash-plot")
 
 
 def compose():
-    yield LatticeView(title="spins", id="lattice")
+    yield LatticeView(title="spins", id="lattice", spin_legend=True)
     with ContentSwitcher(initial="rg-map", id="rg-pane"):
         yield HeatMap(title="RG level", id="rg-map")
-        yield LatticeView(title="RG level", id="rg-spins")
+        yield LatticeView(title="RG level", id="rg-spins", spin_legend=True)
     yield HeatMap(title="RBM reconstruction ⟨v'⟩", id="dash-recon")
     yield PlotView(title="E/N and |m| (· Onsager)", id="dash-plot", background=True)
 

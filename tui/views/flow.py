@@ -16,7 +16,7 @@ SHOWN_CHAINS = 3
 
 def compose():
     for i in range(SHOWN_CHAINS):
-        yield LatticeView(title=f"flow chain {i + 1}", id=f"flow-{i}")
+        yield LatticeView(title=f"flow chain {i + 1}", id=f"flow-{i}", spin_legend=True)
     yield Static("", id="flow-info", classes="info", markup=False)
     yield PlotView(title="flow T per chain", id="flow-hist", background=True)
 

@@ -16,10 +16,11 @@ METRIC_LABELS = {"reconstruction_error": "recon. error", "pll": "pseudo-LL",
 
 
 def compose():
-    yield LatticeView(title="input v", id="rbm-v")
+    yield LatticeView(title="input v", id="rbm-v", spin_legend=True)
     yield HeatMap(title="hidden ⟨h⟩", id="rbm-hidden")
     yield HeatMap(title="reconstruction ⟨v'⟩", id="rbm-recon")
-    yield LatticeView(title="reconstruction sample v'", id="rbm-recon-sample")
+    yield LatticeView(title="reconstruction sample v'", id="rbm-recon-sample",
+                      spin_legend=True)
     yield HeatMap(title="weights of unit", id="rbm-weights")
     yield Static("", id="rbm-info", classes="info", markup=False)
 

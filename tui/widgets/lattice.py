@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
@@ -175,6 +176,7 @@ class LatticeView(Widget):
         *,
         title: str | None = None,
         show_mode: bool = True,
+        spin_legend: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -184,6 +186,7 @@ class LatticeView(Widget):
             spins: Optional first frame.
             title: Optional border title (visible when the widget has a border).
             show_mode: Keep the border subtitle set to mode_label.
+            spin_legend: Put "█ +1 █ −1" in the colours of up and down spins before it.
         """
         super().__init__(name=name, id=id, classes=classes)
         self._spins: np.ndarray | None = None
@@ -192,6 +195,7 @@ class LatticeView(Widget):
         self._cache_key: tuple | None = None
         self._strips: list[Strip] = []
         self._show_mode = show_mode
+        self._spin_legend = spin_legend
         self.build_count = 0
         """How many times the rows were rebuilt (for tests and benchmarks)."""
         if title is not None:
@@ -250,6 +254,8 @@ class LatticeView(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
+        if self._spin_legend and self._spins is not None:
+            self._sync_mode_label()
 
     def get_line_filters(self):
         return rgb_only_filters(self)
@@ -266,11 +272,23 @@ class LatticeView(Widget):
 
     # -- internals -----------------------------------------------------------------------
 
+    def spin_legend(self) -> Text:
+        """Which colour is +1 and which −1, drawn in the lattice's own colours."""
+        style = self._lattice_style()
+        return Text.assemble(("█", Style(color=style.color)), " +1 ",
+                             ("█", Style(color=style.bgcolor)), " −1")
+
     def _sync_mode_label(self) -> None:
-        if self._show_mode:
-            label = self.mode_label
-            if self.border_subtitle != label:
-                self.border_subtitle = label
+        if not self._show_mode:
+            return
+        label = self.mode_label
+        if self._spin_legend and self.is_attached:
+            text = self.spin_legend()
+            if label:
+                text.append(f"  {label}")
+            self.border_subtitle = text
+        elif self.border_subtitle != label:
+            self.border_subtitle = label
 
     def _lattice_style(self) -> Style:
         up = self.get_component_rich_style("lattice-view--up", partial=True)
