@@ -263,6 +263,19 @@ def test_views_show_live_analysis(tmp_path):
         assert "own-block" in info and "peak/far" in info and "RBM" in info
         assert "not connected" in app.w("corr-rbm").border_title
         assert "not connected" in app.w("corr-rg").border_title
+        await press(pilot, "c")  # the connected maps, with their own locality numbers
+        title = app.w("corr-rbm").border_title
+        assert "connected" in title and "not connected" not in title
+        info = "\n".join(lines(app.w("corr-info")))
+        assert "connected ⟨v h⟩ − ⟨v⟩⟨h⟩" in info and "not conn.  connected" in info
+        c = app.analysis["corr"]
+        lim = max(np.abs(c["rg_c"][0]).max(), np.abs(c["rbm_c"][0]).max())
+        from rgflow.tui.widgets.palette import quantise
+
+        np.testing.assert_array_equal(app.w("corr-rbm").levels,
+                                      quantise(c["rbm_c"][0], -lim, lim, 11))
+        await press(pilot, "c")
+        assert "not connected" in app.w("corr-rbm").border_title
         c = app.analysis["corr"]
         assert c["rg"].shape == (16, 8, 8) and c["rbm"].shape == (16, 8, 8)
         assert 0 < c["rg_own_stats"]["mean"] <= 1

@@ -118,6 +118,7 @@ class RgflowApp(FilesMixin, JobsMixin, App):
         Binding("left_square_bracket", "rg_level(-1)", "RG level -", show=False, id="rg-down"),
         Binding("right_square_bracket", "rg_level(1)", "RG level +", show=False, id="rg-up"),
         Binding("g", "toggle_gr_log", "G(r) log-log", show=False, id="gr-log"),
+        Binding("c", "toggle_connected", "Connected ⟨v h⟩", show=False, id="connected"),
         Binding("up,k", "select_unit(0,-1)", "Unit up", show=False, id="unit-up"),
         Binding("down,j", "select_unit(0,1)", "Unit down", show=False, id="unit-down"),
         Binding("left,h", "select_unit(-1,0)", "Unit left", show=False, id="unit-left"),
@@ -141,6 +142,7 @@ class RgflowApp(FilesMixin, JobsMixin, App):
     selected_unit = reactive(0)
     rg_level_index = reactive(0)
     gr_log = reactive(False)  # G(r) on log-log axes (g)
+    connected = reactive(False)  # the correlator view shows <v h> - <v><h> (c)
 
     def __init__(self, session=None, *, fps: float = 12.0, saves_dir=None,
                  warm_up: bool = True, save_path: Path | None = None,
@@ -463,6 +465,12 @@ class RgflowApp(FilesMixin, JobsMixin, App):
         self.gr_log = not self.gr_log
 
     def watch_gr_log(self, _on: bool) -> None:
+        self._draw(force=True)
+
+    def action_toggle_connected(self) -> None:
+        self.connected = not self.connected
+
+    def watch_connected(self, _on: bool) -> None:
         self._draw(force=True)
 
     def action_flow_step(self) -> None:

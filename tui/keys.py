@@ -15,6 +15,7 @@ KEY_ROWS = (
     (("rg-rule",), "cycle RG rule (block average, majority, decimation)"),
     (("rg-down", "rg-up"), "previous / next RG level"),
     (("gr-log",), "G(r) on log-log / linear axes (plots view)"),
+    (("connected",), "⟨v h⟩ maps connected (⟨v h⟩ − ⟨v⟩⟨h⟩) / not connected (view 3)"),
     (("train",), "RBM training on / off"),
     (("flow",), "one RBM flow step v → h → v (on a frozen copy of the RBM)"),
     (("unit-up", "unit-down", "unit-left", "unit-right"),
