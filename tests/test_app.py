@@ -965,3 +965,23 @@ def test_plots_have_positive_ticks_own_axes_legends_off_the_data_and_a_log_log_t
         assert gr._scales["xscale"] == "linear" and "r^(-1/4)" not in gr.series_names
 
     run(app, body, size=(160, 50))
+
+
+@pytest.mark.parametrize("L, size", [(16, (120, 40)), (8, (80, 24)), (32, (200, 60))])
+def test_lattice_rg_level_and_reconstruction_are_drawn_at_one_scale(tmp_path, L, size):
+    app = make_app(tmp_path, new_session(L=L))
+
+    async def body(pilot):
+        await press(pilot, "n")
+        lattice, recon, rg = app.w("lattice"), app.w("dash-recon"), app.w("rg-map")
+        width = lattice.columns_per_site * L  # columns the lattice spans
+        assert lattice.zoom >= 1 and width >= L
+        for widget in (recon, rg):
+            if not widget.display:  # another page of a small terminal
+                continue
+            drawn = widget._pixel_image(*widget.size)
+            assert drawn.shape[1] == width, (widget.id, drawn.shape, width)
+        if lattice.zoom > 1:
+            assert f"half-block ×{lattice.zoom}" in lattice.mode_label
+
+    run(app, body, size=size)

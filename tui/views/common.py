@@ -42,3 +42,23 @@ def fmt(v) -> str:
     if isinstance(v, float | np.floating):
         return "∞" if np.isinf(v) else f"{v:.4g}"
     return str(v)
+
+
+def one_scale(L: int, lattices: list, maps: list[tuple]) -> float:
+    """Draw L x L lattices (LatticeView) and maps ((HeatMap or LatticeView, its side)) at
+    one scale: the largest whole zoom at which the lattice fits in every pane, else the
+    lattice's own mode (braille, downsampled) with the maps matched to it. Every map then
+    spans the same width as the lattice, centred in its pane. Returns columns per site."""
+    panes = [*lattices, *(widget for widget, _ in maps)]
+    fits = [min(w.size.width // L, (2 * w.size.height) // L) for w in panes if w.display]
+    zoom = max(1, min(fits, default=1))
+    for lattice in lattices:
+        lattice.zoom = zoom
+    per_site = min((lattice.columns_per_site for lattice in lattices), default=float(zoom))
+    for widget, side in maps:
+        per_cell = per_site * L / side
+        if hasattr(widget, "zoom"):  # a lattice of block spins
+            widget.zoom = max(1, int(round(per_cell)))
+        else:
+            widget.scale = per_cell
+    return per_site

@@ -361,9 +361,22 @@ class HeatMap(_PixelMap):
         """
         super().__init__(title=title, n_levels=n_levels, name=name, id=id, classes=classes)
         self._fit = fit
+        self._scale: float | None = None
         self._levels: np.ndarray | None = None
         if values is not None:
             self.set_data(values)
+
+    @property
+    def scale(self) -> float | None:
+        """Columns per map cell, set by a view that draws several maps at one scale (None:
+        as large as fits). Shrunk if the map would not fit."""
+        return self._scale
+
+    @scale.setter
+    def scale(self, value: float | None) -> None:
+        if value != self._scale:
+            self._scale = value
+            self._changed()
 
     def set_data(
         self,
@@ -406,7 +419,10 @@ class HeatMap(_PixelMap):
         if not self._fit:
             return self._levels
         rows, cols = self._levels.shape
-        return resample(self._levels, fit_scale(rows, cols, width, 2 * height))
+        scale = fit_scale(rows, cols, width, 2 * height)
+        if self._scale is not None:
+            scale = min(scale, self._scale)
+        return resample(self._levels, scale)
 
 
 class HeatMapGrid(_PixelMap):

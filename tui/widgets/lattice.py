@@ -196,6 +196,7 @@ class LatticeView(Widget):
         self._strips: list[Strip] = []
         self._show_mode = show_mode
         self._spin_legend = spin_legend
+        self._zoom = 1
         self.build_count = 0
         """How many times the rows were rebuilt (for tests and benchmarks)."""
         if title is not None:
@@ -222,6 +223,40 @@ class LatticeView(Widget):
         return self._spins
 
     @property
+    def zoom(self) -> int:
+        """Text columns per site when the lattice is drawn half-block (1 = 1:1): set by a
+        view that draws several maps at one scale. Ignored when the zoomed lattice does not
+        fit."""
+        return self._zoom
+
+    @zoom.setter
+    def zoom(self, k: int) -> None:
+        k = max(1, int(k))
+        if k != self._zoom:
+            self._zoom = k
+            self._frame += 1
+            self._sync_mode_label()
+            self.refresh()
+
+    def _zoom_fits(self, width: int, height: int) -> bool:
+        if self._zoom <= 1 or self._spins is None:
+            return False
+        rows, cols = self._spins.shape
+        need_cols, need_rows = cells_needed((rows * self._zoom, cols * self._zoom), HALF_BLOCK)
+        return need_cols <= width and need_rows <= height
+
+    @property
+    def columns_per_site(self) -> float:
+        """Text columns one site takes as drawn now (1 at half-block 1:1)."""
+        mode = self.mode
+        if mode is None:
+            return 1.0
+        if self._zoom_fits(*self.size):
+            return float(self._zoom)
+        name, scale = mode
+        return {HALF_BLOCK: 1.0, DOWNSAMPLED: 1.0 / scale}.get(name, 0.5)
+
+    @property
     def mode(self) -> tuple[str, int] | None:
         """(mode, scale) for the current lattice and widget size, or None with no data."""
         if self._spins is None:
@@ -233,6 +268,8 @@ class LatticeView(Widget):
     def mode_label(self) -> str:
         """E.g. "half-block 1:1", "braille 1:1", "downsampled ×4"; "" with no data."""
         mode = self.mode
+        if mode is not None and self._zoom_fits(*self.size):
+            return f"half-block ×{self._zoom}"
         return "" if mode is None else mode_label(*mode)
 
     # -- Textual hooks -------------------------------------------------------------------
@@ -299,8 +336,11 @@ class LatticeView(Widget):
         if self._spins is None or width <= 0 or height <= 0:
             return []
         self.build_count += 1
-        mode, scale = choose_mode(self._spins.shape, width, height)
-        rows = encode_rows(self._spins, mode, scale)[:height]
+        spins = self._spins
+        if self._zoom_fits(width, height):
+            spins = np.repeat(np.repeat(spins, self._zoom, axis=0), self._zoom, axis=1)
+        mode, scale = choose_mode(spins.shape, width, height)
+        rows = encode_rows(spins, mode, scale)[:height]
         n_cols = min(len(rows[0]), width)
         if n_cols < len(rows[0]):
             rows = [row[:n_cols] for row in rows]
