@@ -868,7 +868,7 @@ def test_temperature_keys_are_symmetric_and_the_help_says_so(tmp_path):
     run(app, body)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("size", [(40, 12), (80, 24), (120, 40)])
 def test_footer_keeps_the_essential_keys_and_the_status_line_the_view(tmp_path, size):
     app = make_app(tmp_path)
 
@@ -878,7 +878,11 @@ def test_footer_keeps_the_essential_keys_and_the_status_line_the_view(tmp_path, 
                  if w.region.width > 0 and w.region.right <= size[0]}
         assert {"View", "Save", "Help", "Quit"} <= shown, shown
         assert "T ±0.01" in shown or size[0] < 100
-        assert ("1/5 Lattice" in status(app)) or ("view 1/5" in status(app))
+        assert any(v in status(app) for v in ("1/5 Lattice", "view 1/5", "v1/5"))
+        for pane in PANES["dashboard"]:  # titles kept (on the top border) at every size
+            widget = app.w(pane)
+            if widget.display and pane not in ("rg-pane", "dash-plot"):  # plot: inside
+                assert widget.border_title and widget.styles.border_top[0] != "", pane
 
     run(app, body, size=size)
 

@@ -262,6 +262,10 @@ class RgflowApp(FilesMixin, JobsMixin, App):
         if mode != self.layout_mode:
             self.layout_mode = mode
             self.page = min(self.page, self.pages_of(self.view) - 1)
+        # small terminals: the footer's room goes to the keys (the palette is also ':')
+        for footer in screen.query(Footer):
+            footer.compact = mode != "wide"
+            footer.show_command_palette = mode == "wide"
         self._show_page()
 
     def pages_of(self, view: str) -> int:
