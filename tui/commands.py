@@ -1,10 +1,13 @@
-"""The command palette (ctrl+p): every key's action under its readable key name, plus the
-commands that ask for a value. An entry appears only when it applies (cancel a training
-job only while one runs, stop reproduce only while a run goes, ...)."""
+"""The command palette (: or ctrl+p): every key's action under its readable key name, plus
+the commands that ask for a value. An entry appears only when it applies (cancel a job only
+while one runs, stop reproduce only while a run goes, ...)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from textual.app import SystemCommand
+from textual.screen import Screen
+
+from rgflow.core.exact import TC
 
 from .keys import readable
 
@@ -77,3 +80,52 @@ def palette_commands(app) -> Iterator[SystemCommand]:
                         app.export_view)
     yield SystemCommand("Screenshot (SVG)", "save the screen as an SVG file into "
                         "saves/exports", app.screenshot)
+
+
+class PaletteMixin:
+    """The palette and its value commands (mixed into RgflowApp)."""
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # Textual's own Quit and Screenshot would duplicate ours
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
+        yield from palette_commands(self)
+
+    def ask(self, prompt: str, chosen: Callable[[str], None], value: str = "",
+            placeholder: str = "") -> None:
+        from .screens.dialogs import InputDialog
+
+        def done(text: str | None) -> None:
+            if text:
+                chosen(text)
+        self.push_screen(InputDialog(prompt, value=value, placeholder=placeholder), done)
+
+    def ask_temperature(self) -> None:
+        self.ask("Temperature T:", self.set_temperature_text, placeholder="e.g. 2.269 or tc")
+
+    def set_temperature_text(self, text: str) -> None:
+        try:
+            T = TC if text.strip().lower() == "tc" else float(text)
+        except ValueError:
+            self.notify(f"not a temperature: {text!r}", severity="error")
+            return
+        self.submit(lambda s: s.set_temperature(T))
+
+    def ask_config(self, key: str, prompt: str) -> None:
+        self.ask(prompt, lambda text: self.set_config(key, text))
+
+    def set_config(self, key: str, text: str) -> None:
+        """Change one setting (validated by SessionConfig); L and the RBM are rebuilt."""
+        driver = self.driver
+
+        def apply(s):
+            from rgflow.core.config import SessionConfig
+
+            value = getattr(SessionConfig.from_dict({**s.config.to_dict(), key: text}), key)
+            old_L, old_hidden = s.config.L, s.config.n_hidden
+            s.reconfigure(**{key: value})
+            if (s.config.L, s.config.n_hidden) != (old_L, old_hidden):
+                driver.session_changed()
+            return f"{key} = {getattr(s.config, key)}"
+        self.submit(apply)
