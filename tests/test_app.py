@@ -989,3 +989,33 @@ def test_lattice_rg_level_and_reconstruction_are_drawn_at_one_scale(tmp_path, L,
             assert f"half-block ×{lattice.zoom}" in lattice.mode_label
 
     run(app, body, size=size)
+
+
+def test_a_save_is_written_in_the_background_while_the_session_goes_on(tmp_path, monkeypatch):
+    import rgflow.core.persist as persist
+
+    gate, entered = threading.Event(), threading.Event()
+    real_write = persist.write_save
+
+    def slow_write(path, arrays, meta):
+        entered.set()
+        assert gate.wait(60)
+        return real_write(path, arrays, meta)
+
+    monkeypatch.setattr(persist, "write_save", slow_write)
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await press(pilot, "n")
+        app._save_to(tmp_path / "bg.npz")
+        await until(pilot, lambda: entered.is_set(), "the writer thread")
+        assert app.saves_writing == 1 and not app.settled
+        app.submit(lambda s: s.step() and None)  # the worker is free meanwhile
+        await until(pilot, lambda: app.driver.commands_done == app.driver.commands_submitted,
+                    "the step during the write")
+        assert steps(app) == 2 and not (tmp_path / "bg.npz").exists()
+        gate.set()
+        await settle(pilot)
+        assert Session.load(tmp_path / "bg.npz").step_count == 1  # the snapshot's state
+
+    run(app, body)
