@@ -34,7 +34,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     rg_unit = min(unit, rg_maps.shape[0] - 1)
     lim = float(max(np.abs(rg_maps[rg_unit]).max(), np.abs(rbm_maps[unit]).max(), 1e-9))
     rg_map = app.w("corr-rg")
-    rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩ block average, {kind} (c)"
+    rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩ {kind} (c)"
     rg_map.set_data(rg_maps[rg_unit], -lim, lim)
     rbm_map = app.w("corr-rbm")
     rbm_map.border_title = f"RBM ⟨v h_{unit}⟩ {kind} (c)"
