@@ -8,6 +8,7 @@ and drawn), bounded by a timeout, never a fixed sleep.
 
 import asyncio
 import gc
+import re
 import threading
 import time
 from pathlib import Path
@@ -291,6 +292,21 @@ def test_views_show_live_analysis(tmp_path):
         assert {"|m|", "Onsager |m|"} <= set(app.w("plot-m").series_names)
         assert "flow ⟨|m|⟩" in app.w("plot-flow-m").series_names
         assert "flow T (Onsager E)" in app.w("plot-flow-t").series_names
+        # legends above the data, "ago" counted up from 0, own axes, tau_int, log-log
+        m_plot, train, gr = app.w("plot-m"), app.w("plot-train"), app.w("plot-gr")
+        await until(pilot, lambda: any("steps ago" in row for row in lines(m_plot)),
+                    "the |m| plot")
+        rows = lines(m_plot)
+        assert "|m|" in rows[0] and "Onsager |m|" in rows[0]  # the legend line, above
+        assert not any(re.search(r"-\d", row) for row in rows)
+        assert "τ_int" in m_plot.border_title and "n_eff" in m_plot.border_title
+        assert train._series["F gap"].yside == "right"  # its own scale
+        assert train._series["recon. error"].yside == "left"
+        await press(pilot, "g")
+        assert app.gr_log and gr._scales == {"xscale": "log", "yscale": "log"}
+        assert "r^(-1/4)" in gr.series_names and "log-log" in gr.border_title
+        await press(pilot, "g")
+        assert gr._scales["xscale"] == "linear" and "r^(-1/4)" not in gr.series_names
 
         await press(pilot, "5")
         text = "\n".join(lines(app.w("flow-info")))
@@ -941,34 +957,6 @@ def test_invalid_save_name_keeps_the_dialog_and_open_takes_a_typed_path(tmp_path
         assert steps(app) == 2 and app.save_path == elsewhere
 
     run(app, body)
-
-
-def test_plots_have_positive_ticks_own_axes_legends_off_the_data_and_a_log_log_toggle(tmp_path):
-    import re
-
-    app = make_app(tmp_path)
-
-    async def body(pilot):
-        app.submit(lambda s: s.run_steps(80) and None)
-        await press(pilot, "4")
-        m_plot, train, gr = app.w("plot-m"), app.w("plot-train"), app.w("plot-gr")
-        await until(pilot, lambda: any("steps ago" in row for row in lines(m_plot)),
-                    "the |m| plot")
-        rows = lines(m_plot)
-        assert "|m|" in rows[0] and "Onsager |m|" in rows[0]  # the legend line, above
-        assert not any(re.search(r"-\d", row) for row in rows)  # "ago" counts up from 0
-        title = m_plot.border_title
-        assert "τ_int" in title and "n_eff" in title
-        assert train._series["F gap"].yside == "right"  # its own scale
-        assert train._series["recon. error"].yside == "left"
-        await until(pilot, lambda: "gr" in app.analysis, "G(r)")
-        await press(pilot, "g")
-        assert app.gr_log and gr._scales == {"xscale": "log", "yscale": "log"}
-        assert "r^(-1/4)" in gr.series_names and "log-log" in gr.border_title
-        await press(pilot, "g")
-        assert gr._scales["xscale"] == "linear" and "r^(-1/4)" not in gr.series_names
-
-    run(app, body, size=(160, 50))
 
 
 @pytest.mark.parametrize("L, size", [(16, (120, 40)), (8, (80, 24)), (32, (200, 60))])
