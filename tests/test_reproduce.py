@@ -250,6 +250,7 @@ def test_plan_lists_stages_with_estimates(tiny_run):
     ["reproduce", "--threads", "two"],
     ["reproduce", "--seeds", "0"],
     ["reproduce", "--workers", "0"],
+    ["reproduce", "--workers", "2", "--scheduler", "tcp://127.0.0.1:9"],
     ["reproduce", "--bogus"],
 ])
 def test_bad_arguments_exit_2(argv, capsys):
@@ -268,7 +269,7 @@ def test_bad_output_directory_exits_2_and_writes_nothing(tmp_path, capsys):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    for out in (f, foreign, tmp_path / "missing" / "deeper"):
+    for out in (f, foreign, f / "under_a_file"):
         code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(out)])
         assert code == 2 and stdout == ""
         assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -203,7 +203,7 @@ def run_on_dask(pipe, client, check_dir: bool = True) -> dict:
 
 
 def _running_stages(client, pending: dict) -> list:
-    """Names of the pending stages some worker is computing now."""
+    """Names of the pending stages assigned to a worker (running, or next in its queue)."""
     try:
         keys = {k for ks in client.processing().values() for k in ks}
     except Exception:  # the scheduler is busy or gone: skip this status line's detail
@@ -229,9 +229,15 @@ def warm_numba_cache() -> None:
     stamp = cache_dir / f"rgflow-numba-warm-{h.hexdigest()[:16]}"
     if stamp.exists():
         return
-    with tempfile.TemporaryDirectory(prefix="rgflow-warm-") as tmp:
-        tiny = dataclasses.replace(get_preset("tiny"), seeds=1)
-        Pipeline(tiny, Path(tmp) / "out", jobs=1).run_stages()
+    import numba
+
+    threads = numba.get_num_threads()
+    try:
+        with tempfile.TemporaryDirectory(prefix="rgflow-warm-") as tmp:
+            tiny = dataclasses.replace(get_preset("tiny"), seeds=1)
+            Pipeline(tiny, Path(tmp) / "out", jobs=1).run_stages()
+    finally:
+        set_threads(threads)
     with contextlib.suppress(OSError):
         cache_dir.mkdir(parents=True, exist_ok=True)
         stamp.write_text("numba kernels of rgflow reproduce compiled and cached\n")

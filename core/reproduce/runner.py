@@ -52,8 +52,8 @@ def compute_stage(st: Stage, inputs: dict, threads: int = 1, report=None, stop=N
     """Run one stage on its inputs ({name: StageOutput}) and write its cache file atomically.
     BLAS runs on one thread (float32 GEMMs round differently with other thread counts), so
     the file's arrays do not depend on where or beside what the stage ran."""
+    from ..blas import blas_threads
     from ..npzio import atomic_write_npz, versions
-    from ..rbm import blas_threads
 
     ctx = StageContext(st, inputs, threads, report, stop)
     t0 = time.perf_counter()
@@ -162,8 +162,9 @@ class Pipeline:
 
 
 def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
+    from ..cpu import available_cores
+
+    return available_cores()
 
 
 def set_threads(jobs: int) -> None:

@@ -63,30 +63,39 @@ def run(args) -> int:
     import dataclasses
     import time
 
+    from rgflow.core.errors import UsageError
+    from rgflow.core.npzio import ensure_output_dir
     from rgflow.core.reproduce import Pipeline, check_out_dir, get_preset
     from rgflow.core.reproduce.runner import StageFailed
-    from rgflow.tui.cli.common import emit_json, stderr_console
+    from rgflow.tui.cli.common import emit_json
 
+    if args.workers and args.scheduler:
+        raise UsageError("--workers sizes a local cluster; with --scheduler the running "
+                         "cluster's workers are used")
     preset = get_preset(args.preset)
     if args.seeds:
         preset = dataclasses.replace(preset, seeds=args.seeds)
-    out = check_out_dir(args.out or f"reproduce-{args.preset}", args.force)
-    console = stderr_console()
+    out = args.out or f"reproduce-{args.preset}"
+    ensure_output_dir(out)  # the rule every command follows: created if missing, writable
+    out = check_out_dir(out, args.force)
     state = {"done": 0}
 
+    def say(text: str) -> None:  # whole lines, never wrapped (logs and pipes read them)
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
     def report(event, stage, **info):
+        n = len(pipeline.stages)
         if event == "start" and info.get("cached"):
             state["done"] += 1
-            console.print(f"[{state['done']}/{len(pipeline.stages)}] {stage.name}: cached")
+            say(f"[{state['done']}/{n}] {stage.name}: cached")
         elif event == "done":
             state["done"] += 1
-            console.print(f"[{state['done']}/{len(pipeline.stages)}] {stage.name}: "
-                          f"{stage.title}, {format_seconds(info['seconds'])} on "
-                          f"{info.get('worker') or 'n/a'}")
+            say(f"[{state['done']}/{n}] {stage.name}: {stage.title}, "
+                f"{format_seconds(info['seconds'])} on {info.get('worker') or 'n/a'}")
         elif event == "status":
-            running = ", ".join(info["running"]) or "waiting for a worker"
-            console.print(f"rgflow reproduce: {state['done']}/{len(pipeline.stages)} stages "
-                          f"done; running: {running}")
+            on = ", ".join(info["running"]) or "none yet"
+            say(f"rgflow reproduce: {state['done']}/{n} stages done; on workers: {on}")
 
     pipeline = Pipeline(preset, out, jobs=args.threads, force=args.force, report=report)
     plan = pipeline.estimates()
@@ -110,14 +119,14 @@ def run(args) -> int:
         pipeline.prepare()
         check_shared_dir(client, pipeline.cache_dir)
         n_workers = len(client.scheduler_info().get("workers", {}))
-        console.print(
+        say(
             f"rgflow reproduce: preset {preset.name}, {preset.seeds} seeds, {len(plan)} stages "
             f"({len(plan) - len(todo)} cached), estimated {format_seconds(total)} of one core "
             "from static per-unit costs measured on a shared 2-core machine; output in "
             f"{out}; Dask scheduler {client.scheduler.address} with {n_workers} workers "
             f"(ready in {ready:.1f} s)")
         if args.dashboard:
-            console.print(f"rgflow reproduce: dashboard {client.dashboard_link}")
+            say(f"rgflow reproduce: dashboard {client.dashboard_link}")
         try:
             summary = run_on_dask(pipeline, client, check_dir=False)
         except StageFailed as exc:

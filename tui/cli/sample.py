@@ -17,9 +17,10 @@ def add_parser(sub):
                    help="temperature, 'tc', or an inclusive range (repeatable; default tc)")
     p.add_argument("--n", type=positive_int, default=1000,
                    help="samples per temperature (default 1000)")
-    p.add_argument("--algo", default="auto",
+    p.add_argument("--algorithm", "--algo", dest="algo", default="auto",
                    choices=("metropolis", "heatbath", "wolff", "auto"),
-                   help="update algorithm (auto: Wolff up to 1.3 Tc, Metropolis above)")
+                   help="update algorithm (default auto: Wolff up to 1.3 Tc, heat-bath above; "
+                   "the choice is recorded in meta)")
     p.add_argument("--h", type=float, default=0.0, help="external field (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--symmetrize", action="store_true",
@@ -28,7 +29,7 @@ def add_parser(sub):
                    help="thermalisation sweeps (default: max(200, 20 tau_int))")
     p.add_argument("--spacing", type=positive_int, metavar="SWEEPS",
                    help="sweeps between samples (default: ceil(2 tau_int))")
-    p.add_argument("--threads", type=positive_int,
+    p.add_argument("--threads", "--jobs", dest="threads", type=positive_int, metavar="N",
                    help="temperatures run in parallel (default: all cores)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -38,7 +39,7 @@ def add_parser(sub):
 def run(args) -> int:
     import threading
 
-    from rgflow.core.npzio import atomic_write_npz, check_output_path
+    from rgflow.core.npzio import atomic_write_npz, check_output_path, write_or_fallback
     from rgflow.core.sampling import SampleSpec, generate, parse_temperatures
     from rgflow.tui.cli.common import emit_json, progress_bar
 
@@ -58,14 +59,17 @@ def run(args) -> int:
                 update(completed=counter["done"])
 
         spins, temps, meta = generate(spec, progress=on_progress)
-    atomic_write_npz(out, {"spins": spins, "temperatures": temps}, meta)
+    write_or_fallback(out, lambda p: atomic_write_npz(p, {"spins": spins, "temperatures": temps},
+                                                      meta))
     emit_json({
         "out": str(out),
         "shape": list(spins.shape),
         "seconds": meta["seconds"],
         "per_temperature": [
-            {k: r[k] for k in ("T", "algorithm", "spacing_sweeps", "tau_int_sweeps",
-                               "independent_samples")}
+            {**{k: r[k] for k in ("T", "algorithm", "spacing_sweeps", "tau_int_sweeps",
+                                  "independent_samples")},
+             "overlap_consecutive": r["overlap"]["consecutive"],
+             "overlap_far": r["overlap"]["far"]}
             for r in meta["per_temperature"]
         ],
     })
