@@ -19,6 +19,7 @@ COMMANDS = {
     "run": "rgflow.tui.cli.session_cmds",  # also registers resume, info, ls
     "open": "rgflow.tui.cli.app_cmds",
     "reproduce": "rgflow.tui.cli.reproduce",
+    "serve": "rgflow.tui.cli.serve",
 }
 
 

@@ -298,6 +298,9 @@ class RgflowApp(App):
         self._apply_layout(self.size.width, self.size.height)
         self.run_worker(self._sim_loop_guarded, thread=True, exclusive=True, group="sim",
                         name="simulation", exit_on_error=False)
+        from .lifecycle import attach
+
+        self.lifecycle = attach(self)
         # catches up after modal screens close; new frames are also drawn on FrameReady
         self.set_interval(1.0 / self.fps, self._draw)
         self.set_timer(SPINNER_DELAY, self._show_spinner)

@@ -53,8 +53,11 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
             raise UsageError(f"unknown theme {args.theme!r}; choose from "
                              + ", ".join(sorted(app.available_themes)))
         app.theme = args.theme
+    from rgflow.tui.lifecycle import protect_protocol_stdout
+
+    protect_protocol_stdout()
     app.run()
-    return 0
+    return app.return_code or 0  # 128 + N after signal N (tui/lifecycle.py)
 
 
 def run_default(args) -> int:
