@@ -284,7 +284,7 @@ def forget_dropped(entry: dict) -> None:
         pass
 
 
-def attach(app, autosave_seconds: float | None = None) -> Lifecycle:
+def attach(app) -> Lifecycle:
     """Wire a Lifecycle to the running app (call from its on_mount, on the UI loop)."""
     import asyncio
 
@@ -302,7 +302,7 @@ def attach(app, autosave_seconds: float | None = None) -> Lifecycle:
 
     lifecycle = Lifecycle(submit=app.submit, stop_work=stop_work, exit_app=exit_app,
                           write_autosave=write_autosave, saves_directory=app.saves_dir,
-                          autosave_seconds=autosave_seconds)
+                          autosave_seconds=getattr(app, "autosave_seconds", None))
     lifecycle.install(loop)
     return lifecycle
 

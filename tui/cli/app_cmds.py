@@ -1,9 +1,17 @@
 """Starting the Textual app: `rgflow` (default session) and `rgflow open NAME|PATH`."""
 
+import argparse
 import gc
 import os
 
-from rgflow.tui.cli.common import positive_float, positive_int
+from rgflow.tui.cli.common import finite_float, positive_float, positive_int
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or positive, got {text}")
+    return value
 
 
 def add_app_options(p):
@@ -17,6 +25,9 @@ def add_app_options(p):
     p.add_argument("--preset", help="start from a named preset instead of the default session")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting of a new session (repeatable)")
+    p.add_argument("--autosave-minutes", type=non_negative_float, default=None, metavar="M",
+                   help="write an autosave every M minutes while the session changes "
+                   "(default 5; 0: only on quit, hang-up or termination)")
 
 
 def add_parser(sub):
@@ -56,6 +67,8 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
     from rgflow.tui.lifecycle import protect_protocol_stdout
 
     protect_protocol_stdout()
+    if args.autosave_minutes is not None:
+        app.autosave_seconds = args.autosave_minutes * 60
     app.run()
     return app.return_code or 0  # 128 + N after signal N (tui/lifecycle.py)
 
