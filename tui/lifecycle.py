@@ -12,6 +12,8 @@ the save are only reported: the write is never interrupted.
 No Textual here: the app wires these to its loop, worker and exit (see `Lifecycle`).
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -311,5 +313,24 @@ def _interim_write_autosave(snapshot, save_name, directory) -> Path:
     from rgflow.core.persist import write_save
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = saves_dir(directory) / f"autosave-{save_name or 'unsaved'}-{stamp}.npz"
-    return write_save(path, *snapshot)
+    base = saves_dir(directory) / f"autosave-{save_name or 'unsaved'}-{stamp}"
+    with autosave_lock(directory):
+        path, n = base.with_suffix(".npz"), 1
+        while path.exists():
+            n += 1
+            path = base.parent / f"{base.name}-{n}.npz"
+        return write_save(path, *snapshot)
+
+
+@contextlib.contextmanager
+def autosave_lock(directory=None):
+    """Held while an autosave's new name is chosen and written: app processes sharing a
+    saves directory (`rgflow serve` tabs stopping together) never pick the same name."""
+    d = saves_dir(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / ".autosave.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
