@@ -320,3 +320,9 @@ def test_the_app_autosaves_on_a_signal_and_the_autosave_resumes(tmp_path, signal
     assert session.step_count == meta["counters"]["step"] + 2
     assert [e["path"] for e in lc.dropped_sessions(saves)] == [path.resolve()]
     assert not list(saves.glob(".*.tmp"))  # no half-written file left behind
+    if signals == ["SIGHUP"]:  # the next start offers it
+        again = PtyApp(saves)
+        try:
+            wait_for(lambda: b"was dropped (SIGHUP)" in again.output, DEADLINE, "the offer")
+        finally:
+            again.kill()

@@ -177,6 +177,9 @@ class RgflowApp(App):
         self._config = config
         self.fps = max(1.0, float(fps))
         self.saves_dir = saves_dir
+        # signals autosave, periodic autosaves, a dropped session offered (tui/lifecycle.py)
+        self.guard_session = False
+        self.autosave_seconds: float | None = None
         self.save_path = Path(save_path) if save_path is not None else None
         self.autorun = (save_path is None) if autorun is None else bool(autorun)
         self.threads = int(threads) if threads else default_threads()
@@ -298,9 +301,13 @@ class RgflowApp(App):
         self._apply_layout(self.size.width, self.size.height)
         self.run_worker(self._sim_loop_guarded, thread=True, exclusive=True, group="sim",
                         name="simulation", exit_on_error=False)
-        from .lifecycle import attach
+        if self.guard_session:  # the real app (tui/cli/app_cmds.py), not a test's
+            from .lifecycle import attach
+            from .screens.recover import offer_dropped_session
 
-        self.lifecycle = attach(self)
+            self.lifecycle = attach(self)
+            if self.save_path is None:
+                offer_dropped_session(self, self.open_save)
         # catches up after modal screens close; new frames are also drawn on FrameReady
         self.set_interval(1.0 / self.fps, self._draw)
         self.set_timer(SPINNER_DELAY, self._show_spinner)

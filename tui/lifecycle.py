@@ -98,6 +98,7 @@ class Lifecycle:
         self.hard_exit = hard_exit
         self.signum: int | None = None
         self.final_path: Path | None = None
+        self._final_info = (0, None)  # (steps, session name) of the final autosave
         self._lock = threading.Lock()
         self._final_owner: str | None = None  # "worker" or "snapshot": who writes it
         self._final_done = threading.Event()
@@ -196,6 +197,7 @@ class Lifecycle:
         try:
             if session is not None and session.unsaved:
                 arrays, meta = session.state()
+                self._final_info = (session.step_count, session.save_name)
                 self.final_path = self._write(session.save_name, arrays, meta,
                                               session_key(session), self._reason())
         finally:
@@ -219,6 +221,7 @@ class Lifecycle:
                     age = self.clock() - self._snapshot_time
                     self.log(f"the simulation is in a long step: saving its state of {age:.1f}"
                              " s ago")
+                    self._final_info = (snapshot[1]["counters"]["step"], snapshot[4])
                     self.final_path = self._write_snapshot(snapshot, self._reason())
                 self._final_done.set()
         # a write in progress is never cut short, however long it takes
@@ -242,16 +245,19 @@ class Lifecycle:
 
     # ---- dropped sessions ---------------------------------------------------------------
     def _note_dropped(self, path: Path) -> None:
-        write_dropped_note(self.saves_dir, path, self._reason())
+        write_dropped_note(self.saves_dir, path, self._reason(), *self._final_info)
 
 
-def write_dropped_note(directory: Path, path: Path, reason: str) -> Path | None:
-    """Record that `path` holds the autosave of a session that ended on a signal."""
+def write_dropped_note(directory: Path, path: Path, reason: str, steps: int = 0,
+                       name: str | None = None) -> Path | None:
+    """Record that `path` holds the autosave of a session (called name, with steps done)
+    that ended on a signal."""
     notes = Path(directory) / DROPPED_DIR
     note = notes / f"{Path(path).stem}.json"
     try:
         notes.mkdir(parents=True, exist_ok=True)
-        data = {"path": str(Path(path).resolve()), "reason": reason, "time": time.time()}
+        data = {"path": str(Path(path).resolve()), "reason": reason, "time": time.time(),
+                "steps": int(steps), "name": name}
         atomic_write_bytes(note, json.dumps(data).encode())
     except OSError as exc:
         stderr_line(f"could not note the dropped session: {exc}")
@@ -261,14 +267,16 @@ def write_dropped_note(directory: Path, path: Path, reason: str) -> Path | None:
 
 def dropped_sessions(directory=None) -> list[dict]:
     """Notes of dropped sessions whose autosave still exists, newest first. Each dict has
-    path (Path), reason, time and note (the note's own Path). Unreadable notes are skipped."""
+    path (Path), reason, time, steps, name and note (the note's own Path). Unreadable
+    notes are skipped."""
     notes = saves_dir(directory) / DROPPED_DIR
     out = []
     for note in notes.glob("*.json") if notes.is_dir() else ():
         try:
             data = json.loads(note.read_text())
             entry = {"path": Path(data["path"]), "reason": str(data["reason"]),
-                     "time": float(data["time"]), "note": note}
+                     "time": float(data["time"]), "steps": int(data.get("steps", 0)),
+                     "name": data.get("name") or "unsaved", "note": note}
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if entry["path"].is_file():
@@ -304,7 +312,7 @@ def attach(app) -> Lifecycle:
 
     lifecycle = Lifecycle(submit=app.submit, stop_work=stop_work, exit_app=exit_app,
                           write_autosave=write_autosave, saves_directory=app.saves_dir,
-                          autosave_seconds=getattr(app, "autosave_seconds", None))
+                          autosave_seconds=app.autosave_seconds)
     lifecycle.install(loop)
     return lifecycle
 

@@ -67,6 +67,7 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
     from rgflow.tui.lifecycle import protect_protocol_stdout
 
     protect_protocol_stdout()
+    app.guard_session = True
     if args.autosave_minutes is not None:
         app.autosave_seconds = args.autosave_minutes * 60
     app.run()
