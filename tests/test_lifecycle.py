@@ -146,12 +146,28 @@ def test_the_watchdog_ends_a_process_whose_app_does_not_exit(tmp_path, monkeypat
     monkeypatch.setattr(lc, "HARD_EXIT_SECONDS", 0.0)
     app = FakeApp(tmp_path, stepped_session(1))
     life = app.lifecycle()
-    life.on_signal(signal.SIGHUP)
+    life.on_signal(signal.SIGTERM)
     wait_for(lambda: app.commands, 5, "the final save command")
     assert app.hard_exits == []  # the write has not happened: the watchdog waits for it
     app.run_commands()
     wait_for(lambda: app.hard_exits, 5, "the hard exit")
-    assert app.hard_exits == [128 + signal.SIGHUP] and len(app.written) == 1
+    assert app.hard_exits == [128 + signal.SIGTERM] and len(app.written) == 1
+
+
+@pytest.mark.parametrize("attached", [True, False])
+def test_after_a_real_hang_up_the_process_ends_right_after_the_save(tmp_path, monkeypatch,
+                                                                     attached):
+    monkeypatch.setattr(lc, "terminal_attached", lambda: attached)
+    app = FakeApp(tmp_path, stepped_session(1))
+    life = app.lifecycle()
+    life.on_signal(signal.SIGHUP)
+    wait_for(lambda: app.commands, 5, "the final save command")
+    app.run_commands()
+    wait_for(lambda: app.exits, 5, "the exit")
+    assert len(app.written) == 1
+    # a terminal that is still there is restored by the app's own exit (the watchdog
+    # only acts after HARD_EXIT_SECONDS); a hung-up one is not waited for
+    assert app.hard_exits == ([] if attached else [128 + signal.SIGHUP])
 
 
 class Clock:
@@ -252,12 +268,13 @@ class PtyApp:
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.output = bytearray()
         self.status = None
+        self._stop = threading.Event()
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
     def _drain(self):
-        while True:
-            ready, _, _ = select.select([self.fd], [], [], 0.1)
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.05)
             if ready:
                 try:
                     data = os.read(self.fd, 65536)
@@ -274,11 +291,21 @@ class PtyApp:
                 self.status = os.waitstatus_to_exitcode(status)
         return self.status is not None
 
+    def hang_up(self):
+        """Close the terminal's master side: the kernel sends SIGHUP to the app."""
+        self._stop.set()
+        self._reader.join(10)
+        os.close(self.fd)
+        self.fd = None
+
     def kill(self):
         if not self.exited():
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
-        os.close(self.fd)
+        if self.fd is not None:
+            self._stop.set()
+            self._reader.join(10)
+            os.close(self.fd)
 
 
 def autosaves(saves: Path) -> dict[Path, dict]:
@@ -291,8 +318,9 @@ def autosaves(saves: Path) -> dict[Path, dict]:
     return out
 
 
-@pytest.mark.parametrize("signals", [["SIGHUP"], ["SIGTERM"], ["SIGINT", "SIGINT"]],
-                         ids=["hup", "term", "int-twice"])
+@pytest.mark.parametrize("signals", [["SIGHUP"], ["SIGTERM"], ["SIGINT", "SIGINT"],
+                                     ["hang-up"]],
+                         ids=["hup", "term", "int-twice", "terminal-closed"])
 def test_the_app_autosaves_on_a_signal_and_the_autosave_resumes(tmp_path, signals):
     saves = tmp_path / "saves"
     app = PtyApp(saves, "--autosave-minutes", "0.01")  # a periodic autosave every 0.6 s
@@ -302,15 +330,18 @@ def test_the_app_autosaves_on_a_signal_and_the_autosave_resumes(tmp_path, signal
                                      if m["counters"]["step"] > 0], DEADLINE,
                             "a periodic autosave")
         steps_before = max(m["counters"]["step"] for m in periodic)
-        for name in signals:
-            os.kill(app.pid, getattr(signal, name))
+        if signals == ["hang-up"]:  # the terminal goes away, as when SSH drops
+            app.hang_up()
+        else:
+            for name in signals:
+                os.kill(app.pid, getattr(signal, name))
         wait_for(app.exited, 10, "the app to exit")
     finally:
         app.kill()
-    signum = getattr(signal, signals[0])
-    assert app.status == 128 + signum
+    name = "SIGHUP" if signals == ["hang-up"] else signals[0]
+    assert app.status == 128 + getattr(signal, name)
     finals = {p: m for p, m in autosaves(saves).items()
-              if m["autosave"]["reason"] == f"signal {signals[0]}"}
+              if m["autosave"]["reason"] == f"signal {name}"}
     (path, meta), = finals.items()
     assert meta["counters"]["step"] >= steps_before
     session = Session.load(path)

@@ -64,6 +64,15 @@ def protect_protocol_stdout() -> None:
     sys.stdout = sys.stderr
 
 
+def terminal_attached() -> bool:
+    """The process still has its controlling terminal (after a real hang-up it has not)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
 def session_key(session) -> tuple:
     """Changes whenever the session has something new to save."""
     return (id(session), session.step_count, session.sweeps, session.trainer.steps_done,
@@ -230,6 +239,8 @@ class Lifecycle:
             self.log(f"{signal.Signals(self.signum).name}: session autosaved to "
                      f"{self.final_path}")
             self._note_dropped(self.final_path)
+        if self.signum == signal.SIGHUP and not terminal_attached():
+            self.hard_exit(code)  # the terminal hung up: restoring it would only stall
         try:
             self.exit_app(code)
         except Exception:  # the app is already gone: the watchdog ends the process
