@@ -61,6 +61,7 @@ def run_offer(tmp_path: Path, key: str):
 def test_open_brings_the_dropped_session_back(tmp_path, key):
     app, path, seen = run_offer(tmp_path, key)
     assert "dropped (SIGHUP)" in seen["text"] and "after 7 steps" in seen["text"]
+    assert "Open it now?" in seen["text"]
     assert str(path) in seen["text"].replace("\n", "")
     assert seen["entry"]["path"] == path.resolve()
     assert seen["again"] is None  # offered once

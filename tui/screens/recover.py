@@ -16,12 +16,15 @@ def describe(entry: dict) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["time"]))
     reason = entry["reason"].removeprefix("signal ")
     return (f"The session '{entry['name']}' was dropped ({reason}) at {when} after "
-            f"{entry['steps']} steps.\nIts autosave: {entry['path']}")
+            f"{entry['steps']} steps. Its autosave is {entry['path']}\n\nOpen it now?")
 
 
 class RecoverDropped(ModalScreen[bool]):
     """Open the dropped session's autosave (o / Enter) or not now (n / Escape)."""
 
+    DEFAULT_CSS = """
+    RecoverDropped #recover-text { width: 100%; margin-bottom: 1; }
+    """
     BINDINGS = [
         Binding("o,enter", "choose(True)", "Open it", id="recover-open"),
         Binding("n,escape", "choose(False)", "Not now", id="recover-skip"),
@@ -32,7 +35,7 @@ class RecoverDropped(ModalScreen[bool]):
         self.entry = entry
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="dialog"):
+        with Vertical(id="dialog", classes="dialog browser"):
             yield Label(describe(self.entry), id="recover-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("[o] Open it", id="open", variant="primary")
