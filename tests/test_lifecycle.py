@@ -206,6 +206,21 @@ def test_periodic_autosaves_are_due_every_interval_and_only_when_changed(tmp_pat
     assert session.unsaved  # a periodic autosave is not the user's save
 
 
+def test_a_big_session_is_not_held_twice_but_still_autosaved(tmp_path, monkeypatch):
+    session = stepped_session(2)
+    monkeypatch.setattr(lc, "SNAPSHOT_MAX_BYTES", 1000)  # SMALL's state is ~20 KB
+    app = FakeApp(tmp_path, session)
+    clock = Clock()
+    life = app.lifecycle(autosave_seconds=300, clock=clock)
+    life._take_snapshot(session)
+    assert life._snapshot is None  # nothing held between autosaves
+    clock.t += 300
+    life._take_snapshot(session)
+    assert life._snapshot is None
+    wait_for(lambda: app.written, 5, "the periodic autosave")
+    assert app.written[0][2]["counters"]["step"] == 2
+
+
 def test_zero_minutes_means_no_periodic_autosave(tmp_path):
     session = stepped_session(1)
     app = FakeApp(tmp_path, session)

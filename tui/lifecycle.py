@@ -34,6 +34,9 @@ BOUNDARY_WAIT_SECONDS = 1.0
 FINAL_SAVE_SECONDS = 2.0
 SNAPSHOT_SECONDS = 1.0
 SNAPSHOT_DUTY = 0.01  # snapshots take at most this share of the worker's time
+# a session bigger than this (L = 128 with its RBM and optimiser: ~800 MB) is not held twice
+# in memory: its final autosave waits for the worker's next chunk boundary
+SNAPSHOT_MAX_BYTES = 64 << 20
 # after a signal the app exits on its own; if its shutdown hangs (a dead terminal, a stuck
 # thread), the process ends at this deadline anyway (a write still in progress finishes first)
 HARD_EXIT_SECONDS = 4.0
@@ -114,6 +117,7 @@ class Lifecycle:
         self._snapshot = None  # (arrays, meta, session, key, save_name) at the newest boundary
         self._snapshot_cost = 0.0
         self._snapshot_time = 0.0
+        self._sized = (None, 0)  # (session config, bytes of the session's state)
         self._saved_key = None  # the session state the newest autosave holds
         self._last_autosave = clock()
         self._write_lock = threading.Lock()  # one autosave write at a time
@@ -149,23 +153,33 @@ class Lifecycle:
 
     def _take_snapshot(self, session) -> None:
         """Worker thread, at a chunk boundary: a consistent copy of the session when it has
-        changed; every autosave_seconds one of them is written in the background."""
+        changed (kept for the final autosave when it is small enough to hold twice); every
+        autosave_seconds one is written in the background."""
         if session is None or self.signum is not None:
             return
         key = session_key(session)
-        if self._snapshot is None or self._snapshot[3] != key:
+        due = (self.autosave_seconds > 0 and key != self._saved_key
+               and self.clock() - self._last_autosave >= self.autosave_seconds)
+        keep = self._state_bytes(session) <= SNAPSHOT_MAX_BYTES
+        if (keep or due) and (self._snapshot is None or self._snapshot[3] != key):
             t0 = self.clock()
             arrays, meta = session.snapshot()
             self._snapshot_cost = self.clock() - t0
             self._snapshot = (arrays, meta, session, key, session.save_name)
             self._snapshot_time = self.clock()
-        due = self.autosave_seconds > 0 and (
-            self.clock() - self._last_autosave >= self.autosave_seconds)
-        if due and key != self._saved_key:
+        if due:
             self._last_autosave = self.clock()
-            snapshot = self._snapshot
-            threading.Thread(target=self._write_snapshot, args=(snapshot, "periodic"),
+            threading.Thread(target=self._write_snapshot, args=(self._snapshot, "periodic"),
                              name="rgflow-autosave-write", daemon=True).start()
+        if not keep:
+            self._snapshot = None
+
+    def _state_bytes(self, session) -> int:
+        """The size of the session's arrays (measured again when its config changes)."""
+        if self._sized[0] is not session.config:
+            self._sized = (session.config,
+                           sum(a.nbytes for a in session.state()[0].values()))
+        return self._sized[1]
 
     def _write_snapshot(self, snapshot, reason: str) -> Path | None:
         arrays, meta, _session, key, save_name = snapshot
