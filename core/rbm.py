@@ -1,4 +1,4 @@
-"""Restricted Boltzmann machines (PAPER.md §4, §6): parameters, conditionals, sampling, free
+"""Restricted Boltzmann machines (core/SCIENCE.md §3, §7): parameters, conditionals, sampling, free
 energy, the RBM flow, and CD-k / PCD-k training with Adam or SGD with momentum.
 
 Energy E(v, h) = -a·v - b·h - vᵀWh. "spin" units are ±1 with E[h_a|v] = tanh(b_a + (vW)_a)
@@ -40,13 +40,13 @@ penalties apply to W only. Buffers are preallocated; a step makes no large tempo
 """
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from .blas import blas_threads  # noqa: F401 (re-exported: rgflow.core.rbm.blas_threads)
 from .errors import UsageError
 from .rng import DOUBLE_UNIT, new_states, xoshiro_next
 
@@ -385,6 +385,9 @@ class RBM:
         self.visible_bias = np.ascontiguousarray(a, dtype=dt)
         self.hidden_bias = np.ascontiguousarray(b, dtype=dt)
 
+    PARAMS = ("W", "visible_bias", "hidden_bias")  # what a Trainer updates (no annotation:
+    # a class constant, not a dataclass field)
+
     @property
     def n_visible(self) -> int:
         return self.W.shape[0]
@@ -400,7 +403,7 @@ class RBM:
     @classmethod
     def create(cls, n_visible, n_hidden, units="spin", dtype=np.float32, seed_or_state=0,
                weight_scale=0.05) -> "RBM":
-        """W ~ Normal(0, weight_scale²), biases 0 (PAPER.md §4). seed_or_state: an int seed
+        """W ~ Normal(0, weight_scale²), biases 0 (core/SCIENCE.md §3). seed_or_state: an int seed
         (stream "rbm-init" of it), a SeedSequence, or a xoshiro state advanced in place."""
         n_visible = _check_count("n_visible", n_visible)
         n_hidden = _check_count("n_hidden", n_hidden)
@@ -416,6 +419,16 @@ class RBM:
 
     def copy(self) -> "RBM":
         return RBM(self.W.copy(), self.visible_bias.copy(), self.hidden_bias.copy(), self.units)
+
+    def hidden_field(self, v, out=None) -> np.ndarray:
+        """vW (B, n_hidden), without the bias; v C-contiguous in the RBM's dtype."""
+        with blas_threads(1):
+            return np.matmul(v, self.W, out=out)
+
+    def visible_field(self, h, out=None) -> np.ndarray:
+        """hWᵀ (B, n_visible), without the bias."""
+        with blas_threads(1):
+            return np.matmul(h, self.W.T, out=out)
 
 
 def _batch(rbm: RBM, x, n: int, what: str) -> np.ndarray:
@@ -452,8 +465,7 @@ def uniforms(state, shape, dtype=np.float64) -> np.ndarray:
 def hidden_mean(rbm: RBM, v) -> np.ndarray:
     """E[h | v]: tanh(b + vW) (spin) or sigmoid(b + vW) (binary), shape (B, n_hidden)."""
     v = _batch(rbm, v, rbm.n_visible, "v")
-    with blas_threads(1):
-        out = v @ rbm.W
+    out = rbm.hidden_field(v)
     _mean_kernel(out, rbm.hidden_bias, rbm.dtype.type(1), rbm.units == "spin", out)
     return out
 
@@ -461,8 +473,7 @@ def hidden_mean(rbm: RBM, v) -> np.ndarray:
 def visible_mean(rbm: RBM, h) -> np.ndarray:
     """E[v | h]: tanh(a + hWᵀ) or sigmoid(a + hWᵀ), shape (B, n_visible)."""
     h = _batch(rbm, h, rbm.n_hidden, "h")
-    with blas_threads(1):
-        out = h @ rbm.W.T
+    out = rbm.visible_field(h)
     _mean_kernel(out, rbm.visible_bias, rbm.dtype.type(1), rbm.units == "spin", out)
     return out
 
@@ -471,8 +482,7 @@ def sample_hidden(rbm: RBM, v, state) -> np.ndarray:
     """h ~ P(h | v), shape (B, n_hidden); state (xoshiro uint64[4]) is advanced in place."""
     _check_state(state)
     v = _batch(rbm, v, rbm.n_visible, "v")
-    with blas_threads(1):
-        out = v @ rbm.W
+    out = rbm.hidden_field(v)
     _sample_kernel(out, rbm.hidden_bias, rbm.units == "spin", state, out)
     return out
 
@@ -481,8 +491,7 @@ def sample_visible(rbm: RBM, h, state) -> np.ndarray:
     """v ~ P(v | h), shape (B, n_visible); state is advanced in place."""
     _check_state(state)
     h = _batch(rbm, h, rbm.n_hidden, "h")
-    with blas_threads(1):
-        out = h @ rbm.W.T
+    out = rbm.visible_field(h)
     _sample_kernel(out, rbm.visible_bias, rbm.units == "spin", state, out)
     return out
 
@@ -516,7 +525,7 @@ def _free_energy_chunk(units, v, W, a, b):
 
 
 def rbm_flow(rbm: RBM, v0, n_steps: int, state, mean_field: bool = False) -> np.ndarray:
-    """The RBM flow (PAPER.md §6): flow[0] = v0, then h ~ P(h|vⁿ⁻¹), vⁿ ~ P(v|h).
+    """The RBM flow (core/SCIENCE.md §7): flow[0] = v0, then h ~ P(h|vⁿ⁻¹), vⁿ ~ P(v|h).
     Returns (n_steps + 1, B, n_visible). mean_field uses conditional means and no RNG."""
     if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 0:
         raise UsageError(f"n_steps must be a non-negative whole number, got {n_steps!r}")
@@ -528,17 +537,16 @@ def rbm_flow(rbm: RBM, v0, n_steps: int, state, mean_field: bool = False) -> np.
     spin = rbm.units == "spin"
     one = rbm.dtype.type(1)
     h = np.empty((v0.shape[0], rbm.n_hidden), dtype=rbm.dtype)
-    with blas_threads(1):
-        for n in range(1, n_steps + 1):
-            np.matmul(flow[n - 1], rbm.W, out=h)
-            if mean_field:
-                _mean_kernel(h, rbm.hidden_bias, one, spin, h)
-                np.matmul(h, rbm.W.T, out=flow[n])
-                _mean_kernel(flow[n], rbm.visible_bias, one, spin, flow[n])
-            else:
-                _sample_kernel(h, rbm.hidden_bias, spin, state, h)
-                np.matmul(h, rbm.W.T, out=flow[n])
-                _sample_kernel(flow[n], rbm.visible_bias, spin, state, flow[n])
+    for n in range(1, n_steps + 1):
+        rbm.hidden_field(flow[n - 1], out=h)
+        if mean_field:
+            _mean_kernel(h, rbm.hidden_bias, one, spin, h)
+            rbm.visible_field(h, out=flow[n])
+            _mean_kernel(flow[n], rbm.visible_bias, one, spin, flow[n])
+        else:
+            _sample_kernel(h, rbm.hidden_bias, spin, state, h)
+            rbm.visible_field(h, out=flow[n])
+            _sample_kernel(flow[n], rbm.visible_bias, spin, state, flow[n])
     return flow
 
 
@@ -616,9 +624,6 @@ class StepResult:
     lr: float
 
 
-_PARAMS = ("W", "visible_bias", "hidden_bias")
-
-
 class Trainer:
     """Owns an RBM (updated in place), optimiser moments, persistent chains, the RNG state
     (advanced in place) and the step counter. One minibatch per `step` call.
@@ -647,10 +652,11 @@ class Trainer:
         self.steps_done = 0
         self.blas_threads = blas_threads
         self._dt = rbm.dtype
-        self._shapes = {p: getattr(rbm, p).shape for p in _PARAMS}
+        self._params = rbm.PARAMS
+        self._shapes = {p: getattr(rbm, p).shape for p in self._params}
         names = ("m", "v") if config.optimizer == "adam" else ("velocity",)
         self.moments = {f"{kind}_{p}": np.zeros_like(getattr(rbm, p))
-                        for p in _PARAMS for kind in names}
+                        for p in self._params for kind in names}
         self._B = None
         self._vv = None
         self._chain_field_ready = False
@@ -686,7 +692,7 @@ class Trainer:
         self._scale_model = dt.type(-1.0 / C)
         self._weights = np.concatenate([np.full(B, self._scale_data, dt),
                                         np.full(C, self._scale_model, dt)])
-        self._grads = {p: np.empty_like(getattr(rbm, p)) for p in _PARAMS}
+        self._grads = {p: np.empty_like(getattr(rbm, p)) for p in self._params}
         self._recon = None  # (h, v) buffers, made when first asked for
 
     @property
@@ -733,17 +739,17 @@ class Trainer:
         """Fill self._grads from batch; returns the reconstruction error (or NaN)."""
         rbm, cfg, B = self.rbm, self.config, self._B
         spin, state = rbm.units == "spin", self.state
-        W, a, b = rbm.W, rbm.visible_bias, rbm.hidden_bias
+        a, b = rbm.visible_bias, rbm.hidden_bias
         vv, z, hh, hs, vf = self._vv, self._z, self._hh, self._hs, self._vf
         vv[:B] = batch
         chain_v, chain_z = vv[B:], z[B:]
         gb = self._grads["hidden_bias"]  # = Σ_rows hh, accumulated by the mean kernels
 
-        np.matmul(vv[:B], W, out=z[:B])
+        self._hidden_field("data", z[:B])
         if cfg.persistent:
             _mean_colsum_kernel(z[:B], b, self._scale_data, spin, hh[:B], gb, True)
             if cfg.fresh_chain_field or not self._chain_field_ready:
-                np.matmul(chain_v, W, out=chain_z)
+                self._hidden_field("chains", chain_z)
                 np.add(chain_z, b, out=chain_z)
             _sample_kernel(chain_z, self._no_bias, spin, state, hs)
         else:
@@ -755,42 +761,56 @@ class Trainer:
                                np.empty((B, rbm.n_visible), self._dt))
             h_mean, field = self._recon
             _mean_kernel(z[:B], b, self._dt.type(1), spin, h_mean)
-            np.matmul(h_mean, W.T, out=field)
+            self._visible_field(h_mean, field)
             recon = _squared_error_kernel(field, a, spin, vv[:B]) / (B * rbm.n_visible)
         for sweep in range(cfg.k):
             if sweep > 0:
-                np.matmul(chain_v, W, out=chain_z)
+                self._hidden_field("chains", chain_z)
                 _sample_kernel(chain_z, b, spin, state, hs)
-            np.matmul(hs, W.T, out=vf)
+            self._visible_field(hs, vf)
             _sample_kernel(vf, a, spin, state, chain_v)
-        np.matmul(chain_v, W, out=chain_z)
+        self._hidden_field("chains", chain_z)
         np.add(chain_z, b, out=chain_z)  # with the bias: PCD's next step samples from it
         _mean_colsum_kernel(chain_z, self._no_bias, self._scale_model, spin, hh[B:], gb, False)
         self._chain_field_ready = cfg.persistent
 
         g = self._grads
-        np.matmul(vv.T, hh, out=g["W"])
+        self._weight_gradient(g[self._params[0]])
         np.matmul(self._weights, vv, out=g["visible_bias"])
         return recon
+
+    # The products with the weights (a locally connected RBM's Trainer overrides these).
+    def _hidden_field(self, part: str, out) -> None:
+        """out = vW for the batch rows ("data") or the chain rows ("chains") of vv."""
+        rows = slice(0, self._B) if part == "data" else slice(self._B, None)
+        np.matmul(self._vv[rows], self.rbm.W, out=out)
+
+    def _visible_field(self, h, out) -> None:
+        np.matmul(h, self.rbm.W.T, out=out)
+
+    def _weight_gradient(self, out) -> None:
+        """out = vvᵀ hh: data term minus model term, both already scaled into hh."""
+        np.matmul(self._vv.T, self._hh, out=out)
 
     def _update(self, lr: float) -> None:
         cfg, rbm, dt = self.config, self.rbm, self._dt.type
         zero = dt(0)
-        decay = {p: p == "W" and (cfg.l1 > 0 or cfg.l2 > 0) for p in _PARAMS}
+        weights = self._params[0]  # L1/L2 act on the weights only
+        decay = {p: p == weights and (cfg.l1 > 0 or cfg.l2 > 0) for p in self._params}
         if cfg.optimizer == "adam":
             b1, b2 = (float(x) for x in cfg.adam_betas)
             t = self.steps_done + 1
             lr_t = dt(lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
             eps_t = dt(cfg.adam_eps * math.sqrt(1.0 - b2 ** t))
             consts = (lr_t, dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2), eps_t)
-            for p in _PARAMS:
-                l1, l2 = (dt(cfg.l1), dt(cfg.l2)) if p == "W" else (zero, zero)
+            for p in self._params:
+                l1, l2 = (dt(cfg.l1), dt(cfg.l2)) if p == weights else (zero, zero)
                 _adam_kernel(getattr(rbm, p).reshape(-1), self._grads[p].reshape(-1),
                              self.moments[f"m_{p}"].reshape(-1),
                              self.moments[f"v_{p}"].reshape(-1), *consts, l1, l2, decay[p])
         else:
-            for p in _PARAMS:
-                l1, l2 = (dt(cfg.l1), dt(cfg.l2)) if p == "W" else (zero, zero)
+            for p in self._params:
+                l1, l2 = (dt(cfg.l1), dt(cfg.l2)) if p == weights else (zero, zero)
                 _sgd_kernel(getattr(rbm, p).reshape(-1), self._grads[p].reshape(-1),
                             self.moments[f"velocity_{p}"].reshape(-1), dt(lr),
                             dt(cfg.momentum), l1, l2, decay[p])
@@ -800,7 +820,7 @@ class Trainer:
         """Copies of everything a bit-exact resume needs: parameters, optimiser moments
         (m_*, v_* for Adam, velocity_* for SGD), chains and, once a step has run,
         chain_field (PCD), rng_state, steps_done."""
-        out = {p: getattr(self.rbm, p).copy() for p in _PARAMS}
+        out = {p: getattr(self.rbm, p).copy() for p in self._params}
         out.update({k: v.copy() for k, v in self.moments.items()})
         if self.config.persistent:
             out["chains"] = self.chains.copy()
@@ -814,15 +834,17 @@ class Trainer:
     def from_state_arrays(cls, arrays, config: TrainConfig, units: str,
                           blas_threads: int | None = 1) -> "Trainer":
         """Rebuild a Trainer from state_arrays() output; UsageError on anything inconsistent."""
-        def get(name):
-            if name not in arrays:
-                raise UsageError(f"RBM state lacks {name!r}")
-            return np.asarray(arrays[name])
-
+        get = _getter(arrays)
         W = get("W")
         if W.dtype not in DTYPES:
             raise UsageError(f"RBM weights have dtype {W.dtype}, expected float32 or float64")
         rbm = RBM(W.copy(), get("visible_bias").copy(), get("hidden_bias").copy(), units)
+        return cls._restore(rbm, arrays, config, blas_threads)
+
+    @classmethod
+    def _restore(cls, rbm, arrays, config, blas_threads):
+        """A Trainer for rbm with the chains, moments, RNG state and counter arrays hold."""
+        get = _getter(arrays)
         state = get("rng_state")
         if state.dtype != np.uint64 or state.shape != (4,):
             raise UsageError("rng_state must be uint64 of shape (4,)")
@@ -848,42 +870,9 @@ class Trainer:
         return trainer
 
 
-_blas_libs = None  # threadpoolctl's BLAS controllers, found on first use; () if unavailable
-
-
-class _BlasThreads:
-    """Sets every BLAS library's thread count for a with-block and restores it after: a
-    lighter threadpoolctl.limit (that one rescans the libraries, ~25 µs a time; a training
-    step enters this once)."""
-
-    def __init__(self, libs, n: int):
-        self._libs, self._n, self._restore = libs, n, []
-
-    def __enter__(self):
-        for lib in self._libs:
-            previous = lib.num_threads
-            if previous != self._n:
-                lib.set_num_threads(self._n)
-                self._restore.append((lib, previous))
-        return self
-
-    def __exit__(self, *exc_info):
-        for lib, previous in reversed(self._restore):
-            lib.set_num_threads(previous)
-        self._restore = []
-
-
-def blas_threads(n: int | None):
-    """Context manager limiting BLAS (numpy's GEMMs) to n threads; n=None leaves it alone.
-    A no-op when threadpoolctl is not installed."""
-    global _blas_libs
-    if n is None:
-        return nullcontext()
-    if _blas_libs is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover
-            _blas_libs = ()
-        else:
-            _blas_libs = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
-    return _BlasThreads(_blas_libs, int(n))
+def _getter(arrays):
+    def get(name):
+        if name not in arrays:
+            raise UsageError(f"RBM state lacks {name!r}")
+        return np.asarray(arrays[name])
+    return get

@@ -123,6 +123,33 @@ def test_a_busy_worker_gets_the_newest_boundary_snapshot_written(tmp_path, monke
     assert len(app.written) == 1
 
 
+def test_without_a_snapshot_a_slow_worker_is_waited_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(lc, "BOUNDARY_WAIT_SECONDS", 0.01)
+    app = FakeApp(tmp_path, stepped_session(5))
+    life = app.lifecycle()
+    life.on_signal(signal.SIGTERM)  # before any snapshot was taken
+    wait_for(lambda: app.commands, 5, "the final save command")
+    life.final_thread.join(0.2)  # well past the boundary wait: still waiting for the worker
+    assert life.final_thread.is_alive() and app.exits == [] and app.written == []
+    app.run_commands()
+    wait_for(lambda: app.exits, 5, "the exit")
+    (_path, _arrays, meta), = app.written
+    assert meta["counters"]["step"] == 5
+
+
+def test_a_worker_that_never_answers_ends_at_the_deadline_without_a_save(tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setattr(lc, "BOUNDARY_WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(lc, "HARD_EXIT_SECONDS", 0.05)
+    app = FakeApp(tmp_path, stepped_session(1))
+    life = app.lifecycle()
+    life.on_signal(signal.SIGTERM)
+    wait_for(lambda: app.hard_exits, 5, "the hard exit")
+    assert app.hard_exits == [128 + signal.SIGTERM]
+    app.run_commands()  # the worker comes back too late: it writes nothing
+    assert app.written == []
+
+
 def test_a_second_signal_during_the_save_neither_writes_nor_exits_again(tmp_path):
     app = FakeApp(tmp_path, stepped_session(3))
     app.write_gate = threading.Event()
@@ -142,14 +169,19 @@ def test_a_second_signal_during_the_save_neither_writes_nor_exits_again(tmp_path
     assert Session.load(path).step_count == 3
 
 
-def test_the_watchdog_ends_a_process_whose_app_does_not_exit(tmp_path, monkeypatch):
-    monkeypatch.setattr(lc, "HARD_EXIT_SECONDS", 0.0)
+def test_the_watchdog_ends_the_process_only_after_a_write_in_progress(tmp_path, monkeypatch):
+    monkeypatch.setattr(lc, "HARD_EXIT_SECONDS", 0.05)
     app = FakeApp(tmp_path, stepped_session(1))
+    app.write_gate = threading.Event()
     life = app.lifecycle()
     life.on_signal(signal.SIGTERM)
     wait_for(lambda: app.commands, 5, "the final save command")
-    assert app.hard_exits == []  # the write has not happened: the watchdog waits for it
-    app.run_commands()
+    worker = threading.Thread(target=app.run_commands)
+    worker.start()  # the worker starts the write, which waits on the gate
+    life.watchdog.join(0.3)  # well past its deadline: it waits for the write
+    assert life.watchdog.is_alive() and app.hard_exits == []
+    app.write_gate.set()
+    worker.join(10)
     wait_for(lambda: app.hard_exits, 5, "the hard exit")
     assert app.hard_exits == [128 + signal.SIGTERM] and len(app.written) == 1
 

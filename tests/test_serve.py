@@ -79,7 +79,8 @@ class Served:
     def __init__(self, tmp_path: Path):
         self.port = free_port()
         self.saves = tmp_path / "saves"
-        self.log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.log_path = tmp_path / "serve.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rgflow.tui", "serve", "--port", str(self.port),
              "--saves-dir", str(self.saves)], stdout=self.log, stderr=subprocess.STDOUT)
@@ -165,9 +166,9 @@ def test_a_tab_runs_the_app_and_its_process_ends_with_an_autosave_when_it_closes
         assert served.process.poll() is None  # the server goes on serving
     finally:
         served.stop()
-    (meta,) = metas
-    assert meta["counters"]["step"] > 0
-    assert meta["live"]["T"] > 0
+    assert len(metas) == 1, served.log_path.read_text()
+    assert metas[0]["counters"]["step"] > 0
+    assert metas[0]["live"]["T"] > 0
 
 
 def test_stopping_the_server_ends_every_app_process_each_with_an_autosave(tmp_path):
@@ -194,7 +195,8 @@ def test_stopping_the_server_ends_every_app_process_each_with_an_autosave(tmp_pa
         served.stop()
     assert served.process.returncode == 0
     metas = signal_autosaves(served.saves, "signal SIGTERM")
-    assert len(metas) == 2 and all(m["counters"]["step"] > 0 for m in metas)
+    assert len(metas) == 2, served.log_path.read_text()
+    assert all(m["counters"]["step"] > 0 for m in metas)
 
 
 def test_help_shows_the_ssh_tunnel_and_says_there_is_no_authentication(capsys):

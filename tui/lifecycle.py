@@ -12,8 +12,6 @@ the save are only reported: the write is never interrupted.
 No Textual here: the app wires these to its loop, worker and exit (see `Lifecycle`).
 """
 
-import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -112,8 +110,10 @@ class Lifecycle:
         self.final_path: Path | None = None
         self._final_info = (0, None)  # (steps, session name) of the final autosave
         self._lock = threading.Lock()
-        self._final_owner: str | None = None  # "worker" or "snapshot": who writes it
+        self._final_owner: str | None = None  # "worker", "snapshot" or "abandoned"
         self._final_done = threading.Event()
+        self.final_thread: threading.Thread | None = None  # started by the first signal
+        self.watchdog: threading.Thread | None = None
         self._snapshot = None  # (arrays, meta, session, key, save_name) at the newest boundary
         self._snapshot_cost = 0.0
         self._snapshot_time = 0.0
@@ -207,9 +207,12 @@ class Lifecycle:
         try:
             self.stop_work()
         finally:
-            for target, name in ((self._final, "rgflow-final-save"),
-                                 (self._watchdog, "rgflow-exit-watchdog")):
-                threading.Thread(target=target, name=name, daemon=True).start()
+            self.final_thread = threading.Thread(target=self._final, daemon=True,
+                                                 name="rgflow-final-save")
+            self.watchdog = threading.Thread(target=self._watchdog, daemon=True,
+                                             name="rgflow-exit-watchdog")
+            self.final_thread.start()
+            self.watchdog.start()
 
     def _final_at_boundary(self, session) -> None:
         """Worker thread: the final autosave from the session itself (the usual case)."""
@@ -234,19 +237,22 @@ class Lifecycle:
         code = 128 + int(self.signum)
         self.submit(self._final_at_boundary)
         if not self._final_done.wait(BOUNDARY_WAIT_SECONDS):
+            snapshot = self._snapshot
             with self._lock:
-                fallback = self._final_owner is None
+                # without a snapshot the worker's own save is the only one: wait for it
+                fallback = self._final_owner is None and snapshot is not None
                 if fallback:
                     self._final_owner = "snapshot"
             if fallback:
-                snapshot = self._snapshot
-                if snapshot is not None and snapshot[2].unsaved:
-                    age = self.clock() - self._snapshot_time
-                    self.log(f"the simulation is in a long step: saving its state of {age:.1f}"
-                             " s ago")
-                    self._final_info = (snapshot[1]["counters"]["step"], snapshot[4])
-                    self.final_path = self._write_snapshot(snapshot, self._reason())
-                self._final_done.set()
+                try:
+                    if snapshot[2].unsaved:
+                        age = self.clock() - self._snapshot_time
+                        self.log("the simulation is in a long step: saving its state of "
+                                 f"{age:.1f} s ago")
+                        self._final_info = (snapshot[1]["counters"]["step"], snapshot[4])
+                        self.final_path = self._write_snapshot(snapshot, self._reason())
+                finally:
+                    self._final_done.set()
         # a write in progress is never cut short, however long it takes
         self._final_done.wait()
         if self.final_path is not None:
@@ -264,7 +270,12 @@ class Lifecycle:
         """Helper thread: if the app has not exited by HARD_EXIT_SECONDS after the signal
         (a dead terminal, a stuck thread), end the process, after a write in progress."""
         time.sleep(HARD_EXIT_SECONDS)  # a daemon thread: a normal exit does not wait for it
-        self._final_done.wait()
+        with self._lock:
+            if self._final_owner is None:  # the worker never came back (stuck or dead)
+                self._final_owner = "abandoned"
+                self.log("the simulation did not answer: nothing could be saved")
+                self._final_done.set()
+        self._final_done.wait()  # a write in progress is finished first
         self.log("the app did not exit in time: ending the process")
         self.hard_exit(128 + int(self.signum))
 
@@ -273,14 +284,18 @@ class Lifecycle:
         write_dropped_note(self.saves_dir, path, self._reason(), *self._final_info)
 
 
+def dropped_note_path(directory, autosave) -> Path:
+    """Where the note that `autosave` holds a dropped session goes."""
+    return saves_dir(directory) / DROPPED_DIR / f"{Path(autosave).stem}.json"
+
+
 def write_dropped_note(directory: Path, path: Path, reason: str, steps: int = 0,
                        name: str | None = None) -> Path | None:
     """Record that `path` holds the autosave of a session (called name, with steps done)
     that ended on a signal."""
-    notes = Path(directory) / DROPPED_DIR
-    note = notes / f"{Path(path).stem}.json"
+    note = dropped_note_path(directory, path)
     try:
-        notes.mkdir(parents=True, exist_ok=True)
+        note.parent.mkdir(parents=True, exist_ok=True)
         data = {"path": str(Path(path).resolve()), "reason": reason, "time": time.time(),
                 "steps": int(steps), "name": name}
         atomic_write_bytes(note, json.dumps(data).encode())
@@ -320,50 +335,20 @@ def forget_dropped(entry: dict) -> None:
 
 
 def attach(app) -> Lifecycle:
-    """Wire a Lifecycle to the running app (call from its on_mount, on the UI loop)."""
+    """Wire a Lifecycle to the running app (from its on_mount, on the UI loop, after the
+    driver has started)."""
     import asyncio
 
-    loop = asyncio.get_running_loop()
+    from .files import write_autosave
 
-    def stop_work() -> None:
-        app.running = False
-        app._job = None
+    loop = asyncio.get_running_loop()
 
     def exit_app(code: int) -> None:
         loop.call_soon_threadsafe(lambda: app.exit(return_code=code))
 
-    def write_autosave(snapshot, save_name):
-        return _interim_write_autosave(snapshot, save_name, app.saves_dir)
-
-    lifecycle = Lifecycle(submit=app.submit, stop_work=stop_work, exit_app=exit_app,
-                          write_autosave=write_autosave, saves_directory=app.saves_dir,
-                          autosave_seconds=app.autosave_seconds)
+    lifecycle = Lifecycle(
+        submit=app.submit, stop_work=lambda: app.set_running(False), exit_app=exit_app,
+        write_autosave=lambda snapshot, name: write_autosave(snapshot, name, app.saves_dir),
+        saves_directory=app.saves_dir, autosave_seconds=app.autosave_seconds)
     lifecycle.install(loop)
     return lifecycle
-
-
-def _interim_write_autosave(snapshot, save_name, directory) -> Path:
-    from rgflow.core.persist import write_save
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = saves_dir(directory) / f"autosave-{save_name or 'unsaved'}-{stamp}"
-    with autosave_lock(directory):
-        path, n = base.with_suffix(".npz"), 1
-        while path.exists():
-            n += 1
-            path = base.parent / f"{base.name}-{n}.npz"
-        return write_save(path, *snapshot)
-
-
-@contextlib.contextmanager
-def autosave_lock(directory=None):
-    """Held while an autosave's new name is chosen and written: app processes sharing a
-    saves directory (`rgflow serve` tabs stopping together) never pick the same name."""
-    d = saves_dir(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    fd = os.open(d / ".autosave.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
