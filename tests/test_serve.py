@@ -199,6 +199,28 @@ def test_stopping_the_server_ends_every_app_process_each_with_an_autosave(tmp_pa
     assert all(m["counters"]["step"] > 0 for m in metas)
 
 
+@pytest.mark.parametrize("how", ["SIGHUP", "SIGKILL"])
+def test_a_server_that_hangs_up_or_dies_leaves_no_app_process(tmp_path, how):
+    """SIGHUP stops the server as Ctrl-C does; after SIGKILL the kernel sends each app
+    process SIGTERM (PR_SET_PDEATHSIG). Either way each tab's session is autosaved."""
+    served = Served(tmp_path)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as client:
+            await served.ready(client)
+            tab, pid = await open_tab(served, client)
+            await tab.read_until(re.compile("▶ running"), START_DEADLINE)
+            served.process.send_signal(getattr(signal, how))
+            await until(lambda: not alive(pid), STOP_DEADLINE, "the app process to end")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        served.stop()
+    metas = signal_autosaves(served.saves, "signal SIGTERM")
+    assert len(metas) == 1, served.log_path.read_text()
+
+
 def test_help_shows_the_ssh_tunnel_and_says_there_is_no_authentication(capsys):
     assert main(["serve", "--help"]) == 0
     text = capsys.readouterr().out

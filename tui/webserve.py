@@ -118,6 +118,9 @@ class RgflowServer(Server):
                             format="rgflow serve: %(message)s", stream=sys.stderr)
 
     async def on_startup(self, app: web.Application) -> None:
+        # a hang-up of the server's terminal stops it as Ctrl-C does: every tab autosaves
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request_exit)
         sys.stderr.write(
             f"rgflow serve: serving the app on {self.public_url} (no authentication: keep "
             "it on localhost and reach it through an SSH tunnel); Ctrl-C stops it\n")

@@ -8,8 +8,9 @@ from rgflow.tui.cli.common import positive_int
 
 EPILOG = """\
 Each browser tab runs its own app process, exactly as `rgflow` (or `rgflow open NAME`) does.
-Closing the tab, or losing the connection, autosaves that session and ends its process;
-stopping the server (Ctrl-C or SIGTERM) does the same for every tab.
+Closing the tab (or losing the connection, which the websocket's heartbeat notices within
+about 25 s) autosaves that session and ends its process; stopping the server (Ctrl-C,
+SIGTERM, or a hang-up of its terminal) does the same for every tab.
 
 There is no authentication: anyone who can reach the port controls the app and can write
 files in the saves directory. The server binds to 127.0.0.1 by default. Never bind it to a
