@@ -150,14 +150,20 @@ def test_a_worker_that_never_answers_ends_at_the_deadline_without_a_save(tmp_pat
     assert app.written == []
 
 
-def test_a_second_signal_during_the_save_neither_writes_nor_exits_again(tmp_path):
-    app = FakeApp(tmp_path, stepped_session(3))
+def gated_final_save(app: FakeApp, signum: int) -> tuple[lc.Lifecycle, threading.Thread]:
+    """A signal, then the worker starting the final write, which waits on app.write_gate."""
     app.write_gate = threading.Event()
     life = app.lifecycle()
-    life.on_signal(signal.SIGINT)
+    life.on_signal(signum)
     wait_for(lambda: app.commands, 5, "the final save command")
     worker = threading.Thread(target=app.run_commands)
     worker.start()
+    return life, worker
+
+
+def test_a_second_signal_during_the_save_neither_writes_nor_exits_again(tmp_path):
+    app = FakeApp(tmp_path, stepped_session(3))
+    life, worker = gated_final_save(app, signal.SIGINT)
     life.on_signal(signal.SIGINT)  # while the write waits on the gate
     life.on_signal(signal.SIGTERM)
     assert app.commands == [] and app.exits == []
@@ -172,12 +178,7 @@ def test_a_second_signal_during_the_save_neither_writes_nor_exits_again(tmp_path
 def test_the_watchdog_ends_the_process_only_after_a_write_in_progress(tmp_path, monkeypatch):
     monkeypatch.setattr(lc, "HARD_EXIT_SECONDS", 0.05)
     app = FakeApp(tmp_path, stepped_session(1))
-    app.write_gate = threading.Event()
-    life = app.lifecycle()
-    life.on_signal(signal.SIGTERM)
-    wait_for(lambda: app.commands, 5, "the final save command")
-    worker = threading.Thread(target=app.run_commands)
-    worker.start()  # the worker starts the write, which waits on the gate
+    life, worker = gated_final_save(app, signal.SIGTERM)
     life.watchdog.join(0.3)  # well past its deadline: it waits for the write
     assert life.watchdog.is_alive() and app.hard_exits == []
     app.write_gate.set()

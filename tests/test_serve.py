@@ -143,56 +143,58 @@ async def open_tab(served: Served, client: aiohttp.ClientSession) -> tuple[Tab, 
     return tab, pid
 
 
-def test_a_tab_runs_the_app_and_its_process_ends_with_an_autosave_when_it_closes(tmp_path):
+def serve_and_run(tmp_path: Path, scenario) -> Served:
+    """Start a server, run scenario(served, client, tab, pid) once its first tab's app is
+    running, and stop whatever is left of the server afterwards."""
     served = Served(tmp_path)
 
-    async def scenario():
+    async def main():
         async with aiohttp.ClientSession() as client:
-            page = await served.ready(client)
-            assert f"ws://127.0.0.1:{served.port}/ws" in page
+            served.page = await served.ready(client)
             tab, pid = await open_tab(served, client)
-            await tab.read_until(LATTICE_ROW, START_DEADLINE)
-            running = await tab.read_until(re.compile("▶ running"), START_DEADLINE)
-            await tab.key(" ")
-            await tab.read_until(re.compile("⏸ paused"), 10, start=running.end())
-            await tab.ws.close()
-            closed = time.monotonic()
-            await until(lambda: not alive(pid), STOP_DEADLINE, "the app process to end")
-            assert time.monotonic() - closed <= STOP_DEADLINE
-            return signal_autosaves(served.saves, "signal SIGTERM")
+            await tab.read_until(re.compile("▶ running"), START_DEADLINE)
+            await scenario(served, client, tab, pid)
 
     try:
-        metas = asyncio.run(scenario())
-        assert served.process.poll() is None  # the server goes on serving
+        asyncio.run(main())
     finally:
         served.stop()
+    return served
+
+
+def test_a_tab_runs_the_app_and_its_process_ends_with_an_autosave_when_it_closes(tmp_path):
+    async def scenario(served, _client, tab, pid):
+        assert f"ws://127.0.0.1:{served.port}/ws" in served.page
+        await tab.read_until(LATTICE_ROW, START_DEADLINE)
+        running = await tab.read_until(re.compile("▶ running"), START_DEADLINE)
+        await tab.key(" ")
+        await tab.read_until(re.compile("⏸ paused"), 10, start=running.end())
+        await tab.ws.close()
+        closed = time.monotonic()
+        await until(lambda: not alive(pid), STOP_DEADLINE, "the app process to end")
+        assert time.monotonic() - closed <= STOP_DEADLINE
+        assert served.process.poll() is None  # the server goes on serving
+
+    served = serve_and_run(tmp_path, scenario)
+    metas = signal_autosaves(served.saves, "signal SIGTERM")
     assert len(metas) == 1, served.log_path.read_text()
     assert metas[0]["counters"]["step"] > 0
     assert metas[0]["live"]["T"] > 0
 
 
 def test_stopping_the_server_ends_every_app_process_each_with_an_autosave(tmp_path):
-    served = Served(tmp_path)
+    async def scenario(served, client, _first, _pid):
+        second = Tab(await client.ws_connect(served.url + "/ws?width=100&height=30"))
+        pids = await until(lambda: len(children(served.process.pid)) == 2
+                           and children(served.process.pid), START_DEADLINE,
+                           "the second tab's app process")
+        await second.read_until(re.compile("▶ running"), START_DEADLINE)
+        served.process.send_signal(signal.SIGTERM)
+        await until(lambda: not any(alive(p) for p in pids), STOP_DEADLINE + 1,
+                    "every app process to end")
+        await until(lambda: served.process.poll() is not None, 10, "the server to stop")
 
-    async def scenario():
-        async with aiohttp.ClientSession() as client:
-            await served.ready(client)
-            first, pid1 = await open_tab(served, client)
-            await first.read_until(re.compile("▶ running"), START_DEADLINE)
-            second = Tab(await client.ws_connect(served.url + "/ws?width=100&height=30"))
-            pids = await until(lambda: len(children(served.process.pid)) == 2
-                               and children(served.process.pid), START_DEADLINE,
-                               "the second tab's app process")
-            await second.read_until(re.compile("▶ running"), START_DEADLINE)
-            served.process.send_signal(signal.SIGTERM)
-            await until(lambda: not any(alive(p) for p in pids), STOP_DEADLINE + 1,
-                        "every app process to end")
-            await until(lambda: served.process.poll() is not None, 10, "the server to stop")
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        served.stop()
+    served = serve_and_run(tmp_path, scenario)
     assert served.process.returncode == 0
     metas = signal_autosaves(served.saves, "signal SIGTERM")
     assert len(metas) == 2, served.log_path.read_text()
@@ -203,20 +205,11 @@ def test_stopping_the_server_ends_every_app_process_each_with_an_autosave(tmp_pa
 def test_a_server_that_hangs_up_or_dies_leaves_no_app_process(tmp_path, how):
     """SIGHUP stops the server as Ctrl-C does; after SIGKILL the kernel sends each app
     process SIGTERM (PR_SET_PDEATHSIG). Either way each tab's session is autosaved."""
-    served = Served(tmp_path)
+    async def scenario(served, _client, _tab, pid):
+        served.process.send_signal(getattr(signal, how))
+        await until(lambda: not alive(pid), STOP_DEADLINE, "the app process to end")
 
-    async def scenario():
-        async with aiohttp.ClientSession() as client:
-            await served.ready(client)
-            tab, pid = await open_tab(served, client)
-            await tab.read_until(re.compile("▶ running"), START_DEADLINE)
-            served.process.send_signal(getattr(signal, how))
-            await until(lambda: not alive(pid), STOP_DEADLINE, "the app process to end")
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        served.stop()
+    served = serve_and_run(tmp_path, scenario)
     metas = signal_autosaves(served.saves, "signal SIGTERM")
     assert len(metas) == 1, served.log_path.read_text()
 
