@@ -7,6 +7,7 @@ import numpy as np
 
 from ..correlators import jackknife_blocks, jackknife_error
 from .costs import COST_VH_MAC
+from .ensemble import stack_seeds
 from .figures import new_figure, save_png
 from .kinds import load_rbm_arrays
 from .markdown import md_table, pm, verdict_words, zs
@@ -137,8 +138,8 @@ def _run_vh(ctx: StageContext):
     return arrays, meta
 
 
-def level_results(level: dict) -> dict:
-    """RG vs RBM locality numbers of one level of a vh stage."""
+def level_measurements(level: dict) -> dict:
+    """RG and RBM locality numbers of one level of a vh stage (one seed)."""
     n_units = level["n_hidden"]
     b, L = level["b"], level["L"]
 
@@ -151,44 +152,54 @@ def level_results(level: dict) -> dict:
         err = math.hypot(jk, sp / math.sqrt(n_units)) if sp is not None else jk
         return meas(v, err, jackknife_error=jk, spread_over_units=sp)
 
-    rg = {
-        "own_block_fraction": get("rg", "rg_own_block_fraction", "spread_rg_own_block_fraction"),
-        "peak_to_far": get("rg", "rg_peak_to_far", "spread_rg_peak_to_far"),
-        "best_block_unique_fraction": get("rg", "best_block_unique_fraction"),
-        "blocks_claimed_fraction": get("rg", "blocks_claimed_fraction"),
-    }
-    rbm = {
-        "own_block_fraction": get("rbm", "best_own_block_fraction",
-                                  "spread_best_own_block_fraction"),
-        "peak_to_far": get("rbm", "best_peak_to_far", "spread_best_peak_to_far"),
-        "best_block_unique_fraction": get("rbm", "best_block_unique_fraction"),
-        "blocks_claimed_fraction": get("rbm", "blocks_claimed_fraction"),
-    }
-    uniform = b * b / (L * L)
     return {
         "settings": {"L": L, "b": b, "n_hidden": n_units, "n_configs": level["n_configs"],
-                     "level": level["level"], "uniform_own_block_fraction": uniform,
+                     "level": level["level"], "uniform_own_block_fraction": b * b / (L * L),
                      "rg_convention": "RG unit a vs its own block a",
                      "rbm_convention": "RBM unit vs the block holding most of its |map| "
                                        "(RBM hidden units have no assigned block)"},
-        "rg": rg,
-        "rbm": rbm,
+        "rg": {
+            "own_block_fraction": get("rg", "rg_own_block_fraction",
+                                      "spread_rg_own_block_fraction"),
+            "peak_to_far": get("rg", "rg_peak_to_far", "spread_rg_peak_to_far"),
+            "best_block_unique_fraction": get("rg", "best_block_unique_fraction"),
+            "blocks_claimed_fraction": get("rg", "blocks_claimed_fraction"),
+        },
+        "rbm": {
+            "own_block_fraction": get("rbm", "best_own_block_fraction",
+                                      "spread_best_own_block_fraction"),
+            "peak_to_far": get("rbm", "best_peak_to_far", "spread_best_peak_to_far"),
+            "best_block_unique_fraction": get("rbm", "best_block_unique_fraction"),
+            "blocks_claimed_fraction": get("rbm", "blocks_claimed_fraction"),
+        },
+    }
+
+
+def level_results(m: dict) -> dict:
+    """A level's measured numbers (ensembles over seeds) with the RBM-vs-RG verdicts."""
+    rg, rbm = m["rg"], m["rbm"]
+    uniform = m["settings"]["uniform_own_block_fraction"]
+    return dict(m) | {
         "comparison": {k: compare(rbm[k], rg[k]) for k in rg},
         "rbm_vs_uniform_own_block_fraction": compare(rbm["own_block_fraction"],
                                                      exact_value(uniform)),
     }
 
 
-def results(p, stages, outputs) -> dict:
+def measure(p, view) -> dict:
+    """Seed k's locality numbers, per lattice size."""
     out = {}
     for L in p.corr_sizes:
-        st = f"vh-L{L}"
-        level = outputs[st].meta["levels"][0]
-        r = level_results(level)
-        r["settings"].update({"T": p.corr_T, "rbm_steps": p.rbm_steps,
-                              "rbm_stage": outputs[st].meta["settings"]["rbms"][0]})
-        out[f"L{L}"] = r
+        meta = view[f"vh-L{L}"].meta
+        m = level_measurements(meta["levels"][0])
+        m["settings"].update({"T": p.corr_T, "rbm_steps": p.rbm_steps,
+                              "rbm_stage": view.base_of(meta["settings"]["rbms"][0])})
+        out[f"L{L}"] = m
     return out
+
+
+def results(p, measured: dict) -> dict:
+    return {key: level_results(m) for key, m in measured.items()}
 
 
 def report_level(r: dict, title: str, diagnostics: dict | None = None) -> list:
@@ -235,13 +246,15 @@ def report_level(r: dict, title: str, diagnostics: dict | None = None) -> list:
     diag = (diagnostics or {}).get(r["settings"].get("rbm_stage"))
     if diag:
         lines.append("- Training diagnostics at the last monitoring point (one evaluation on "
-                     "256 configurations, no error bar): " + ", ".join(
-                         f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                         for k, v in diag.items() if v is not None) + ".")
+                     "256 configurations, no error bar; one value per seed): " + ", ".join(
+                         f"{k} " + " / ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
+                                              for v in values)
+                         for k, values in diag.items()) + ".")
     return lines + [""]
 
 
-def figure(p, results, stages, outputs, path):
+def figure(p, results, views, path):
+    outputs = views[0]  # one seed's maps
     L = p.corr_sizes[0]
     a = outputs[f"vh-L{L}"].arrays
     maps = {"RG": a["rg_vh_level1"], "RBM": a["rbm_vh_level1"]}
@@ -275,8 +288,13 @@ def figure(p, results, stages, outputs, path):
     save_png(fig, path)
 
 
-def correlator_arrays(p: Preset, outputs) -> dict:
-    """correlators.npz: the <v h> maps of experiment 1 (and of experiment 4's levels)."""
+def correlator_arrays(p: Preset, views) -> dict:
+    """correlators.npz: the <v h> maps of experiment 1 (and of experiment 4's levels), each
+    with a leading seed axis."""
+    return stack_seeds([_correlator_arrays(p, v) for v in views], ())
+
+
+def _correlator_arrays(p: Preset, outputs) -> dict:
     out = {}
     for i, L in enumerate(p.corr_sizes):
         a = outputs[f"vh-L{L}"].arrays

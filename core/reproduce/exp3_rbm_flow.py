@@ -8,6 +8,7 @@ import numpy as np
 
 from ..exact import TC
 from .costs import COST_MEASURE, COST_MEASURE_CONFIG
+from .ensemble import combined_z, stack_seeds
 from .figures import new_figure, save_png
 from .kinds import FLOW_SCALARS, flow_measure, load_rbm_arrays, load_thermometers
 from .markdown import md_table, pm, zs
@@ -93,9 +94,11 @@ def _mc_m_at(th_arrays, T: dict) -> dict:
     return meas(v, math.hypot(float(np.interp(T["value"], t, me)), slope * (T["error"] or 0)))
 
 
-def results(p, stages, outputs) -> dict:
-    ref = outputs["mcref-flow"].arrays
-    th = outputs[f"thermometer-L{p.flow_L}"].arrays
+def measure(p, view) -> dict:
+    """Seed k's measured numbers: the Monte Carlo reference readings and, per RBM and start,
+    the readings at steps 0, 1, N/2 and N."""
+    ref = view["mcref-flow"].arrays
+    th = view[f"thermometer-L{p.flow_L}"].arrays
 
     def r(prefix, k):
         bound = bound_of(ref[f"{prefix}_T_obs_bound"]) if k == "T_obs" else None
@@ -104,69 +107,88 @@ def results(p, stages, outputs) -> dict:
     reference = {}
     for name, T in (("tc", TC), *zip(("low", "high"), p.flow_start_T, strict=True)):
         reference[name] = {
-            "settings": {"T": T, "n_configs": outputs["mcref-flow"].meta[name]["n"]},
+            "settings": {"T": T, "n_configs": view["mcref-flow"].meta[name]["n"]},
             "T_obs": r(name, "T_obs"), "T_mlp": r(name, "T_mlp"), "abs_m": r(name, "abs_m"),
             "delta_sigma": r(name, "delta_sigma"), "delta_epsilon": r(name, "delta_epsilon"),
         }
-    ref_tc = reference["tc"]
     rbms = {}
     N = p.flow_steps
-    for st in stages_of_kind(stages, "flow"):
-        a = outputs[st.name].arrays
-        label = st.name.removeprefix("flow-")
+    for st in stages_of_kind(view.stages, "flow"):
+        a = view[st.name].arrays
+        label = st.base.removeprefix("flow-")
         starts = {}
         for i, start in enumerate(FLOW_STARTS):
             def m(k, step, i=i, a=a):
                 bound = bound_of(a["T_obs_bound"][i, step]) if k == "T_obs" else None
                 return meas(a[k][i, step], a[f"{k}_err"][i, step], bound)
 
-            finals = {k: m(k, N) for k in ("T_obs", "T_mlp", "abs_m", "delta_sigma",
-                                           "delta_epsilon")}
-            mc_m = _mc_m_at(th, finals["T_mlp"])
+            z = view[st.name].meta["observable_ranges"][i][N]["disagreement_sigma"]
             starts[start] = {
                 "settings": {"start": start, "T_start": (p.flow_start_T[i] if i < 2
                                                          else "random spins"),
                              "chi2_dof_sigma_final": as_number(a["chi2_sigma"][i, N]),
                              "chi2_dof_epsilon_final": as_number(a["chi2_epsilon"][i, N])},
                 "T_obs": {"step0": m("T_obs", 0), "step1": m("T_obs", 1),
-                          "final": finals["T_obs"]},
+                          "mid": m("T_obs", max(1, N // 2)), "final": m("T_obs", N)},
                 "T_mlp": {"step0": m("T_mlp", 0), "step1": m("T_mlp", 1),
-                          "final": finals["T_mlp"]},
-                "abs_m_final": finals["abs_m"],
-                "delta_sigma_final": finals["delta_sigma"],
-                "delta_epsilon_final": finals["delta_epsilon"],
-                "obs_final_vs_mc_tc": compare(finals["T_obs"], ref_tc["T_obs"]),
-                "mlp_final_vs_mc_tc": compare(finals["T_mlp"], ref_tc["T_mlp"]),
-                "obs_toward_tc": toward(m("T_obs", 0), finals["T_obs"], ref_tc["T_obs"]),
-                "mlp_toward_tc": toward(m("T_mlp", 0), finals["T_mlp"], ref_tc["T_mlp"]),
-                "obs_toward_tc_after_step1": toward(m("T_obs", 1), finals["T_obs"],
-                                                     ref_tc["T_obs"]),
-                "obs_stationary": compare(finals["T_obs"], m("T_obs", max(1, N // 2))),
+                          "final": m("T_mlp", N)},
+                "abs_m_final": m("abs_m", N),
+                "delta_sigma_final": m("delta_sigma", N),
+                "delta_epsilon_final": m("delta_epsilon", N),
+                "mc_abs_m_at_T_mlp_final": _mc_m_at(th, m("T_mlp", N)),
+                # z of the observable thermometer's E/N reading against its <|m|> one (a
+                # z-score: unit error by construction)
+                "obs_energy_vs_abs_m_z_final": meas(z, 1.0 if z is not None else None),
+            }
+        rbm_base = view.base_of(st.settings["rbm"])
+        rbms[label] = {
+            "settings": {"train_set": rbm_base, "description":
+                         TRAIN_SETS[label.split("-h")[0]], "n_hidden": int(label.split("-h")[1]),
+                         "rbm_stage": rbm_base},
+            "starts": starts,
+        }
+    return {"settings": {"L": p.flow_L, "steps": N, "chains": p.flow_chains,
+                         "fit_window": f"{p.fit_r_min:g} <= r < L/2",
+                         "starts": list(FLOW_STARTS)},
+            "mc_reference": reference, "rbms": rbms}
+
+
+def results(p, measured: dict) -> dict:
+    """The measured numbers (ensembles over seeds) with the verdicts drawn from them."""
+    out = dict(measured)
+    ref_tc = measured["mc_reference"]["tc"]
+    out["rbms"] = {}
+    for label, rb in measured["rbms"].items():
+        starts = {}
+        for start, s in rb["starts"].items():
+            T_obs, T_mlp = s["T_obs"], s["T_mlp"]
+            starts[start] = dict(s) | {
+                "obs_final_vs_mc_tc": compare(T_obs["final"], ref_tc["T_obs"]),
+                "mlp_final_vs_mc_tc": compare(T_mlp["final"], ref_tc["T_mlp"]),
+                "obs_toward_tc": toward(T_obs["step0"], T_obs["final"], ref_tc["T_obs"]),
+                "mlp_toward_tc": toward(T_mlp["step0"], T_mlp["final"], ref_tc["T_mlp"]),
+                "obs_toward_tc_after_step1": toward(T_obs["step1"], T_obs["final"],
+                                                    ref_tc["T_obs"]),
+                "obs_stationary": compare(T_obs["final"], T_obs["mid"]),
                 "obs_energy_vs_abs_m_final": agreement(
-                    outputs[st.name].meta["observable_ranges"][i][N]["disagreement_sigma"]),
-                "abs_m_vs_mc_at_T_mlp": compare(finals["abs_m"], mc_m),
-                "delta_sigma_vs_mc_tc": compare(finals["delta_sigma"], ref_tc["delta_sigma"]),
-                "delta_epsilon_vs_mc_tc": compare(finals["delta_epsilon"],
+                    combined_z(s["obs_energy_vs_abs_m_z_final"])),
+                "abs_m_vs_mc_at_T_mlp": compare(s["abs_m_final"], s["mc_abs_m_at_T_mlp_final"]),
+                "delta_sigma_vs_mc_tc": compare(s["delta_sigma_final"], ref_tc["delta_sigma"]),
+                "delta_epsilon_vs_mc_tc": compare(s["delta_epsilon_final"],
                                                   ref_tc["delta_epsilon"]),
-                "delta_sigma_vs_exact": compare(finals["delta_sigma"],
+                "delta_sigma_vs_exact": compare(s["delta_sigma_final"],
                                                 exact_value(DELTA_SIGMA_EXACT)),
-                "delta_epsilon_vs_exact": compare(finals["delta_epsilon"],
+                "delta_epsilon_vs_exact": compare(s["delta_epsilon_final"],
                                                   exact_value(DELTA_EPSILON_EXACT)),
             }
-        rbms[label] = {
-            "settings": {"train_set": st.settings["rbm"], "description":
-                         TRAIN_SETS[label.split("-h")[0]], "n_hidden": int(label.split("-h")[1]),
-                         "rbm_stage": st.settings["rbm"]},
+        out["rbms"][label] = dict(rb) | {
             "starts": starts,
             "common_endpoint_obs": common_endpoint([starts[s]["T_obs"]["final"]
                                                     for s in FLOW_STARTS]),
             "common_endpoint_mlp": common_endpoint([starts[s]["T_mlp"]["final"]
                                                     for s in FLOW_STARTS]),
         }
-    return {"settings": {"L": p.flow_L, "steps": N, "chains": p.flow_chains,
-                         "fit_window": f"{p.fit_r_min:g} <= r < L/2",
-                         "starts": list(FLOW_STARTS)},
-            "mc_reference": reference, "rbms": rbms}
+    return out
 
 
 def report_section(p, e3: dict, results: dict) -> list:
@@ -240,8 +262,9 @@ def report_section(p, e3: dict, results: dict) -> list:
     return lines
 
 
-def figure(p, results, stages, outputs, path):
-    flows = stages_of_kind(stages, "flow")
+def figure(p, results, views, path):
+    outputs = views[0]  # one seed's curves
+    flows = stages_of_kind(outputs.stages, "flow")
     th = outputs[f"thermometer-L{p.flow_L}"].arrays
     ref = outputs["mcref-flow"].arrays
     R = len(flows)
@@ -262,7 +285,7 @@ def figure(p, results, stages, outputs, path):
             if r == R - 1:
                 ax.set_xlabel("flow step n")
             if c == 0:
-                ax.set_title(st.name.removeprefix("flow-"), fontsize=9, loc="left")
+                ax.set_title(st.base.removeprefix("flow-"), fontsize=9, loc="left")
                 ax.legend(fontsize=7)
         ax = fig.add_subplot(R, 5, r * 5 + 5)
         ax.plot(th["ref_temperatures"], th["ref_m_mean"], "k-", lw=1, label="MC")
@@ -277,9 +300,18 @@ def figure(p, results, stages, outputs, path):
     save_png(fig, path)
 
 
-def flow_arrays(p: Preset, stages, outputs) -> dict:
-    """flow.npz: every flow's per-step readings, the Monte Carlo curves and Tc reference."""
-    flows = stages_of_kind(stages, "flow")
+SHARED_FLOW_ARRAYS = ("rbm_labels", "start_labels", "steps", "temperatures", "r_sigma",
+                      "r_epsilon", "mc_T")
+
+
+def flow_arrays(p: Preset, views) -> dict:
+    """flow.npz: every flow's per-step readings, the Monte Carlo curves and Tc reference;
+    seed-dependent arrays have a leading seed axis."""
+    return stack_seeds([_flow_arrays(p, v) for v in views], SHARED_FLOW_ARRAYS)
+
+
+def _flow_arrays(p: Preset, outputs) -> dict:
+    flows = stages_of_kind(outputs.stages, "flow")
     keys = FLOW_SCALARS + ("hist_mlp", "hist_obs", "G_sigma", "G_sigma_err", "G_epsilon",
                            "G_epsilon_err")
     out = {k: np.stack([outputs[st.name].arrays[k] for st in flows]) for k in keys}
@@ -287,7 +319,7 @@ def flow_arrays(p: Preset, stages, outputs) -> dict:
     th = outputs[f"thermometer-L{p.flow_L}"].arrays
     ref = outputs["mcref-flow"].arrays
     out.update({
-        "rbm_labels": np.array([st.name.removeprefix("flow-") for st in flows]),
+        "rbm_labels": np.array([st.base.removeprefix("flow-") for st in flows]),
         "start_labels": np.array(FLOW_STARTS),
         "steps": np.arange(p.flow_steps + 1),
         "temperatures": th["ref_temperatures"],

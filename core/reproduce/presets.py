@@ -23,6 +23,7 @@ class Preset:
 
     name: str
     seed: int = 0
+    seeds: int = 5                    # training seeds: every seed-dependent number is an ensemble
     # Monte Carlo data (all datasets)
     algorithm: str = "auto"           # rgflow.core.sampling: Wolff up to 1.3 Tc, Metropolis above
     symmetrize: bool = True           # flip each configuration's sign at random (*default*)
@@ -77,7 +78,7 @@ class Preset:
 PRESETS = {
     # Seconds: exercises every stage and output at toy sizes (test suite only).
     "tiny": Preset(
-        name="tiny", corr_sizes=(8,), corr_samples=300, rbm_steps=40, rbm_monitor_points=1,
+        name="tiny", seeds=2, corr_sizes=(8,), corr_samples=300, rbm_steps=40, rbm_monitor_points=1,
         grid=_grid(0.5, 4.0, 8), thermo_samples=30, mlp_epochs=3,
         rgT_L=8, rgT_levels=1, rgT_samples=100,
         flow_hidden=(81,), flow_grid_samples=40, flow_tc_samples=200, flow_rbm_steps=30,
@@ -86,7 +87,7 @@ PRESETS = {
     # Minutes: experiment 1 at 1024 -> 256, RG temperature flow 32 -> 16 -> 8, RBM flows with
     # 100 -> 81 RBMs; fewer samples and updates than the paper, no stacked RBMs.
     "quick": Preset(
-        name="quick", corr_sizes=(32,), corr_samples=10_000, rbm_steps=5000,
+        name="quick", seeds=3, corr_sizes=(32,), corr_samples=10_000, rbm_steps=5000,
         thermo_samples=1000, mlp_epochs=10,
         rgT_L=32, rgT_levels=2, rgT_samples=1000,
         flow_hidden=(81,), flow_grid_samples=1000, flow_tc_samples=5000, flow_rbm_steps=10_000,
@@ -111,6 +112,7 @@ def validate_preset(p: Preset) -> Preset:
         if not ok:
             raise UsageError(f"preset {p.name!r}: {msg}")
 
+    need(isinstance(p.seeds, int) and p.seeds >= 1, "seeds must be a whole number >= 1")
     for L in p.corr_sizes:
         need(L >= 8 and L % 2 == 0, f"correlator lattice L={L} must be even and >= 8")
     need(p.corr_samples >= max(p.rbm_batch * 2, p.jackknife_blocks),

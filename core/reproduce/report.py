@@ -6,25 +6,26 @@ from pathlib import Path
 
 from ..exact import TC
 from ..npzio import atomic_write_bytes
+from .ensemble import FORMULA, ensemble_tree
 from .exp1_maps import correlator_arrays
 from .exp3_rbm_flow import DELTA_EPSILON_EXACT, DELTA_SIGMA_EXACT, flow_arrays
 from .markdown import md_table, pm, zs
 from .plan import EXPERIMENTS
 from .presets import Preset
-from .stage import FORMAT, SCHEMA, jsonable, stages_of_kind
+from .stage import FORMAT, SCHEMA, SeedView, jsonable, stages_of_kind
 from .verdicts import Z_AGREE, binomial
 
-OUTPUT_FILES = ("report.md", "results.json", "correlators.npz", "flow.npz")
+OUTPUT_FILES = ("report.md", "results.json", "stages.json", "correlators.npz", "flow.npz")
 
 
-def _thermometer_results(stages, outputs) -> dict:
-    """The classifiers' accuracies (binomial errors), per thermometer size."""
+def _thermometer_measurements(view) -> dict:
+    """Seed k's classifier accuracies (binomial errors), per thermometer size."""
     out = {}
-    for st in stages_of_kind(stages, "thermometer"):
-        fit = outputs[st.name].meta["fit"]
-        L = outputs[st.name].meta["L"]
+    for st in stages_of_kind(view.stages, "thermometer"):
+        fit = view[st.name].meta["fit"]
+        L = view[st.name].meta["L"]
         out[f"L{L}"] = {
-            "settings": {"L": L, "stage": st.name, "n_train": fit["n_train"],
+            "settings": {"L": L, "stage": st.base, "n_train": fit["n_train"],
                          "n_heldout": fit["n_heldout"], "chance": fit["chance"],
                          "epochs": st.settings["epochs"], "hidden": st.settings["hidden"]},
             "mlp_train_accuracy": binomial(fit["train_accuracy"], fit["n_train"]),
@@ -34,40 +35,113 @@ def _thermometer_results(stages, outputs) -> dict:
     return out
 
 
-def _rbm_diagnostics(outputs, name) -> dict:
-    """An RBM stage's last monitoring values."""
-    meta = outputs[name].meta
-    last = meta["history"][-1] if meta["history"] else {}
-    return {k: last.get(k) for k in ("step", "reconstruction_error", "pll", "free_energy_gap")
-            if k in last} | {"n_train": meta["n_train"], "train_seconds": meta["train_seconds"]}
+def _rbm_diagnostics(views) -> dict:
+    """Each RBM's last monitoring values, one per seed (no error bars)."""
+    out = {}
+    for view in views:
+        for st in stages_of_kind(view.stages, "rbm"):
+            meta = view[st.name].meta
+            last = meta["history"][-1] if meta["history"] else {}
+            diag = {k: last.get(k) for k in ("step", "reconstruction_error", "pll",
+                                             "free_energy_gap") if k in last}
+            diag["n_train"] = meta["n_train"]
+            entry = out.setdefault(st.base, {})
+            for k, v in diag.items():
+                entry.setdefault(k, []).append(v)
+    return out
+
+
+def seed_views(stages, outputs, n_seeds: int) -> list:
+    return [SeedView(stages, outputs, k) for k in range(n_seeds)]
 
 
 def build_results(p: Preset, stages, outputs) -> dict:
+    """results.json: each experiment's numbers measured per seed, merged into ensembles
+    (rgflow.core.reproduce.ensemble), then its verdicts drawn from the ensembles. Nothing in
+    it depends on how or where the stages ran."""
     from ..npzio import versions
 
+    views = seed_views(stages, outputs, p.seeds)
+    measured = ensemble_tree([
+        {"thermometers": _thermometer_measurements(v),
+         "experiments": {exp.KEY: exp.measure(p, v) for exp in EXPERIMENTS}}
+        for v in views])
     return {
         "format": FORMAT + "-results",
         "schema": SCHEMA,
         "preset": p.settings(),
         "constants": {"Tc": TC, "z_agree": Z_AGREE, "delta_sigma_exact": DELTA_SIGMA_EXACT,
                       "delta_epsilon_exact": DELTA_EPSILON_EXACT},
+        "ensemble": {"n_seeds": p.seeds, "formula": FORMULA},
         "versions": versions(),
-        "stages": [{"name": st.name, "kind": st.kind, "key": st.key,
-                    "seconds": outputs[st.name].meta.get("seconds")} for st in stages],
-        "thermometers": _thermometer_results(stages, outputs),
+        "stages": [{"name": st.name, "kind": st.kind, "key": st.key, "seed": st.seed_index}
+                   for st in stages],
+        "thermometers": measured["thermometers"],
         # Monitoring values of the training runs: one evaluation each, no error bars.
-        "diagnostics": {"rbm_training": {st.name: _rbm_diagnostics(outputs, st.name)
-                                         for st in stages_of_kind(stages, "rbm")}},
-        "experiments": {exp.KEY: exp.results(p, stages, outputs) for exp in EXPERIMENTS},
+        "diagnostics": {"rbm_training": _rbm_diagnostics(views)},
+        "experiments": {exp.KEY: exp.results(p, measured["experiments"][exp.KEY])
+                        for exp in EXPERIMENTS},
     }
 
 
-def build_report(p: Preset, results: dict, figure_notes: list) -> str:
+def stage_records(stages, outputs) -> list:
+    """Where and how long each stage ran (from its cache file's meta): stages.json."""
+    return [{"name": st.name, "kind": st.kind, "seed": st.seed_index, "key": st.key,
+             "seconds": outputs[st.name].meta.get("seconds"),
+             "worker": outputs[st.name].meta.get("worker")} for st in stages]
+
+
+def _spread_rows(results: dict) -> list:
+    """(quantity, ensemble number) of the headline measurements."""
+    ex = results["experiments"]
+    rows = [(f"classifier held-out accuracy, {k}", t["mlp_heldout_accuracy"])
+            for k, t in results["thermometers"].items()]
+    for key, r in ex["1_correlators"].items():
+        rows += [(f"exp. 1 {key}: {side.upper()} own-block fraction",
+                  r[side]["own_block_fraction"]) for side in ("rg", "rbm")]
+    for st in ex["2_rg_temperature"]["starts"]:
+        last = st["levels"][-1]
+        T = st["settings"]["T_start"]
+        rows += [(f"exp. 2 start T = {T:.4f}: T (observables), level "
+                  f"{last['settings']['level']}", last["T_obs"]),
+                 (f"exp. 2 start T = {T:.4f}: T (classifier), level "
+                  f"{last['settings']['level']}", last["T_mlp"])]
+    e3 = ex["3_rbm_flow"]
+    rows.append(("exp. 3 Monte Carlo at Tc: T (observables)", e3["mc_reference"]["tc"]["T_obs"]))
+    for label, rb in e3["rbms"].items():
+        for start, s in rb["starts"].items():
+            rows += [(f"exp. 3 {label} from {start}: final T (observables)", s["T_obs"]["final"]),
+                     (f"exp. 3 {label} from {start}: final T (classifier)", s["T_mlp"]["final"]),
+                     (f"exp. 3 {label} from {start}: final Δσ", s["delta_sigma_final"])]
+    return rows
+
+
+def _report_spread(results: dict) -> list:
+    n = results["ensemble"]["n_seeds"]
+    lines = ["## Training seeds: spread against within-run error", "",
+             f"Every number that depends on a random seed is an ensemble over {n} independent "
+             f"seeds: {results['ensemble']['formula']}. Below, the seed spread s beside the "
+             "typical within-run error w (root mean square of the per-seed errors): s ≈ w "
+             "means the seed adds nothing to the run's own noise; s ≫ w means the training "
+             "seed dominates. Per-seed values are in results.json (`seeds`).", ""]
+    rows = []
+    for label, m in _spread_rows(results):
+        s, w = m.get("seed_spread"), m.get("within_run_error")
+        ratio = f"{s / w:.2g}" if s is not None and w else "n/a"
+        rows.append([label, pm(m), "n/a" if s is None else f"{s:.3g}",
+                     "n/a" if w is None else f"{w:.3g}", ratio])
+    return lines + md_table(["quantity", "ensemble value ± error", "seed spread s",
+                             "within-run error w", "s / w"], rows)
+
+
+def build_report(p: Preset, results: dict, figure_notes: list, stages: list) -> str:
     lines = [f"# Reproduction report: preset `{p.name}`", "",
              "Is Deep Learning a Renormalization Group Flow? (de Mello Koch, de Mello Koch, "
-             "Cheng, arXiv:1906.05212): the analyses of core/SCIENCE.md §4–§9 as measured by rgflow.",
+             "Cheng, arXiv:1906.05212): the analyses of core/SCIENCE.md §4–§9 as measured by "
+             "rgflow.",
              "",
-             "Every number is value ± one standard error. A comparison reports the "
+             "Every number is value ± one standard error (over training seeds: see "
+             "'Training seeds' below). A comparison reports the "
              "difference, its combined error and z = difference / error; |z| ≤ "
              f"{Z_AGREE:g} is called consistent, otherwise higher/lower. Conclusions below "
              "are generated from these numbers, not written in advance.", ""]
@@ -83,19 +157,21 @@ def build_report(p: Preset, results: dict, figure_notes: list) -> str:
             for k, t in results["thermometers"].items()]
     lines += md_table(["L", "held-out accuracy", "held-out within one step", "chance",
                         "training configurations"], rows)
+    lines += _report_spread(results)
     for exp in EXPERIMENTS:
         lines += exp.report_section(p, results["experiments"][exp.KEY], results)
-    lines += ["## Stages", "", "Cached in `cache/<stage>-<key>.npz`; seconds are those of the "
-              "run that computed the stage.", ""]
-    lines += md_table(["stage", "key", "seconds"],
-                       [[s["name"], s["key"][:16], s["seconds"]] for s in results["stages"]])
+    lines += ["## Stages", "", "Cached in `cache/<stage>-<key>.npz`; seconds and worker are "
+              "those of the run that computed the stage (also in stages.json).", ""]
+    lines += md_table(["stage", "key", "seconds", "worker"],
+                      [[s["name"], s["key"][:16], s["seconds"], s["worker"] or "n/a"]
+                       for s in stages])
     lines += ["## Figures", ""] + [f"- {n}" for n in figure_notes] + [""]
     lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
               ""]
     return "\n".join(lines)
 
 
-def write_figures(p, results, stages, outputs, out_dir: Path) -> tuple[list, list]:
+def write_figures(p, results, views, out_dir: Path) -> tuple[list, list]:
     """PNG per experiment; (files, notes). Without matplotlib: no files and a note."""
     try:
         import matplotlib  # noqa: F401
@@ -107,25 +183,33 @@ def write_figures(p, results, stages, outputs, out_dir: Path) -> tuple[list, lis
         if not getattr(exp, "has_figure", lambda p: True)(p):
             continue
         name, what = exp.FIGURE
-        exp.figure(p, results, stages, outputs, out_dir / name)
+        exp.figure(p, results, views, out_dir / name)
         files.append(name)
         notes.append(f"`{name}`: {what}")
     return files, notes
 
 
 def write_outputs(p: Preset, stages, outputs, out_dir: Path) -> tuple[list, dict]:
-    """report.md, results.json, correlators.npz, flow.npz and the figures, atomically."""
+    """report.md, results.json, stages.json, correlators.npz, flow.npz and the figures,
+    atomically."""
     from ..npzio import atomic_write_npz
 
     results = build_results(p, stages, outputs)
+    views = seed_views(stages, outputs, p.seeds)
+    records = stage_records(stages, outputs)
     meta = {"format": FORMAT, "schema": SCHEMA, "preset": p.name}
-    atomic_write_npz(out_dir / "correlators.npz", correlator_arrays(p, outputs), meta)
-    atomic_write_npz(out_dir / "flow.npz", flow_arrays(p, stages, outputs), meta)
-    figs, notes = write_figures(p, results, stages, outputs, out_dir)
-    atomic_write_bytes(out_dir / "results.json",
-                       (json.dumps(jsonable(results), indent=1, sort_keys=True) + "\n").encode())
-    atomic_write_bytes(out_dir / "report.md", build_report(p, results, notes).encode())
+    atomic_write_npz(out_dir / "correlators.npz", correlator_arrays(p, views), meta)
+    atomic_write_npz(out_dir / "flow.npz", flow_arrays(p, views), meta)
+    figs, notes = write_figures(p, results, views, out_dir)
+    atomic_write_bytes(out_dir / "results.json", _json_bytes(results))
+    atomic_write_bytes(out_dir / "stages.json", _json_bytes(
+        {"format": FORMAT + "-stages", "schema": SCHEMA, "stages": records}))
+    atomic_write_bytes(out_dir / "report.md", build_report(p, results, notes, records).encode())
     return list(OUTPUT_FILES) + figs, results
+
+
+def _json_bytes(x) -> bytes:
+    return (json.dumps(jsonable(x), indent=1, sort_keys=True) + "\n").encode()
 
 
 def headline(results: dict) -> dict:
