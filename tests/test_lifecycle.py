@@ -203,6 +203,12 @@ def test_after_a_real_hang_up_the_process_ends_right_after_the_save(tmp_path, mo
     assert app.hard_exits == ([] if attached else [128 + signal.SIGHUP])
 
 
+def join_autosave_writes():
+    for t in threading.enumerate():
+        if t.name == "rgflow-autosave-write":
+            t.join(10)
+
+
 class Clock:
     def __init__(self):
         self.t = 1000.0
@@ -219,9 +225,7 @@ def test_periodic_autosaves_are_due_every_interval_and_only_when_changed(tmp_pat
 
     def boundary():  # the worker at a chunk boundary, then the background write done
         life._take_snapshot(session)
-        for t in threading.enumerate():
-            if t.name == "rgflow-autosave-write":
-                t.join(10)
+        join_autosave_writes()
 
     clock.t += 299
     boundary()
@@ -252,6 +256,29 @@ def test_a_big_session_is_not_held_twice_but_still_autosaved(tmp_path, monkeypat
     assert life._snapshot is None
     wait_for(lambda: app.written, 5, "the periodic autosave")
     assert app.written[0][2]["counters"]["step"] == 2
+
+
+def test_the_worker_is_asked_for_a_snapshot_only_when_something_may_have_changed(tmp_path):
+    session = stepped_session(1)
+    app = FakeApp(tmp_path, session)
+    clock = Clock()
+    shown = ["frame 1"]  # what the newest published frame says
+    life = app.lifecycle(autosave_seconds=300, clock=clock, probe=lambda: shown[0])
+    assert life._snapshot_wanted()  # the first tick
+    life._take_snapshot(session)
+    assert not life._snapshot_wanted()  # a paused session: nothing to ask for
+    shown[0] = "frame 2"
+    assert life._snapshot_wanted()
+    session.run_steps(1)
+    life._take_snapshot(session)  # changed, but no autosave due yet
+    assert not life._snapshot_wanted()
+    clock.t += 300  # due, and the newest snapshot was never autosaved
+    assert life._snapshot_wanted()
+    life._take_snapshot(session)
+    join_autosave_writes()
+    assert [m["counters"]["step"] for _, _, m in app.written] == [2]
+    clock.t += 300
+    assert not life._snapshot_wanted()  # due, but already autosaved
 
 
 def test_zero_minutes_means_no_periodic_autosave(tmp_path):

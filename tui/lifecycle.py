@@ -95,8 +95,11 @@ class Lifecycle:
                  exit_app: Callable[[int], None], write_autosave: Callable,
                  saves_directory=None, autosave_seconds: float | None = None,
                  log: Callable[[str], None] = stderr_line, clock=time.monotonic,
-                 hard_exit: Callable[[int], None] = os._exit):
+                 hard_exit: Callable[[int], None] = os._exit,
+                 probe: Callable[[], object] | None = None):
         self.submit = submit
+        self.probe = probe
+        self._probed = object()  # probe() when the newest snapshot was asked for
         self.stop_work = stop_work
         self.exit_app = exit_app
         self.write_autosave = write_autosave
@@ -146,7 +149,21 @@ class Lifecycle:
             self._wake.wait(self._snapshot_interval())
             if self._closed or self.signum is not None:
                 return
-            self.submit(self._take_snapshot)
+            if self._snapshot_wanted():
+                self.submit(self._take_snapshot)
+
+    def _snapshot_wanted(self) -> bool:
+        """Ask the worker only when the session may have changed (every command makes the
+        app publish a frame: a paused app would redraw every second for nothing), or when
+        a periodic autosave of an earlier change is due."""
+        if self.probe is None:
+            return True
+        probed, self._probed = self._probed, self.probe()
+        snapshot = self._snapshot
+        due = (self.autosave_seconds > 0
+               and self.clock() - self._last_autosave >= self.autosave_seconds
+               and (snapshot is None or snapshot[3] != self._saved_key))
+        return probed != self._probed or due
 
     def _snapshot_interval(self) -> float:
         return max(SNAPSHOT_SECONDS, self._snapshot_cost / SNAPSHOT_DUTY)
@@ -346,9 +363,18 @@ def attach(app) -> Lifecycle:
     def exit_app(code: int) -> None:
         loop.call_soon_threadsafe(lambda: app.exit(return_code=code))
 
+    def probe():
+        """What the newest frame says about the session (UI side, no worker needed)."""
+        pub = app.driver.published
+        if pub is None:
+            return None
+        f = pub.frame
+        return (app.driver.generation, f.step, f.sweeps, f.train_step, f.flow_step, f.T, f.h,
+                f.algorithm, f.training, f.rg_rule, f.unsaved, f.save_name)
+
     lifecycle = Lifecycle(
         submit=app.submit, stop_work=lambda: app.set_running(False), exit_app=exit_app,
         write_autosave=lambda snapshot, name: write_autosave(snapshot, name, app.saves_dir),
-        saves_directory=app.saves_dir, autosave_seconds=app.autosave_seconds)
+        saves_directory=app.saves_dir, autosave_seconds=app.autosave_seconds, probe=probe)
     lifecycle.install(loop)
     return lifecycle
