@@ -161,6 +161,23 @@ def gated_final_save(app: FakeApp, signum: int) -> tuple[lc.Lifecycle, threading
     return life, worker
 
 
+def test_an_app_that_ended_before_its_worker_saved_is_saved_after_the_exit(tmp_path):
+    """e.g. the browser server died: SIGTERM, but the broken output pipe ended the app and
+    stopped its worker before the worker reached the final save."""
+    session = stepped_session(4)
+    app = FakeApp(tmp_path, session)
+    life = app.lifecycle()
+    assert life.after_exit(session, worker_alive=False, code=0) == 0  # no signal: as it was
+    life.on_signal(signal.SIGTERM)
+    wait_for(lambda: app.commands, 5, "the final save command")  # never run: worker gone
+    assert life.after_exit(session, worker_alive=False, code=1) == 128 + signal.SIGTERM
+    (path, _arrays, meta), = app.written
+    assert meta["counters"]["step"] == 4 and meta["autosave"]["reason"] == "signal SIGTERM"
+    assert [e["path"] for e in lc.dropped_sessions(tmp_path)] == [path.resolve()]
+    app.run_commands()  # too late: written once
+    assert len(app.written) == 1
+
+
 def test_a_second_signal_during_the_save_neither_writes_nor_exits_again(tmp_path):
     app = FakeApp(tmp_path, stepped_session(3))
     life, worker = gated_final_save(app, signal.SIGINT)

@@ -93,7 +93,10 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
     if args.autosave_minutes is not None:
         app.autosave_seconds = args.autosave_minutes * 60
     app.run()
-    return app.return_code or 0  # 128 + N after signal N (tui/lifecycle.py)
+    if app.lifecycle is None:
+        return app.return_code or 0
+    # 128 + N after signal N, once its autosave is written (tui/lifecycle.py)
+    return app.lifecycle.after_exit(app.session, app.driver.alive, app.return_code or 0)
 
 
 def run_default(args) -> int:
