@@ -119,9 +119,23 @@ class SessionConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise UsageError(f"unknown config key(s): {', '.join(unknown)}")
+            raise UsageError("; ".join(unknown_key_message(k) for k in unknown)
+                             + " (rgflow run --help lists every setting)")
         values = {name: _coerce(known[name], value) for name, value in data.items()}
         return cls(**values).validated()
+
+
+def unknown_key_message(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, [f.name for f in fields(SessionConfig)], n=1)
+    return f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def settings_help() -> str:
+    """Every setting with its default, for `rgflow run --help`."""
+    return ", ".join(f"{f.name}={f.default:g}" if isinstance(f.default, float)
+                     else f"{f.name}={f.default}" for f in fields(SessionConfig))
 
 
 PRESETS = {
@@ -184,7 +198,8 @@ def _coerce(field, value):
         try:
             value = float(text) if kind is float else int(text)
         except ValueError:
-            raise UsageError(f"{name} must be a {kind.__name__}, got {value!r}") from None
+            what = "a number" if kind is float else "a whole number"
+            raise UsageError(f"{name} must be {what}, got {value!r}") from None
     if kind is bool:
         if not isinstance(value, bool):
             raise UsageError(f"{name} must be true or false, got {value!r}")

@@ -138,7 +138,7 @@ class FilesMixin:
                     self.notify(str(exc), severity="error")
 
         default = self.save_path.stem if self.save_path is not None else ""
-        self.push_screen(SaveDialog(self._list_saves, default), chosen)
+        self.push_screen(SaveDialog(self._list_saves, default, check=self._resolve), chosen)
 
     def _save_to(self, path: Path | None, then: Callable[[], None] | None = None,
                  only_if_unsaved: bool = False) -> None:
@@ -288,6 +288,42 @@ class FilesMixin:
             self.exit()  # nothing has run yet (or nothing can run): nothing to save
             return
         self.autosave(then=self.exit, only_if_unsaved=True)
+
+    # -- exports of the view shown (arrays from the view's module) and screenshots
+    def _exports_dir(self) -> Path:
+        from rgflow.core.persist import saves_dir
+
+        return saves_dir(self.saves_dir) / "exports"
+
+    def export_view(self) -> None:
+        """Write the arrays behind the current view to saves/exports/<view>-step<N>.npz."""
+        pub = self.driver.published
+        if pub is None:
+            return
+        f, extras = pub.frame, pub.extras
+        from .views import MODULES
+
+        arrays = {"spins": f.spins, **MODULES[self.view].export(self, f, extras)}
+        meta = {"view": self.view, "T": f.T, "L": f.L, "step": f.step, "sweeps": f.sweeps,
+                "train_step": f.train_step, "unit": extras["unit"]}
+        path = self._exports_dir() / f"{self.view}-step{f.step}.npz"
+
+        def write(_s):
+            from rgflow.core.npzio import atomic_write_npz
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_npz(path, arrays, meta)
+            self.last_export = path
+            return f"exported {path}"
+        self.submit(write)
+
+    def screenshot(self) -> Path:
+        directory = self._exports_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{self.view}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        path = Path(self.save_screenshot(filename=name, path=str(directory)))
+        self.notify(f"screenshot {path}")
+        return path
 
 
 def _mark_unsaved(s) -> None:
