@@ -21,8 +21,9 @@ use an SSH tunnel:
   on your laptop:  ssh -L 8000:localhost:8000 user@server
   then open        http://localhost:8000
 
-Browsers keep ctrl+q, ctrl+w and ctrl+t for themselves: use q to quit the app (it offers
-to save), s to save; every action is also in the command palette (ctrl+p).
+Browsers keep ctrl+q, ctrl+w, ctrl+t and often ctrl+p for themselves; every action has a key
+they leave alone: Q quits at once with an autosave, q quits (offering to save), and ':'
+opens the command palette.
 """
 
 
