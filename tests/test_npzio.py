@@ -185,3 +185,17 @@ def test_members_are_stored_unless_compression_is_asked_for(tmp_path):
     plain = atomic_write_npz(tmp_path / "default.npz", {"x": x})
     with zipfile.ZipFile(plain) as z:
         assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+
+
+def test_a_path_deep_under_a_regular_file_is_named(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match=r"file is a file, not a directory"):
+        check_output_path(tmp_path / "file" / "a" / "b" / "x.npz", False)
+
+
+@pytest.mark.parametrize("meta", [np.array(["{}", "{}"]), np.array(3), np.array([b"{}"])])
+def test_a_meta_member_that_is_not_one_json_string_is_refused(tmp_path, meta):
+    path = tmp_path / "m.npz"
+    np.savez(path, x=np.arange(2), meta=meta)
+    with pytest.raises(DataFileError, match="member 'meta' is not a JSON string"):
+        read_npz(path)
