@@ -36,7 +36,7 @@ class SessionConfig:
     rg_rule: str = "average"
     rg_b: int = 2
     rg_levels: int = 3
-    # RBM (PAPER.md §4: spin units, PCD-1, Adam lr 1e-3 eps 1e-2, batch 100)
+    # RBM (core/SCIENCE.md §3: spin units, PCD-1, Adam lr 1e-3 eps 1e-2, batch 100)
     hidden: int = 0  # 0 = n_visible / 4
     # hidden unit a sees only the sites within periodic Chebyshev distance R of its 2x2
     # block (rgflow.core.rbm_local); -1 = every site (the paper's global RBM)
@@ -141,7 +141,7 @@ PRESETS = {
     # the paper's correlator setting at a size that runs live (1024 -> 256)
     "default": {},
     "quick": {"L": 16, "dataset_capacity": 500, "history": 2000},
-    # RBM flow study (PAPER.md §6): L = 10, 100 -> 81
+    # RBM flow study (core/SCIENCE.md §7): L = 10, 100 -> 81
     "flow": {"L": 10, "hidden": 81, "rg_levels": 1},
     # input of the three-level hierarchy 64 -> 32 -> 16 -> 8, 4096 -> 1024
     "hierarchy": {"L": 64, "rg_levels": 3},

@@ -1,6 +1,6 @@
 """Visible-hidden correlator maps, their locality numbers, and scaling-dimension fits.
 
-PAPER.md section 5:
+core/SCIENCE.md §4 and §5:
 * <v_i h_a> = (1/N_s) sum_k v_i^(k) h_a^(k), NOT connected, one L x L map per hidden unit a
   (visible index i <-> site (r, c) row-major). For RG, h is the block average of v (hidden
   index a <-> block (K, J) row-major on the (L/b) x (L/b) grid); for an RBM, h is the
@@ -261,7 +261,7 @@ def _numbers_for_blocks(absmaps: np.ndarray, b: int, blocks: np.ndarray, far: np
 
 
 def locality(maps, b: int = 2, bin_width: float = 1.0) -> dict:
-    """Locality numbers of each map (PAPER.md section 5.2). Returns a dict of numpy arrays:
+    """Locality numbers of each map (core/SCIENCE.md §4). Returns a dict of numpy arrays:
 
     Relative to the RG block a of unit a (only when n_hidden == (L/b)^2, else absent):
       rg_own_block_fraction, rg_peak_to_far (n_hidden,), rg_radial_profile (n_hidden, n_r)
@@ -439,13 +439,14 @@ def fit_power_law(r, G, G_err=None, r_min: float = 1.0, r_max: float | None = No
     return res
 
 
-def _jackknife_blocks(n: int, n_blocks: int) -> list[np.ndarray]:
+def jackknife_blocks(n: int, n_blocks: int) -> list[np.ndarray]:
     edges = np.linspace(0, n, n_blocks + 1).round().astype(np.int64)
     return [np.arange(edges[i], edges[i + 1]) for i in range(n_blocks)]
 
 
-def _jackknife_error(samples: np.ndarray) -> np.ndarray:
+def jackknife_error(samples) -> np.ndarray:
     """Leave-one-block-out values (n_blocks, ...) -> jackknife standard error."""
+    samples = np.asarray(samples, dtype=float)
     nb = samples.shape[0]
     dev = samples - samples.mean(axis=0)
     return np.sqrt((nb - 1) / nb * np.sum(dev**2, axis=0))
@@ -459,9 +460,9 @@ def scaling_dimensions(configs, r_min: float = 1.0, r_max: float | None = None,
 
     G_sigma: rgflow.core.observables.correlation_paper (not connected unless connected=True) for
     convention="paper", or the periodic radially averaged version for "periodic"; G_eps:
-    rgflow.core.observables.energy_operator_correlation(convention). Both are recomputed with each of
-    n_blocks consecutive configuration blocks left out; the jackknife spread of G(r) gives the
-    fit weights, and the jackknife spread of the fitted exponents gives delta_*_err (it
+    rgflow.core.observables.energy_operator_correlation(convention). Both are recomputed with
+    each of n_blocks consecutive configuration blocks left out; the jackknife spread of G(r)
+    gives the fit weights, and the jackknife spread of the fitted exponents gives delta_*_err (it
     includes the correlation between distances that the per-fit error ignores; the per-fit
     error is also reported). The fit window is r_min <= r <= r_max over points with G > 0.
     """
@@ -488,22 +489,77 @@ def scaling_dimensions(configs, r_min: float = 1.0, r_max: float | None = None,
 
     out: dict = {"n_configs": n, "n_blocks": n_blocks, "convention": convention,
                  "connected_sigma": bool(connected)}
-    blocks = _jackknife_blocks(n, n_blocks)
+    blocks = jackknife_blocks(n, n_blocks)
     for name, func in (("sigma", g_sigma), ("epsilon", g_eps)):
         r, g = func(x)
         jk = np.array([func(np.delete(x, blk, axis=0))[1] for blk in blocks])
-        g_err = _jackknife_error(jk)
+        g_err = jackknife_error(jk)
         fit = fit_power_law(r, g, g_err, r_min=r_min, r_max=r_max)
         # Each jackknife replica is fitted on the same window with the same weights.
         exps = np.array([fit_power_law(r, gk, g_err, r_min=r_min, r_max=r_max)["exponent"]
                          for gk in jk])
         if np.isfinite(exps).all() and np.isfinite(fit["exponent"]):
-            exp_err = float(_jackknife_error(exps))
+            exp_err = float(jackknife_error(exps))
         else:
             exp_err = float("nan")
         out[f"delta_{name}"] = fit["exponent"] / 2.0
         out[f"delta_{name}_err"] = exp_err / 2.0
         out[f"delta_{name}_fit_err"] = fit["exponent_err"] / 2.0
+        out[f"fit_{name}"] = fit
+        out[f"r_{name}"] = r
+        out[f"G_{name}"] = g
+        out[f"G_{name}_err"] = g_err
+    return out
+
+
+def scaling_fit(configs, n_blocks: int = 10, r_min: float = 1.0, r_max=None) -> dict:
+    """Same numbers as scaling_dimensions(configs, r_min, r_max, n_blocks)
+    (paper convention, G_sigma not connected, G_eps with the subset's mean subtracted), computed
+    from per-block sums instead of recomputing every leave-one-out subset (about 4x faster):
+    G_sigma and the raw <eps eps>, <(eps+1)(eps+1)> and sum(eps) are linear in the configurations,
+    so each leave-one-out correlator is an exact weighted combination of the blocks'."""
+    from .observables import correlation_paper, energy_operator_field
+
+    x = np.asarray(configs)
+    n = x.shape[0]
+    blocks = jackknife_blocks(n, n_blocks)
+    gs, cc, dd, es, counts = [], [], [], [], []
+    for blk in blocks:
+        xb = x[blk]
+        r_s, g = correlation_paper(xb, r_max=r_max)
+        eps = energy_operator_field(xb)
+        r_e, c = correlation_paper(eps, r_max=r_max)
+        _, d = correlation_paper(eps + 1.0, r_max=r_max)
+        gs.append(g)
+        cc.append(c)
+        dd.append(d)
+        es.append(float(eps.sum()))
+        counts.append(len(blk))
+    gs, cc, dd = np.array(gs), np.array(cc), np.array(dd)
+    es, w = np.array(es), np.array(counts, dtype=float)
+    site_count = w * x.shape[1] * x.shape[2]
+
+    def combine(mask):
+        ww = w[mask]
+        g_sig = ww @ gs[mask] / ww.sum()
+        c = ww @ cc[mask] / ww.sum()
+        a = ww @ dd[mask] / ww.sum() - c - 1.0  # mean over pairs of eps_x + eps_y
+        mu = es[mask].sum() / site_count[mask].sum()
+        return g_sig, c - mu * a + mu * mu
+
+    full = combine(np.ones(n_blocks, bool))
+    loo = [combine(np.arange(n_blocks) != k) for k in range(n_blocks)]
+    out = {"n_configs": int(n), "n_blocks": int(n_blocks), "convention": "paper"}
+    for i, (name, r) in enumerate((("sigma", r_s), ("epsilon", r_e))):
+        g = full[i]
+        jk = np.array([lo[i] for lo in loo])
+        g_err = jackknife_error(jk)
+        fit = fit_power_law(r, g, g_err, r_min=r_min, r_max=r_max)
+        exps = np.array([fit_power_law(r, gk, g_err, r_min=r_min, r_max=r_max)["exponent"]
+                         for gk in jk])
+        ok = np.isfinite(exps).all() and np.isfinite(fit["exponent"])
+        out[f"delta_{name}"] = fit["exponent"] / 2.0
+        out[f"delta_{name}_err"] = float(jackknife_error(exps)) / 2.0 if ok else float("nan")
         out[f"fit_{name}"] = fit
         out[f"r_{name}"] = r
         out[f"G_{name}"] = g

@@ -28,19 +28,63 @@ _UMASK = _read_umask()  # read once: os.umask is process-wide and not thread-saf
 
 
 def check_output_path(path, force: bool) -> Path:
-    """Validate an output path before any work is done: refuse an existing file without
-    force, a directory, or a parent directory that is missing or not writable."""
+    """Validate an output file before any work is done: refuse a directory, an existing file
+    without force, or a folder that cannot be written (see ensure_output_dir)."""
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{p}: is a directory, not an output file")
     if p.exists() and not force:
         raise UsageError(f"{p}: already exists (use --force to overwrite)")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{p}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{p}: directory {parent} is not writable")
+    ensure_output_dir(p.parent if str(p.parent) else Path("."), p)
     return p
+
+
+def ensure_output_dir(directory, label=None) -> Path:
+    """The one rule for output folders, in every command: missing folders are created, and
+    the folder must really accept a file. Writing a probe file is the only test that holds
+    for root, read-only mounts, /proc and /sys (os.access says yes to root everywhere).
+    Every failure is one UsageError naming `label` (default: the folder)."""
+    d = Path(directory)
+    label = Path(label) if label is not None else d
+    ancestor = d
+    while not ancestor.exists() and ancestor.parent != ancestor:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise UsageError(f"{label}: {ancestor} is a file, not a directory")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".rgflow-probe.", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{label}: cannot write in {d} ({exc.strerror or exc})") from None
+    return d
+
+
+def fallback_path(path) -> Path:
+    """Where a finished result goes when its own path cannot be written: the temp folder."""
+    p = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f"rgflow-{p.stem}-", suffix=p.suffix or ".npz")
+    os.close(fd)
+    return Path(name)
+
+
+def write_or_fallback(path, write) -> Path:
+    """write(path) for the result of a long run. If it fails with an OSError (disk full,
+    folder removed or made read-only meanwhile), write(fallback in the temp folder) instead
+    and raise a UsageError naming both, so no finished work is lost."""
+    try:
+        return write(path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        try:
+            spare = fallback_path(path)
+            write(spare)
+        except OSError as exc2:
+            raise UsageError(f"{path}: cannot write ({reason}); the fallback in the temporary "
+                             f"folder failed too ({exc2.strerror or exc2})") from None
+        raise UsageError(f"{path}: cannot write ({reason}); the result was saved to {spare}") \
+            from None
 
 
 def _fsync_dir(directory: Path) -> None:

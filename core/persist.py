@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SaveFileError, UsageError
+from .filekinds import SESSION, require_kind
 from .npzio import atomic_write_npz, read_npz, versions
 
-FORMAT_ID = "rgflow-session"
+FORMAT_ID = SESSION
 SCHEMA_VERSION = 1
 SAVES_ENV = "RGFLOW_SAVES"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -33,8 +34,8 @@ def resolve_save_path(name_or_path: str, directory=None) -> Path:
     """A plain name means saves/<name>.npz and cannot escape the saves directory; anything
     containing '/' or ending in '.npz' is a path used as given."""
     text = str(name_or_path)
-    if "/" in text or text.endswith(".npz") or os.sep in text:
-        return Path(text)
+    if "/" in text or text.endswith(".npz") or os.sep in text or Path(text).is_file():
+        return Path(text)  # a name that exists as a file is that file
     if not _NAME_RE.match(text) or text in (".", ".."):
         raise UsageError(
             f"invalid save name {text!r}: use letters, digits, '.', '_' or '-' (or give a path)"
@@ -71,6 +72,12 @@ def read_save(path) -> tuple[dict, dict]:
     """Read and verify a save. Returns (arrays, meta) at the current schema version."""
     path = Path(path)
     arrays, meta = read_npz(path, error=SaveFileError)
+    try:
+        require_kind(path, meta, arrays, SESSION, "this command")
+    except SaveFileError:
+        raise
+    except Exception as exc:  # DataFileError: the same message, as a SaveFileError
+        raise SaveFileError(path, exc.reason) from None
     if not meta:
         raise SaveFileError(path, "no 'meta' member: not an rgflow session save")
     if meta.get("format") != FORMAT_ID:

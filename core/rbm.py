@@ -1,4 +1,4 @@
-"""Restricted Boltzmann machines (PAPER.md §4, §6): parameters, conditionals, sampling, free
+"""Restricted Boltzmann machines (core/SCIENCE.md §3, §7): parameters, conditionals, sampling, free
 energy, the RBM flow, and CD-k / PCD-k training with Adam or SGD with momentum.
 
 Energy E(v, h) = -a·v - b·h - vᵀWh. "spin" units are ±1 with E[h_a|v] = tanh(b_a + (vW)_a)
@@ -403,7 +403,7 @@ class RBM:
     @classmethod
     def create(cls, n_visible, n_hidden, units="spin", dtype=np.float32, seed_or_state=0,
                weight_scale=0.05) -> "RBM":
-        """W ~ Normal(0, weight_scale²), biases 0 (PAPER.md §4). seed_or_state: an int seed
+        """W ~ Normal(0, weight_scale²), biases 0 (core/SCIENCE.md §3). seed_or_state: an int seed
         (stream "rbm-init" of it), a SeedSequence, or a xoshiro state advanced in place."""
         n_visible = _check_count("n_visible", n_visible)
         n_hidden = _check_count("n_hidden", n_hidden)
@@ -525,7 +525,7 @@ def _free_energy_chunk(units, v, W, a, b):
 
 
 def rbm_flow(rbm: RBM, v0, n_steps: int, state, mean_field: bool = False) -> np.ndarray:
-    """The RBM flow (PAPER.md §6): flow[0] = v0, then h ~ P(h|vⁿ⁻¹), vⁿ ~ P(v|h).
+    """The RBM flow (core/SCIENCE.md §7): flow[0] = v0, then h ~ P(h|vⁿ⁻¹), vⁿ ~ P(v|h).
     Returns (n_steps + 1, B, n_visible). mean_field uses conditional means and no RNG."""
     if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 0:
         raise UsageError(f"n_steps must be a non-negative whole number, got {n_steps!r}")

@@ -1,4 +1,4 @@
-"""How well is an RBM doing? Training monitors and log-likelihood estimates (PAPER.md §4).
+"""How well is an RBM doing? Training monitors and log-likelihood estimates (core/SCIENCE.md §3).
 
 Everything here reads only the RBM's arrays (`W`, `visible_bias`, `hidden_bias`, `units`)
 and computes in float64 whatever the RBM's dtype, so numbers are comparable between float32

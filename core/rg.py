@@ -1,6 +1,6 @@
 """RG block-spin transformations: block average, majority rule, decimation, hierarchies.
 
-Conventions (PAPER.md section 3):
+Conventions (core/SCIENCE.md §2):
 - A configuration is an (L, L) array; a batch is (..., L, L) (usually (n, L, L)). Spins are
   int8 +1/-1; block averages are float32 and can be averaged again.
 - Blocks are b x b. Block (K, J) covers sites r = K*b .. K*b+b-1, c = J*b .. J*b+b-1.

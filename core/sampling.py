@@ -15,12 +15,20 @@ import numpy as np
 
 from .errors import UsageError
 from .exact import TC
+from .filekinds import DATASET
 from .rng import new_states, seed_sequence
 
 ALGORITHM_CHOICES = ("metropolis", "heatbath", "wolff", "auto")
 # auto: Wolff where clusters are large (below and around Tc, where local updates slow down
-# critically and keep the magnetisation's sign), Metropolis in the hot phase.
+# critically and keep the magnetisation's sign), heat-bath in the hot phase. Not checkerboard
+# Metropolis: at high T it flips almost every spin every sweep, a period-2 oscillation in
+# which every second sample is nearly the same configuration (|overlap| -> 1 as T -> inf).
 AUTO_WOLFF_MAX_T = 1.3 * TC
+SITE_PROBES = 256  # sites whose spin autocorrelation is followed (all sites if fewer)
+TAU_WINDOW_C = 5.0  # Sokal's window factor, as in rgflow.core.observables.tau_int
+PILOT_BYTES = 32 << 20  # pilot configurations kept to choose the spacing (int8, per chain)
+PILOT_MIN_KEPT = 400
+PILOT_ORIGINS = 400  # pairs per lag when comparing overlaps in the pilot
 PILOT_SWEEPS = 2000
 MIN_THERMALIZE = 200
 WOLFF_WARMUP_SWEEPS = 50  # spins flipped, in units of N, before a Wolff sweep is calibrated
@@ -106,7 +114,7 @@ def _tc_or(text: str):
 
 
 def auto_algorithm(T: float, h: float) -> str:
-    return "wolff" if (T <= AUTO_WOLFF_MAX_T and h == 0) else "metropolis"
+    return "wolff" if (T <= AUTO_WOLFF_MAX_T and h == 0) else "heatbath"
 
 
 @dataclass
@@ -115,9 +123,15 @@ class TemperatureReport:
     algorithm: str
     thermalize_sweeps: int
     spacing_sweeps: int
-    tau_int_sweeps: float  # pilot estimate, in sweeps (max over |m| and E)
-    tau_int_samples: float  # measured on the output series of |m|, in samples
+    tau_int_sweeps: float  # pilot estimate, in sweeps: the largest of tau_int_by_observable
+    tau_int_samples: float  # measured on the output series, in samples (largest observable)
     independent_samples: float
+    # pilot tau_int in sweeps of E, |m|, signed m and the spins themselves (site-averaged
+    # autocorrelation, i.e. the overlap of configurations t sweeps apart)
+    tau_int_by_observable: dict = field(default_factory=dict)
+    # mean |overlap| of consecutive samples and of pairs n/2 apart (+- standard error), and
+    # what two independent random configurations give, sqrt(2 / (pi N))
+    overlap: dict = field(default_factory=dict)
     wolff_steps_per_sweep: int | None = None
     acceptance: float | None = None
     seconds: float = 0.0
@@ -166,45 +180,145 @@ class _Chain:
         self.steps_per_sweep = max(1, round(self.N / mean_cluster))
 
     def measure(self) -> tuple[float, float]:
+        """(E per spin, signed m per spin)."""
         from .observables import energy_and_magnetisation
 
         e, m = energy_and_magnetisation(self.spins)
-        return e / self.N - self.h * m / self.N, abs(m) / self.N
+        return e / self.N - self.h * m / self.N, m / self.N
 
 
-def _pilot_tau(chain: _Chain) -> float:
-    """tau_int in sweeps, the larger of |m|'s and E's, from a pilot series."""
+def probe_sites(N: int) -> np.ndarray:
+    """SITE_PROBES evenly spread flat site indices (all sites when N is smaller)."""
+    return np.unique(np.linspace(0, N - 1, min(N, SITE_PROBES)).astype(np.int64))
+
+
+def site_tau(spins_series) -> float:
+    """tau_int of the spins themselves: Sokal's window on the site-averaged autocorrelation
+    of (n, k) spin series, summing |rho(t)|. |rho| makes a period-2 oscillation (rho(1) ~ -1,
+    rho(2) ~ +1: every second configuration the same) a long time, as it is, instead of
+    letting the alternating terms cancel. A frozen series gives 0.5."""
+    x = np.asarray(spins_series, dtype=np.float64)
+    n = x.shape[0]
+    d = x - x.mean(axis=0)
+    size = 1 << (2 * n - 1).bit_length()
+    f = np.fft.rfft(d, size, axis=0)
+    acov = np.fft.irfft(f.real**2 + f.imag**2, size, axis=0)[:n].sum(axis=1)
+    acov /= np.arange(n, 0, -1)
+    if acov[0] <= 0:
+        return 0.5
+    taus = 0.5 + np.cumsum(np.abs(acov[1:] / acov[0]))
+    ok = np.flatnonzero(np.arange(1, n) >= TAU_WINDOW_C * taus)
+    return float(taus[ok[0]] if ok.size else taus[-1])
+
+
+def series_taus(e, m, probes) -> dict:
+    """tau_int of E, |m|, signed m (rgflow.core.observables.tau_int) and of the spins."""
     from .observables import tau_int
 
+    def tau(x):
+        return float(tau_int(x)[0]) if np.ptp(x) > 0 else 0.5
+
+    return {"energy": round(tau(e), 3), "abs_m": round(tau(np.abs(m)), 3),
+            "m": round(tau(m), 3), "spins": round(site_tau(probes), 3)}
+
+
+def _pilot(chain: _Chain) -> tuple[dict, np.ndarray]:
+    """A PILOT_SWEEPS pilot series: tau_int in sweeps of each observable, and the
+    configurations of every sweep (int8 (n, N); fewer rows for very large lattices)."""
     n = PILOT_SWEEPS
     e = np.empty(n)
     m = np.empty(n)
+    sites = probe_sites(chain.N)
+    probes = np.empty((n, sites.size), dtype=np.int8)
+    keep = int(min(n, max(PILOT_MIN_KEPT, PILOT_BYTES // chain.N)))
+    configs = np.empty((keep, chain.N), dtype=np.int8)
     for i in range(n):
         chain.sweep(1)
         e[i], m[i] = chain.measure()
-    taus = [tau_int(x)[0] if np.ptp(x) > 0 else 0.5 for x in (e, m)]
-    return float(max(taus))
+        flat = chain.spins.reshape(-1)
+        probes[i] = flat[sites]
+        if i < keep:
+            configs[i] = flat
+    return series_taus(e, m, probes), configs
+
+
+def _mean_abs_overlap(configs, lag: int, origins: np.ndarray) -> tuple[float, float]:
+    a = configs[origins].astype(np.float32)
+    b = configs[origins + lag].astype(np.float32)
+    q = np.abs(np.einsum("ij,ij->i", a, b)) / configs.shape[1]
+    return float(q.mean()), float(q.std(ddof=1) / math.sqrt(q.size))
+
+
+def spacing_from_overlap(configs, start: int) -> tuple[int, bool]:
+    """The smallest spacing >= start (sweeps) at which configurations that far apart overlap
+    no more than far-apart ones do, within two combined standard errors, measured on the
+    pilot's configurations (one per sweep). Returns (spacing, found); when no lag up to a
+    quarter of the pilot qualifies, (that lag, False)."""
+    n = len(configs)
+    far = n // 2
+    count = min(PILOT_ORIGINS, n - far)
+    origins = np.linspace(0, n - far - 1, count).astype(np.int64)
+    far_q, far_err = _mean_abs_overlap(configs, far, origins)
+    lag = max(1, start)
+    while True:
+        if lag * 4 >= n:  # too long to measure on this pilot
+            return lag, False
+        near = np.linspace(0, n - lag - 1, min(PILOT_ORIGINS, n - lag)).astype(np.int64)
+        q, err = _mean_abs_overlap(configs, lag, near)
+        if q - far_q <= 2.0 * math.hypot(err, far_err):
+            return lag, True
+        lag = max(lag + 1, math.ceil(lag * 1.2))
+
+
+def overlap_report(configs, chunk: int = 256) -> dict:
+    """Mean |q| of consecutive configurations and of pairs n // 2 apart, q = (1/N) sum s s',
+    each with its standard error (pairs treated as independent), and the random-pair value
+    sqrt(2 / (pi N)). Independent samples give consecutive ~ far; correlated ones more."""
+    x = np.asarray(configs).reshape(len(configs), -1)
+    n, N = x.shape
+    out = {"random": round(math.sqrt(2.0 / (math.pi * N)), 5), "pairs": int(max(n - 1, 0))}
+    for name, lag in (("consecutive", 1), ("far", n // 2)):
+        if lag < 1 or n - lag < 2:
+            out[name] = out[f"{name}_error"] = None
+            continue
+        q = np.empty(n - lag)
+        for k in range(0, n - lag, chunk):
+            a = x[k:min(k + chunk, n - lag)].astype(np.float32)
+            b = x[k + lag:k + lag + len(a)].astype(np.float32)
+            q[k:k + len(a)] = np.abs(np.einsum("ij,ij->i", a, b)) / N
+        out[name] = round(float(q.mean()), 5)
+        out[f"{name}_error"] = round(float(q.std(ddof=1) / math.sqrt(q.size)), 5)
+    return out
 
 
 def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress,
                      stop) -> TemperatureReport:
-    from .observables import tau_int
-
     t0 = time.perf_counter()
     chain = _Chain(spec, index)
     report_notes = []
     if chain.algorithm == "wolff":
         chain.calibrate_wolff()
     chain.sweep(MIN_THERMALIZE)
-    tau = _pilot_tau(chain) if (spec.thermalize is None or spec.spacing is None) else float("nan")
+    pilot, configs = ({}, None) if spec.thermalize is not None and spec.spacing is not None \
+        else _pilot(chain)
+    tau = max(pilot.values()) if pilot else float("nan")
     if tau == tau and tau * 10 > PILOT_SWEEPS:
         report_notes.append(f"tau_int ~ {tau:.0f} sweeps is long compared with the "
                             f"{PILOT_SWEEPS}-sweep pilot; the estimate is rough")
     thermalize = (spec.thermalize if spec.thermalize is not None
                   else max(MIN_THERMALIZE, math.ceil(THERMALIZE_TAUS * tau)))
-    spacing = spec.spacing if spec.spacing is not None else max(1, math.ceil(2 * tau))
+    spacing = spec.spacing
+    if spacing is None:
+        # at least 2 tau_int of the slowest observable (the spins themselves included), and
+        # far enough that consecutive samples overlap no more than far-apart ones
+        spacing, found = spacing_from_overlap(configs, max(1, math.ceil(2 * tau)))
+        if not found:
+            report_notes.append(f"configurations {spacing} sweeps apart still overlap more "
+                                "than far-apart ones in the pilot; samples are correlated")
+    del configs
     chain.sweep(thermalize)
-    abs_m = np.empty(spec.n)
+    e = np.empty(spec.n)
+    m = np.empty(spec.n)
     chunk = max(1, 20_000_000 // max(1, spacing * chain.N * chain.steps_per_sweep))
     done = 0
     while done < spec.n:
@@ -214,16 +328,19 @@ def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress,
         for k in range(done, upto):
             chain.sweep(spacing)
             out[k] = chain.spins
-            abs_m[k] = chain.measure()[1]
+            e[k], m[k] = chain.measure()
         if progress is not None:
             progress(index, upto - done)
         done = upto
+    # measured on the chain's own output, before any symmetrisation
+    overlap = overlap_report(out)
+    output_taus = (series_taus(e, m, out.reshape(spec.n, -1)[:, probe_sites(chain.N)])
+                   if spec.n >= 20 else {})
+    tau_s = max([0.5, *output_taus.values()])
     if spec.symmetrize:
         flip_state = np.random.default_rng(seed_sequence(spec.seed, f"symmetrize/{index}"))
         signs = np.where(flip_state.random(spec.n) < 0.5, -1, 1).astype(np.int8)
         out *= signs[:, None, None]
-    tau_s = tau_int(abs_m)[0] if spec.n >= 20 and np.ptp(abs_m) > 0 else 0.5
-    tau_s = max(tau_s, 0.5)
     return TemperatureReport(
         T=chain.T,
         algorithm=chain.algorithm,
@@ -232,6 +349,8 @@ def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress,
         tau_int_sweeps=round(tau, 3) if tau == tau else None,
         tau_int_samples=round(float(tau_s), 3),
         independent_samples=round(spec.n / (2 * tau_s), 1),
+        tau_int_by_observable=pilot,
+        overlap=overlap,
         wolff_steps_per_sweep=chain.steps_per_sweep if chain.algorithm == "wolff" else None,
         acceptance=(round(chain.accepted / chain.attempts, 4) if chain.attempts else None),
         seconds=round(time.perf_counter() - t0, 3),
@@ -265,7 +384,7 @@ def generate(spec: SampleSpec, progress=None, stop=None):
             cancel.set()
             raise
     meta = {
-        "format": "rgflow-ising-samples",
+        "format": DATASET,
         "version": 1,
         "L": spec.L,
         "n": spec.n,
@@ -273,6 +392,7 @@ def generate(spec: SampleSpec, progress=None, stop=None):
         "seed": spec.seed,
         "symmetrized": spec.symmetrize,
         "algorithm_requested": spec.algorithm,
+        "auto_rule": f"wolff up to T = {AUTO_WOLFF_MAX_T:.4f} (1.3 Tc) at h = 0, else heatbath",
         "temperatures": list(spec.temperatures),
         "per_temperature": [asdict(r) for r in reports],
         "seconds": round(time.perf_counter() - t0, 3),

@@ -491,7 +491,7 @@ class Session:
         self.unsaved = True
 
     def flow_step(self) -> int:
-        """One RBM flow step v -> h -> v on every flow chain (PAPER.md §6)."""
+        """One RBM flow step v -> h -> v on every flow chain (core/SCIENCE.md §7)."""
         from .rbm import sample_hidden, sample_visible
 
         if self.flow_v is None:

@@ -1,4 +1,4 @@
-"""Thermometers: how hot is a set of configurations? (PAPER.md section 6)
+"""Thermometers: how hot is a set of configurations? (core/SCIENCE.md §6)
 
 (a) `MLPThermometer`: the authors' way (after Iso et al.), a supervised classifier
     N_v -> 64 -> n_T softmax trained on labelled Monte Carlo configurations over a
@@ -660,6 +660,53 @@ class ObservableThermometer:
                        str(np.asarray(arrays["source"])), bool(np.asarray(arrays["use_abs_m"])))
         except KeyError as exc:
             raise UsageError(f"thermometer arrays lack {exc.args[0]!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a configuration set with both thermometers
+
+
+def _grid_edges(t) -> np.ndarray:
+    t = np.asarray(t, dtype=float)
+    mid = 0.5 * (t[1:] + t[:-1])
+    return np.concatenate([[t[0] - (mid[0] - t[0])], mid, [t[-1] + (t[-1] - mid[-1])]])
+
+
+def measure_temperature(configs, mlp, obs) -> dict:
+    """Both thermometers on one configuration set: histograms over the grid, mean assigned
+    temperatures with errors, <|m|>."""
+    x = np.ascontiguousarray(configs, dtype=np.int8)
+    n = x.shape[0]
+    t = mlp.temperatures
+    t_mlp = mlp.predict_temperature(x)
+    hist_mlp = np.bincount(np.searchsorted(t, t_mlp), minlength=t.size)
+    est = obs.estimate(x)
+    t_obs_each = obs.per_configuration(x)
+    hist_obs = np.histogram(t_obs_each, _grid_edges(obs.temperatures))[0]
+    _, am = energy_and_abs_m(x)
+    return {
+        "T_obs_bound": obs_bound(est),
+        "hist_mlp": hist_mlp.astype(np.int64),
+        "hist_obs": hist_obs.astype(np.int64),
+        "T_mlp": float(t_mlp.mean()),
+        "T_mlp_err": float(t_mlp.std(ddof=1) / math.sqrt(n)),
+        "T_obs": est["T"],
+        "T_obs_err": est["T_err"],
+        "abs_m": float(am.mean()),
+        "abs_m_err": float(am.std(ddof=1) / math.sqrt(n)),
+        "obs": est,
+    }
+
+
+def obs_bound(est: dict) -> int:
+    """+1 when the observable thermometer's T is only a lower bound (every observable it uses
+    lies above the reference range: T was clipped to the grid's top), -1 for an upper bound,
+    0 for a measurement."""
+    ranges = [est["energy_range"]] + ([est["abs_m_range"]]
+                                      if "abs_m" in est["combined_from"] else [])
+    if "inside" in ranges or est["energy_range"] == "inside":
+        return 0
+    return 1 if est["energy_range"] == "above" else -1
 
 
 # ---------------------------------------------------------------------------------------------

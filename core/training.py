@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataFileError, UsageError
+from .filekinds import DATASET, LEGACY_IDS, TRAINED_RBM, require_kind
 from .npzio import atomic_write_npz, file_sha256, read_npz, versions
 from .rng import new_states, seed_sequence
 
-FORMAT = "rgflow.trained_rbm"
+FORMAT = TRAINED_RBM  # (files with the older id "rgflow.trained_rbm" are read too)
 SCHEMA = 2  # 2: meta "receptive_field" (absent in 1: the global RBM)
 UNITS = ("spin", "binary")
 DTYPES = ("float32", "float64")
@@ -43,7 +44,10 @@ def load_dataset(path, t_indices=None):
     otherwise the listed ones (no repeats), concatenated in the given order.
     Every problem raises DataFileError(path, reason)."""
     p = Path(path)
-    arrays, meta = read_npz(p, required=("spins",))
+    arrays, meta = read_npz(p)
+    require_kind(p, meta, arrays, DATASET, "--data")
+    if "spins" not in arrays:
+        raise DataFileError(p, "missing member(s): spins")
     spins = arrays["spins"]
     if spins.dtype.kind not in "iu":
         raise DataFileError(p, f"member 'spins' has dtype {spins.dtype}; expected integer ±1 spins")
@@ -314,8 +318,8 @@ def train(config, data, steps: int, *, n_hidden: int | None = None, units: str =
     pass the saved `history` and `elapsed_s` along to continue those too).
 
     holdout_fraction of the configurations (chosen by the seed) are held out for the
-    free-energy gap. n_hidden defaults to n_visible // 4 (PAPER.md §4). receptive_field R
-    (a new RBM only): each hidden unit sees the sites within distance R of its 2×2 block
+    free-energy gap. n_hidden defaults to n_visible // 4 (core/SCIENCE.md §3). receptive_field
+    R (a new RBM only): each hidden unit sees the sites within distance R of its 2×2 block
     (rgflow.core.rbm_local; needs L×L data and n_hidden = n_visible / 4). progress(step,
     metrics) is called after every step; stop() returning True, or KeyboardInterrupt raised
     by either callback, ends the run after the last complete step (see TrainingRun.run).
@@ -417,8 +421,12 @@ def load_trained(path):
     from .rbm_local import check_receptive_field, restore_trainer
 
     p = Path(path)
-    arrays, meta = read_npz(p, required=RBM_MEMBERS)
-    if meta.get("format") != FORMAT:
+    arrays, meta = read_npz(p)
+    require_kind(p, meta, arrays, TRAINED_RBM, "this command")
+    missing = [m for m in RBM_MEMBERS if m not in arrays]
+    if missing:
+        raise DataFileError(p, f"missing member(s): {', '.join(missing)}")
+    if LEGACY_IDS.get(meta.get("format"), meta.get("format")) != FORMAT:
         raise DataFileError(p, f"not a trained-RBM file (format {meta.get('format')!r})")
     schema = meta.get("schema")
     if not isinstance(schema, int) or schema < 1:

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rgflow.tui.app as app_module
+import rgflow.tui.driver as driver_module
 from rgflow.core.config import SessionConfig
 from rgflow.core.exact import TC
 from rgflow.core.session import Session
 from rgflow.tui.app import PANES, VIEWS, create_app
+from rgflow.tui.files import list_autosaves
 from rgflow.tui.screens.dialogs import ConfirmQuit, InputDialog, SaveBrowser, SaveDialog
 from rgflow.tui.screens.help import HelpScreen
 
@@ -90,10 +91,10 @@ def steps(app) -> int:
 def test_collector_comes_back_on_when_start_up_compiles():
     gc.disable()  # as `rgflow` starts the app
     try:
-        app_module.RgflowApp._collector_on_if_compiling(time.perf_counter())
+        driver_module.collector_on_if_compiling(time.perf_counter())
         assert not gc.isenabled()  # a quick (cached) step leaves it off until ready
-        app_module.RgflowApp._collector_on_if_compiling(
-            time.perf_counter() - 2 * app_module.COMPILING_SECONDS)
+        driver_module.collector_on_if_compiling(
+            time.perf_counter() - 2 * driver_module.COMPILING_SECONDS)
         assert gc.isenabled()
     finally:
         gc.enable()
@@ -110,12 +111,12 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
 
     session.frame = gated_frame
     app = make_app(tmp_path, session, warm_up=True, autorun=True)
-    stages = app._warm_up_stages
+    stages = app.driver.warm_up_stages
 
     def gated_stages():
         return [("test gate", lambda: kernel_gate.wait(30)), *stages()]
 
-    app._warm_up_stages = gated_stages
+    app.driver.warm_up_stages = gated_stages
 
     async def main():
         async with app.run_test(size=(120, 40)) as pilot:
@@ -214,7 +215,7 @@ def test_every_key_changes_the_session_and_the_screen(tmp_path):
             assert app.selected_unit == unit, key
         await press(pilot, "down", "right")
         assert "hidden unit 5 (row 1, col 1)" in app.w("rbm-weights").border_title
-        np.testing.assert_array_equal(app._published.extras["weights"],
+        np.testing.assert_array_equal(app.driver.published.extras["weights"],
                                       app.session.trainer.rbm.W[:, 5].reshape(8, 8))
         assert "unit 5" in "".join(lines(app.w("rbm-info")))
 
@@ -289,7 +290,7 @@ def test_views_show_live_analysis(tmp_path):
 
 def test_key_is_handled_while_a_long_chunk_runs(tmp_path, monkeypatch):
     # a chunk would run 60 s; keys must be handled after the current step, not the chunk
-    monkeypatch.setattr(app_module, "CHUNK_SECONDS", 60.0)
+    monkeypatch.setattr(driver_module, "CHUNK_SECONDS", 60.0)
     saves = tmp_path / "saves"
     app = make_app(tmp_path, save_path=saves / "long.npz")
     app.fps = 1 / 60  # a chunk also ends for the next frame: make that a minute away too
@@ -414,7 +415,9 @@ def test_quit_asks_when_unsaved_and_can_save_first(tmp_path):
         await until(pilot, lambda: not app.is_running, "the app to exit")
 
     run(app, body)
-    assert Session.load(saves / "autosave.npz").step_count == 1
+    (autosave,) = list_autosaves(saves)  # no name yet: a new autosave of 'unsaved'
+    assert autosave.name.startswith("autosave-unsaved-")
+    assert Session.load(autosave).step_count == 1
 
     app = make_app(tmp_path)
 
@@ -444,7 +447,8 @@ def test_ctrl_q_writes_autosave_and_exits(tmp_path):
         await until(pilot, lambda: not app.is_running, "the app to exit")
 
     run(app, body)
-    restored = Session.load(saves / "autosave.npz")
+    (autosave,) = list_autosaves(saves)
+    restored = Session.load(autosave)
     assert restored.step_count == 2 and restored.training is False
 
 
@@ -452,17 +456,25 @@ def test_ctrl_q_writes_autosave_and_exits(tmp_path):
 # command palette
 
 
+def _titles(app) -> list[str]:
+    return [c.title for c in app.get_system_commands(app.screen)]
+
+
 def _command(app, title):
     commands = {c.title: c for c in app.get_system_commands(app.screen)}
     return commands[title]
 
 
-async def _answer(pilot, text: str) -> None:
+async def _answer_unsettled(pilot, text: str) -> None:
     await until(pilot, lambda: isinstance(pilot.app.screen, InputDialog | SaveDialog)
                 and pilot.app.screen.query("#dialog-input"), "the input dialog")
     field = pilot.app.screen.query_one("#dialog-input")
     field.value = ""
     await pilot.press(*text, "enter")
+
+
+async def _answer(pilot, text: str) -> None:
+    await _answer_unsettled(pilot, text)
     await settle(pilot)
 
 
@@ -567,9 +579,15 @@ def test_palette_value_commands(tmp_path):
         _command(app, "Train N steps…").callback()
         await _answer(pilot, "7")
         assert app.session.trainer.steps_done == trained + 7
+        assert "Cancel the training job" not in _titles(app)  # no job: no entry
+        app.set_running(False)
+        _command(app, "Train N steps…").callback()
+        await _answer_unsettled(pilot, "100000")
+        await until(pilot, lambda: app.driver.job is not None, "the job to start")
         _command(app, "Cancel the training job").callback()
         await settle(pilot)
-        assert any("no training job" in m for m in notifications(app))
+        assert any("training job cancelled after" in m for m in notifications(app))
+        assert "Cancel the training job" not in _titles(app)
 
         _command(app, "Reset flow from random spins").callback()
         await settle(pilot)
@@ -599,9 +617,7 @@ def test_reproduce_preset_runs_in_the_background_and_can_be_stopped(tmp_path):
     app = make_app(tmp_path)
 
     async def body(pilot):
-        _command(app, "Stop reproduce run").callback()
-        await until(pilot, lambda: any("no reproduce run" in m for m in notifications(app)),
-                    "the nothing-to-stop notice")
+        assert "Stop reproduce run" not in _titles(app)  # only while a run goes
         _command(app, "Run reproduce preset…").callback()
         await _answer(pilot, "huge")
         assert any("unknown preset" in m for m in notifications(app))
@@ -642,7 +658,7 @@ def test_reproduce_preset_runs_in_the_background_and_can_be_stopped(tmp_path):
 
 
 def test_classifier_thermometer_calibrates_in_the_background_and_reads_the_flow(tmp_path):
-    from rgflow.tui.analysis import CLASSIFIER_GRID
+    from rgflow.core.live_analysis import CLASSIFIER_GRID
 
     app = make_app(tmp_path)
 
@@ -671,8 +687,8 @@ def test_classifier_thermometer_calibrates_in_the_background_and_reads_the_flow(
         n_heldout = round(0.2 * cal["n"]) * cal["n_T"]
         p = 3 / cal["n_T"]
         assert cal["heldout_within_one"] > p + 5 * np.sqrt(p * (1 - p) / n_heldout), cal
-        reading = app._published.extras["classifier"]
-        flow = app._published.frame.flow_v
+        reading = app.driver.published.extras["classifier"]
+        flow = app.driver.published.frame.flow_v
         expected = cal["thermometer"].predict_temperature(flow, method="mean")
         assert reading["T"] == pytest.approx(float(np.mean(expected)))
         assert CLASSIFIER_GRID[0] <= reading["T"] <= CLASSIFIER_GRID[1]
@@ -681,6 +697,26 @@ def test_classifier_thermometer_calibrates_in_the_background_and_reads_the_flow(
         assert f"held-out accuracy {cal['heldout_accuracy']:.2f}" in text
         assert "T from E/N (Onsager)" in text  # both readings side by side
         assert "lattice T = " in text  # and the pane still shows all of it
+
+        # saved with the session, and back when the save is opened
+        _command(app, "Save as…").callback()
+        await _answer(pilot, "withcal")
+        app.driver.classifier = None
+        app.open_save(tmp_path / "saves" / "withcal.npz")
+        await settle(pilot)
+        await until(pilot, lambda: app.classifier is not None, "the saved calibration")
+        assert app.classifier["heldout_accuracy"] == cal["heldout_accuracy"]
+        np.testing.assert_array_equal(
+            app.classifier["thermometer"].predict_temperature(flow, method="mean"), expected)
+
+        # a second calibration can be cancelled from the palette
+        _command(app, "Calibrate classifier thermometer").callback()
+        await until(pilot, lambda: app.calibrating, "the second calibration")
+        assert "Calibrate classifier thermometer" not in _titles(app)
+        _command(app, "Cancel the classifier calibration").callback()
+        await until(pilot, lambda: not app.calibrating, "the cancelled calibration", 120)
+        assert any("calibration cancelled" in m for m in notifications(app))
+        assert app.classifier["heldout_accuracy"] == cal["heldout_accuracy"]  # the old one
 
         # another L: the old calibration no longer applies
         _command(app, "Set lattice size L…").callback()

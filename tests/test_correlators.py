@@ -327,3 +327,17 @@ def test_scaling_dimensions_plumbing_and_jackknife():
     assert res["fit_epsilon"]["n_points"] == int(((re >= 1) & (re <= 2.5) & (ge > 0)).sum())
     with pytest.raises(UsageError):
         C.scaling_dimensions(s[:3], n_blocks=6)
+
+
+def test_scaling_fit_equals_scaling_dimensions():
+    rng = np.random.default_rng(3)
+    # Spatially correlated +-1 configurations: 2x2 blocks share a sign, 20% of sites flipped.
+    blocks = np.where(rng.random((60, 4, 4)) < 0.6, 1, -1)
+    x = np.kron(blocks, np.ones((1, 2, 2), dtype=int))
+    x = np.where(rng.random(x.shape) < 0.2, -x, x).astype(np.int8)
+    fast = C.scaling_fit(x, n_blocks=6, r_min=1.0)
+    slow = C.scaling_dimensions(x, r_min=1.0, n_blocks=6)
+    for k in ("delta_sigma", "delta_sigma_err", "delta_epsilon", "delta_epsilon_err"):
+        assert fast[k] == pytest.approx(slow[k], rel=1e-9, abs=1e-12), k
+    for k in ("G_sigma", "G_sigma_err", "G_epsilon", "G_epsilon_err", "r_sigma"):
+        np.testing.assert_allclose(fast[k], slow[k], rtol=1e-9, atol=1e-13)

@@ -9,7 +9,7 @@ import pytest
 CORE_MODULES = ["rgflow.core", "rgflow.core.rng", "rgflow.core.ising", "rgflow.core.observables", "rgflow.core.exact", "rgflow.core.rg",
                 "rgflow.core.rbm", "rgflow.core.rbm_monitor", "rgflow.core.training", "rgflow.core.correlators",
                 "rgflow.core.thermometer", "rgflow.core.sampling", "rgflow.core.config", "rgflow.core.session",
-                "rgflow.core.persist", "rgflow.core.npzio", "rgflow.core.experiments"]
+                "rgflow.core.persist", "rgflow.core.npzio", "rgflow.core.reproduce"]
 
 
 def run_python(code: str) -> str:

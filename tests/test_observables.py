@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from rgflow.core import observables as ob
 from rgflow.core.errors import UsageError
 
+from error_bars import assert_error_matches_scatter, scatter_vs_error
+
 PM1 = np.array([-1, 1], dtype=np.int8)
 
 
@@ -493,3 +495,74 @@ def test_energy_operator_rejects_bad_options():
         ob.energy_operator_correlation(c, direction="diagonal")
     with pytest.raises(UsageError):
         ob.energy_operator_field(c, direction="diagonal")
+
+
+# ---------------------------------------------------------------------------------------------
+# Error bars against the scatter of repeated independent runs (see tests/error_bars.py)
+
+REPEATS = 200
+
+
+def ar1_batch(rng, phi, repeats, n):
+    """`repeats` independent stationary AR(1) series of length n, unit innovations, (R, n)."""
+    eta = rng.normal(size=(repeats, n))
+    x = np.empty((repeats, n))
+    x[:, 0] = eta[:, 0] / math.sqrt(1 - phi * phi)
+    for t in range(1, n):
+        x[:, t] = phi * x[:, t - 1] + eta[:, t]
+    return x
+
+
+def test_repeats_binning_and_jackknife_error_of_an_ar1_mean():
+    """phi = 0.95 (tau_int = 19.5), 4000 samples: the automatic bins (>= 20 tau long) must
+    absorb the autocorrelation. The naive error is sqrt(2 tau) = 6 times too small, and bins
+    only ~tau long (e.g. MAX_AUTO_BINS bins of 20) are still ~40% too small. Mean known: 0."""
+    rng = np.random.default_rng(101)
+    phi, n = 0.95, 4000
+    x = ar1_batch(rng, phi, REPEATS, n)
+    means = x.mean(axis=1)
+    binning = [ob.binning_error(s) for s in x]
+    jack = [ob.jackknife(lambda a: a, s) for s in x]
+    assert_error_matches_scatter(means, binning, truth=0.0, label="binning")
+    assert_error_matches_scatter([j[0] for j in jack], [j[1] for j in jack], truth=0.0,
+                                 label="jackknife")
+    # The scatter is the exact AR(1) error of the mean (checks the data, not the code).
+    s, _, tol = scatter_vs_error(means, binning)
+    assert abs(s - ar1_error_of_mean(phi, n)) < tol
+
+
+def test_repeats_jackknife_error_of_a_ratio_of_correlated_means():
+    """<x> / <y> with x and y sharing one autocorrelated noise source: the jackknife must carry
+    the covariance (ignoring it would overestimate the error about 3x here) and the
+    autocorrelation. True value 1 / 2."""
+    rng = np.random.default_rng(102)
+    phi, n = 0.8, 4000
+    u = ar1_batch(rng, phi, REPEATS, n)
+    w = ar1_batch(rng, phi, REPEATS, n)
+    x = 1.0 + 0.05 * u
+    y = 2.0 + 0.1 * (0.9 * u + math.sqrt(1 - 0.81) * w)
+    res = [ob.jackknife(lambda a, b: a / b, xs, ys) for xs, ys in zip(x, y, strict=True)]
+    assert_error_matches_scatter([r[0] for r in res], [r[1] for r in res], truth=0.5,
+                                 label="ratio")
+
+
+@pytest.mark.parametrize(("phi_e", "phi_m", "seed"), [(0.95, 0.5, 103), (0.5, 0.97, 104)])
+def test_repeats_thermo_from_series_error_bars(phi_e, phi_m, seed):
+    """Every tau_int-corrected error bar of thermo_from_series against the scatter over
+    independent autocorrelated series of 4000 samples. e: Gaussian AR(1), so <e> and the
+    specific heat N var(e) / T^2 are known exactly; m = tanh of another AR(1), nonlinear, for
+    |m|, chi, <m^2> and the Binder cumulant. Either the energy (tau 19.5) or |m| (tau ~16)
+    is the slow series: the bins must follow the slower one in both cases."""
+    rng = np.random.default_rng(seed)
+    n, T, N = 4000, 2.5, 64
+    # E[biased sample variance] = variance - variance of the mean (exact for AR(1)).
+    var_e = 0.05**2 * (1 / (1 - phi_e**2) - ar1_error_of_mean(phi_e, n) ** 2)
+    e = -1.5 + 0.05 * ar1_batch(rng, phi_e, REPEATS, n)
+    m = np.tanh(0.4 * ar1_batch(rng, phi_m, REPEATS, n))
+    outs = [ob.thermo_from_series(es, ms, T, N) for es, ms in zip(e, m, strict=True)]
+    truths = {"energy_per_spin": -1.5, "specific_heat": N * var_e / T**2,
+              "magnetisation": 0.0}
+    for key in ("energy_per_spin", "specific_heat", "magnetisation", "abs_magnetisation",
+                "m2", "susceptibility", "susceptibility_m2", "binder"):
+        assert_error_matches_scatter([o[key].mean for o in outs], [o[key].error for o in outs],
+                                     truth=truths.get(key), label=key)

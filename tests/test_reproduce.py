@@ -1,7 +1,6 @@
 """`rgflow reproduce`: the staged pipeline end to end on the tiny preset (every promised file,
 member and shape; error bars on every number; cache hits on a re-run with identical results),
-bad arguments, interruption, and the pieces the analyses rest on (comparisons with bounds,
-the fast jackknife of the scaling fits)."""
+bad arguments, interruption, and a stopped run keeping its finished stages."""
 
 import contextlib
 import io
@@ -11,12 +10,16 @@ import math
 import numpy as np
 import pytest
 
-from rgflow.core import experiments as ex
-from rgflow.core.errors import UsageError
 from rgflow.core.npzio import read_npz
+from rgflow.core.reproduce.exp3_rbm_flow import FLOW_STARTS
+from rgflow.core.reproduce.plan import assign_keys, build_plan
+from rgflow.core.reproduce.presets import get_preset
+from rgflow.core.reproduce.report import OUTPUT_FILES, write_outputs
+from rgflow.core.reproduce.runner import Pipeline, default_threads, set_threads
+from rgflow.core.reproduce.stage import StageOutput, cache_hit
 from rgflow.tui.__main__ import main
 
-TINY = ex.get_preset("tiny")
+TINY = get_preset("tiny")
 
 
 def run_cli(argv):
@@ -39,9 +42,9 @@ def tiny_run(tmp_path_factory):
 
 def test_first_run_computes_every_stage_and_lists_files(tiny_run):
     d, summary = tiny_run
-    n_stages = len(ex.build_plan(TINY))
+    n_stages = len(build_plan(TINY))
     assert summary["computed"] == n_stages and summary["cached"] == 0
-    for name in ex.OUTPUT_FILES:
+    for name in OUTPUT_FILES:
         assert (d / name).is_file(), name
         assert name in summary["files"]
     assert set(summary["headline"]) >= {"1_correlators", "2_rg_temperature", "3_rbm_flow"}
@@ -61,8 +64,8 @@ def test_correlators_npz_members_and_shapes(tiny_run):
     # RG maps are exactly <v_i h_a> with h the block average of the same configurations.
     from rgflow.core.correlators import rg_vh_maps
 
-    plan = ex.build_plan(TINY)
-    ex.assign_keys(plan, d / "cache")
+    plan = build_plan(TINY)
+    assign_keys(plan, d / "cache")
     stage = next(st for st in plan if st.name == f"mc-tc-L{L}")
     spins = read_npz(stage.path)[0]["spins"][0]
     np.testing.assert_allclose(arrays["rg_vh"], rg_vh_maps(spins), rtol=0, atol=1e-12)
@@ -91,7 +94,7 @@ def test_flow_npz_members_and_shapes(tiny_run):
     for k in ("G_epsilon", "G_epsilon_err"):
         assert a[k].shape == (R, S, N, a["r_epsilon"].size)
     assert (a["r_sigma"] < TINY.flow_L / 2).all()
-    assert list(a["start_labels"]) == list(ex.FLOW_STARTS)
+    assert list(a["start_labels"]) == list(FLOW_STARTS)
     assert len(a["rbm_labels"]) == R
     np.testing.assert_array_equal(a["steps"], np.arange(N))
     assert ((a["abs_m"] >= 0) & (a["abs_m"] <= 1)).all()
@@ -229,18 +232,6 @@ def test_bad_output_directory_exits_2_and_writes_nothing(tmp_path, capsys):
 # --------------------------------------------------------------------------- pipeline pieces
 
 
-def test_cache_keys_ignore_jobs_and_follow_settings(tmp_path):
-    a = ex.Pipeline(TINY, tmp_path / "a", jobs=1)
-    b = ex.Pipeline(TINY, tmp_path / "a", jobs=2)
-    assert [s.key for s in a.stages] == [s.key for s in b.stages]
-    import dataclasses
-
-    other = dataclasses.replace(TINY, flow_steps=TINY.flow_steps + 1)
-    c = ex.Pipeline(other, tmp_path / "a", jobs=1)
-    changed = {s.name for s, t in zip(a.stages, c.stages, strict=True) if s.key != t.key}
-    assert changed == {st.name for st in a.stages if st.kind == "flow"}
-
-
 def test_stop_ends_the_run_and_finished_stages_stay_cached(tmp_path):
     calls = {"n": 0, "stop_in": None}
 
@@ -251,88 +242,15 @@ def test_stop_ends_the_run_and_finished_stages_stay_cached(tmp_path):
     def stop():
         return calls["stop_in"] is not None
 
-    pipe = ex.Pipeline(TINY, tmp_path / "o", jobs=1, report=report, stop=stop)
+    pipe = Pipeline(TINY, tmp_path / "o", jobs=1, report=report, stop=stop)
     with pytest.raises(KeyboardInterrupt):
         pipe.run()
     files = sorted(p.name for p in (tmp_path / "o" / "cache").iterdir())
     first = pipe.stages[0]
     assert files == [first.path.name]  # the finished stage only, no partial files
-    assert ex.cache_hit(first.path, first.key)
-    assert [s["cached"] for s in ex.Pipeline(TINY, tmp_path / "o").estimates()][:2] == [
+    assert cache_hit(first.path, first.key)
+    assert [s["cached"] for s in Pipeline(TINY, tmp_path / "o").estimates()][:2] == [
         True, False]
-
-
-def test_damaged_cache_file_is_recomputed(tmp_path):
-    pipe = ex.Pipeline(TINY, tmp_path / "o", jobs=1)
-    st = pipe.stages[0]
-    st.path.parent.mkdir(parents=True)
-    st.path.write_bytes(b"PK\x03\x04 not really a zip")
-    assert not ex.cache_hit(st.path, st.key)
-
-
-def test_compare_verdicts_and_bounds():
-    m = ex.meas
-    assert ex.compare(m(1.0, 0.1), m(1.1, 0.1))["verdict"] == "consistent"
-    c = ex.compare(m(2.0, 0.1), m(1.0, 0.1))
-    assert c["verdict"] == "higher" and c["z"] == pytest.approx(1.0 / math.hypot(0.1, 0.1))
-    assert ex.compare(m(0.0, 0.1), m(1.0, 0.1))["verdict"] == "lower"
-    # A lower bound can only be concluded higher.
-    assert ex.compare(m(6.0, 0.0, "lower"), m(2.0, 0.1))["verdict"] == "higher"
-    assert ex.compare(m(2.0, 0.1, "lower"), m(6.0, 0.1))["verdict"] == "undetermined"
-    assert ex.compare(m(2.0, 0.1), m(6.0, 0.0, "lower"))["verdict"] == "lower"
-    assert ex.compare(m(None, None), m(1.0, 0.1))["verdict"] == "undetermined"
-    # A value without an error bar is kept aside, never compared.
-    no_err = m(6.06, float("nan"))
-    assert no_err["value"] is None and no_err["estimate_without_error"] == 6.06
-    assert ex.compare(no_err, m(1.0, 0.1))["verdict"] == "undetermined"
-    assert ex._pm(no_err) == "6.06 (no error bar)"
-    # Distances: a start clipped at the top of the range moving to near Tc is "toward".
-    tw = ex._toward(m(6.0, 0.0, "lower"), m(2.3, 0.05), m(2.27, 0.02))
-    assert tw["verdict"] == "toward Tc"
-    tw = ex._toward(m(2.3, 0.05), m(6.0, 0.0, "lower"), m(2.27, 0.02))
-    assert tw["verdict"] == "away from Tc"
-    assert ex._toward(m(2.2, 0.1), m(2.3, 0.1), m(2.27, 0.02))["verdict"] == \
-        "no significant change"
-    assert ex._toward(m(5.0, 0.1), m(0.4, 0.2), m(2.27, 0.02))["verdict"] == \
-        "crossed Tc, ends below"
-
-
-def test_scaling_fit_equals_scaling_dimensions():
-    from rgflow.core.correlators import scaling_dimensions
-
-    rng = np.random.default_rng(3)
-    # Spatially correlated +-1 configurations: 2x2 blocks share a sign, 20% of sites flipped.
-    blocks = np.where(rng.random((60, 4, 4)) < 0.6, 1, -1)
-    x = np.kron(blocks, np.ones((1, 2, 2), dtype=int))
-    x = np.where(rng.random(x.shape) < 0.2, -x, x).astype(np.int8)
-    fast = ex.scaling_fit(x, n_blocks=6, r_min=1.0)
-    slow = scaling_dimensions(x, r_min=1.0, n_blocks=6)
-    for k in ("delta_sigma", "delta_sigma_err", "delta_epsilon", "delta_epsilon_err"):
-        assert fast[k] == pytest.approx(slow[k], rel=1e-9, abs=1e-12), k
-    for k in ("G_sigma", "G_sigma_err", "G_epsilon", "G_epsilon_err", "r_sigma"):
-        np.testing.assert_allclose(fast[k], slow[k], rtol=1e-9, atol=1e-13)
-
-
-def test_presets_validate_and_unknown_preset_is_a_usage_error():
-    for p in ex.PRESETS.values():
-        assert ex.validate_preset(p) is p
-        ex.build_plan(p)
-    with pytest.raises(UsageError):
-        ex.get_preset("huge")
-    import dataclasses
-
-    with pytest.raises(UsageError):
-        ex.validate_preset(dataclasses.replace(TINY, flow_grid_samples=5))
-
-
-def test_quick_preset_keeps_the_paper_settings_that_define_the_experiments():
-    q, p = ex.get_preset("quick"), ex.get_preset("paper")
-    for name in ("rbm_k", "rbm_batch", "rbm_chains", "rbm_lr", "rbm_adam_eps", "corr_T",
-                 "flow_steps", "grid", "flow_L"):
-        assert getattr(q, name) == getattr(p, name), name
-    assert 32 in q.corr_sizes and set(p.corr_sizes) == {16, 32, 64}
-    assert p.stack_L == 64 and p.stack_levels == 3 and q.stack_L is None
-    assert p.flow_steps == 29 and set(p.flow_hidden) == {81, 100}
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_stages(tmp_path):
@@ -359,7 +277,7 @@ def test_ctrl_c_exits_130_and_keeps_finished_stages(tmp_path):
     assert stderr.strip().splitlines()[-1] == "rgflow reproduce: interrupted"
     files = [p.name for p in (out / "cache").iterdir()]
     assert files and all(f.endswith(".npz") and not f.startswith(".") for f in files)
-    plan = ex.Pipeline(TINY, out)
+    plan = Pipeline(TINY, out)
     cached = [s["cached"] for s in plan.estimates()]
     assert sum(cached) == len(files) and not all(cached)
     assert not (out / "results.json").exists()
@@ -368,11 +286,11 @@ def test_ctrl_c_exits_130_and_keeps_finished_stages(tmp_path):
 def test_stage_results_do_not_depend_on_jobs(tiny_run, tmp_path):
     """Stages recomputed with one thread equal the fixture's (run with --jobs 2), bit for bit."""
     d, _ = tiny_run
-    done = ex.Pipeline(TINY, d, jobs=2)
-    outputs = {st.name: ex.StageOutput(st.path) for st in done.stages}
-    again = ex.Pipeline(TINY, tmp_path / "o", jobs=1)
+    done = Pipeline(TINY, d, jobs=2)
+    outputs = {st.name: StageOutput(st.path) for st in done.stages}
+    again = Pipeline(TINY, tmp_path / "o", jobs=1)
     again.cache_dir.mkdir(parents=True)
-    ex._set_threads(1)
+    set_threads(1)
     try:
         for name in ("mc-grid-L4", "thermometer-L4", "rbm-flow-low-h81", "flow-low-h81",
                      "rg-temperature"):
@@ -383,17 +301,17 @@ def test_stage_results_do_not_depend_on_jobs(tiny_run, tmp_path):
             for k in old:
                 np.testing.assert_array_equal(new[k], old[k], err_msg=f"{name}: {k}")
     finally:
-        ex._set_threads(ex._default_threads())
+        set_threads(default_threads())
 
 
 def test_missing_matplotlib_skips_figures_with_a_note(tiny_run, tmp_path, monkeypatch):
     import sys
 
     d, _ = tiny_run
-    pipe = ex.Pipeline(TINY, d)
-    outputs = {st.name: ex.StageOutput(st.path) for st in pipe.stages}
+    pipe = Pipeline(TINY, d)
+    outputs = {st.name: StageOutput(st.path) for st in pipe.stages}
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
-    files, _ = ex.write_outputs(TINY, pipe.stages, outputs, tmp_path)
+    files, _ = write_outputs(TINY, pipe.stages, outputs, tmp_path)
     assert not list(tmp_path.glob("*.png")) and not [f for f in files if f.endswith(".png")]
     assert "matplotlib is not installed" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "results.json").read_bytes() == (d / "results.json").read_bytes()

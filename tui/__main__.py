@@ -16,21 +16,44 @@ COMMANDS = {
     "rg": "rgflow.tui.cli.rg",
     "train": "rgflow.tui.cli.train",
     "bench": "rgflow.tui.cli.bench",
-    "run": "rgflow.tui.cli.session_cmds",  # also registers resume, info, ls
+    "run": "rgflow.tui.cli.session_cmds",  # also registers resume
+    "info": "rgflow.tui.cli.files",  # also registers ls
     "open": "rgflow.tui.cli.app_cmds",
     "reproduce": "rgflow.tui.cli.reproduce",
+    "calibrate": "rgflow.tui.cli.calibrate",
 }
+
+
+TOP = "top_"  # dest prefix of the options given before any sub-command
+
+
+def _apply_top_options(parser, args) -> None:
+    """Options before a sub-command belong to the app (plain `rgflow`). With a sub-command
+    they are refused with one line rather than silently ignored."""
+    from rgflow.tui.cli.app_cmds import APP_OPTIONS
+
+    given = [name for name in APP_OPTIONS if getattr(args, TOP + name) not in (None, [])]
+    if args.command is not None and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        parser.error(f"{flags} before '{args.command}' applies to the app only; "
+                     f"put it after the sub-command (rgflow {args.command} {flags.split(',')[0]} "
+                     "...), where the sub-command accepts it")
+    if args.command is None:
+        for name in APP_OPTIONS:
+            setattr(args, name, getattr(args, TOP + name))
 
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="rgflow",
         description="Is deep learning a renormalization group flow? Ising Monte Carlo, "
-        "RG block spins and RBMs, in the terminal and headless.",
+        "RG block spins and RBMs, in the terminal and headless. Without a COMMAND it starts "
+        "the app with a new session; the options below are the app's. Each COMMAND has its "
+        "own options, given after it (rgflow COMMAND --help).",
     )
     from rgflow.tui.cli.app_cmds import add_app_options, run_default
 
-    add_app_options(parser)
+    add_app_options(parser, prefix=TOP)
     parser.set_defaults(run=run_default)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for module in COMMANDS.values():
@@ -44,12 +67,17 @@ def main(argv=None) -> int:
         parser = build_parser()
         try:
             args = parser.parse_args(argv)
+            _apply_top_options(parser, args)
         except SystemExit as exc:  # --help, or a bad argument already reported in one line
             return int(exc.code or 0)
         prefix = f"rgflow {args.command or 'app'}"
         return int(args.run(args) or 0)
     except RgflowError as exc:
         sys.stderr.write(f"{prefix}: error: {exc}\n")
+        return 2
+    except OSError as exc:  # a write failed after the checks (disk full, folder gone, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"{prefix}: error: {where}{exc.strerror or exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"{prefix}: interrupted\n")

@@ -77,7 +77,8 @@ def bench_big_lattice(seconds: float, windows: int) -> dict:
 
     from rgflow.core.config import build_config
     from rgflow.core.session import Session
-    from rgflow.tui.app import create_app, default_threads
+    from rgflow.tui.app import create_app
+    from rgflow.tui.driver import default_threads
 
     threads = default_threads()
     config = build_config("big")

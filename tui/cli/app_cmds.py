@@ -1,28 +1,50 @@
 """Starting the Textual app: `rgflow` (default session) and `rgflow open NAME|PATH`."""
 
+import argparse
 import gc
 import os
 
 from rgflow.tui.cli.common import positive_float, positive_int
 
 
-def add_app_options(p):
-    p.add_argument("--fps", type=positive_float,
+# the app's options; before a sub-command they are refused (see rgflow.tui.__main__)
+APP_OPTIONS = ("fps", "threads", "theme", "saves_dir", "preset", "config", "set")
+
+
+def add_app_options(p, prefix: str = "", new_session: bool = True):
+    """The app's options. prefix renames their dests (the top level keeps its own, so that
+    an option before a sub-command can be told apart from one after it)."""
+    p.add_argument("--fps", dest=f"{prefix}fps", type=positive_float, metavar="FPS",
                    help="frames drawn per second (default 12, 8 over SSH; "
                    "TEXTUAL_FPS caps the terminal updates)")
-    p.add_argument("--threads", type=positive_int,
+    p.add_argument("--threads", dest=f"{prefix}threads", type=positive_int, metavar="N",
                    help="numba threads (default: cores - 1, leaving one for the UI)")
-    p.add_argument("--theme", help="Textual theme name (e.g. textual-dark, nord, gruvbox)")
-    p.add_argument("--saves-dir", help="saves directory (default ./saves or $RGFLOW_SAVES)")
-    p.add_argument("--preset", help="start from a named preset instead of the default session")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting of a new session (repeatable)")
+    p.add_argument("--theme", dest=f"{prefix}theme", metavar="NAME",
+                   help="Textual theme name (e.g. textual-dark, nord, gruvbox)")
+    p.add_argument("--saves-dir", dest=f"{prefix}saves_dir", metavar="DIR",
+                   help="saves directory (default ./saves or $RGFLOW_SAVES)")
+    if not new_session:  # accepted only to be refused with a reason (run_open)
+        for flag in ("--preset", "--config", "--set"):
+            p.add_argument(flag, dest=f"refused_{flag[2:]}", action="append",
+                           help=argparse.SUPPRESS)
+        return
+    p.add_argument("--preset", dest=f"{prefix}preset", metavar="NAME",
+                   help="start from a named preset instead of the default session")
+    p.add_argument("--config", dest=f"{prefix}config", metavar="FILE.toml",
+                   help="TOML file of settings for the new session")
+    p.add_argument("--set", dest=f"{prefix}set", action="append", default=[],
+                   metavar="KEY=VALUE", help="override one setting of a new session (repeatable)")
 
 
 def add_parser(sub):
-    p = sub.add_parser("open", help="open a saved session in the app")
+    p = sub.add_parser(
+        "open", help="open a saved session in the app",
+        description="Open a saved session in the app. NAME is a save in the saves directory "
+        "(saves/NAME.npz); a PATH (containing '/', ending in .npz, or an existing file) is used "
+        "as given. A save carries its own settings, so --preset, --config and --set are "
+        "refused here: they shape new sessions (`rgflow --set ...`, `rgflow run --set ...`).")
     p.add_argument("name", metavar="NAME|PATH")
-    add_app_options(p)
+    add_app_options(p, new_session=False)
     p.set_defaults(run=run_open)
 
 
@@ -62,11 +84,17 @@ def run_default(args) -> int:
 
     # validated here (a bad --set is a one-line error); the Session itself is built on the
     # app's worker thread, so the window and its loading indicator appear at once
-    config = build_config(args.preset, None, args.set)
+    config = build_config(args.preset, args.config, args.set)
     return _launch(args, config=config)
 
 
 def run_open(args) -> int:
+    from rgflow.core.errors import UsageError
+
+    refused = [f"--{k}" for k in ("preset", "config", "set") if getattr(args, f"refused_{k}")]
+    if refused:
+        raise UsageError(f"{', '.join(refused)}: a save carries its own settings; these shape "
+                         "new sessions (rgflow --set KEY=VALUE, rgflow run --set KEY=VALUE)")
     from rgflow.core.persist import read_save, resolve_save_path
     from rgflow.core.session import Session
 

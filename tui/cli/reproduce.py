@@ -1,4 +1,4 @@
-"""`rgflow reproduce`: the paper's analyses (PAPER.md section 7) end to end, as one command.
+"""`rgflow reproduce`: the paper's analyses (core/SCIENCE.md §7–§9) end to end, as one command.
 
 Stages (Monte Carlo datasets, RBM training, thermometers, analyses) are cached by content in
 DIR/cache, so a re-run skips everything finished; Ctrl-C stops at once and loses only the
@@ -42,11 +42,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from contextlib import ExitStack
 
-    from rgflow.core.experiments import Pipeline, check_out_dir, get_preset
+    from rgflow.core.npzio import ensure_output_dir
+    from rgflow.core.reproduce import Pipeline, check_out_dir, get_preset
     from rgflow.tui.cli.common import emit_json, progress_bar, stderr_console
 
     preset = get_preset(args.preset)
-    out = check_out_dir(args.out or f"reproduce-{args.preset}", args.force)
+    out = args.out or f"reproduce-{args.preset}"
+    ensure_output_dir(out)  # the rule every command follows: created if missing, writable
+    out = check_out_dir(out, args.force)
     console = stderr_console()
     stack = ExitStack()
     bars: dict = {}
@@ -74,7 +77,7 @@ def run(args) -> int:
     if args.plan:
         emit_json({"preset": preset.name, "out": str(out), "stages": plan,
                    "estimate_s": round(total, 1),
-                   "estimate_basis": "static per-unit costs (rgflow.core.experiments COST_*)"})
+                   "estimate_basis": "static per-unit costs (rgflow.core.reproduce.costs)"})
         return 0
     console.print(
         f"rgflow reproduce: preset {preset.name}, {len(plan)} stages "

@@ -59,7 +59,12 @@ def _load_spins(path):
     from rgflow.core.npzio import read_npz
     from rgflow.core.rg import is_spins
 
-    arrays, meta = read_npz(path, required=("spins",))
+    from rgflow.core.filekinds import DATASET, require_kind
+
+    arrays, meta = read_npz(path)
+    require_kind(path, meta, arrays, DATASET, "--data")
+    if "spins" not in arrays:
+        raise DataFileError(path, "missing member(s): spins")
     spins = arrays["spins"]
     shape = tuple(spins.shape)
     if spins.dtype.kind not in "iuf":
@@ -101,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rgflow.core import rg
     from rgflow.core.errors import UsageError
+    from rgflow.core.filekinds import RG_LEVELS
     from rgflow.core.npzio import atomic_write_npz, check_output_path, file_sha256, versions
     from rgflow.core.rng import new_states
     from rgflow.tui.cli.common import emit_json, progress_bar
@@ -141,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     if temps is not None:
         arrays["temperatures"] = temps
     meta = {
-        "format": "rgflow.rg",
+        "format": RG_LEVELS,
         "schema": 1,
         "rule": args.rule,
         "b": args.b,

@@ -38,7 +38,7 @@ def add_parser(sub):
 def run(args) -> int:
     import threading
 
-    from rgflow.core.npzio import atomic_write_npz, check_output_path
+    from rgflow.core.npzio import atomic_write_npz, check_output_path, write_or_fallback
     from rgflow.core.sampling import SampleSpec, generate, parse_temperatures
     from rgflow.tui.cli.common import emit_json, progress_bar
 
@@ -58,7 +58,8 @@ def run(args) -> int:
                 update(completed=counter["done"])
 
         spins, temps, meta = generate(spec, progress=on_progress)
-    atomic_write_npz(out, {"spins": spins, "temperatures": temps}, meta)
+    write_or_fallback(out, lambda p: atomic_write_npz(p, {"spins": spins, "temperatures": temps},
+                                                      meta))
     emit_json({
         "out": str(out),
         "shape": list(spins.shape),

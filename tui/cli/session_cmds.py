@@ -1,4 +1,4 @@
-"""Headless session commands: `rgflow run`, `resume`, `info`, `ls`."""
+"""Headless session commands: `rgflow run` and `rgflow resume`."""
 
 from rgflow.tui.cli.common import positive_float, positive_int
 
@@ -22,17 +22,6 @@ def add_parser(sub):
     p.add_argument("--save", metavar="NAME|PATH", help="save elsewhere (default: back to NAME)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --save target")
     p.set_defaults(run=run_resume)
-
-    p = sub.add_parser("info", help="summarise a saved session")
-    p.add_argument("name", metavar="NAME|PATH")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--saves-dir", help="saves directory (default ./saves or $RGFLOW_SAVES)")
-    p.set_defaults(run=run_info)
-
-    p = sub.add_parser("ls", help="list saved sessions")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--saves-dir", help="saves directory (default ./saves or $RGFLOW_SAVES)")
-    p.set_defaults(run=run_ls)
 
 
 def _run_options(p):
@@ -75,11 +64,22 @@ def _check_target(path, force):
     from rgflow.core.errors import UsageError
     from rgflow.core.npzio import check_output_path
 
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not force:
+    if path.exists() and not path.is_dir() and not force:
         raise UsageError(f"{path}: already exists (use --force to overwrite, or `rgflow resume`)")
     check_output_path(path, True)
+
+
+def _checkpoint_failed_warning(call, *args) -> None:
+    """A failed checkpoint is a warning: the run goes on and the final save (with its
+    fallback in the temporary folder) still happens."""
+    import sys
+
+    try:
+        call(*args)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"rgflow: warning: checkpoint not written: {where}"
+                         f"{exc.strerror or exc}\n")
 
 
 def _drive(session, path, args, started: bool) -> int:
@@ -88,6 +88,7 @@ def _drive(session, path, args, started: bool) -> int:
     import signal
     import time
 
+    from rgflow.core.npzio import write_or_fallback
     from rgflow.core.persist import BackgroundSaver
     from rgflow.tui.cli.common import emit_json, progress_bar
 
@@ -115,10 +116,10 @@ def _drive(session, path, args, started: bool) -> int:
                        train=s["train_steps"])
                 if time.perf_counter() - last_checkpoint >= args.checkpoint_every \
                         and not saver.busy():
-                    saver.submit(path, *session.snapshot())
+                    _checkpoint_failed_warning(saver.submit, path, *session.snapshot())
                     last_checkpoint = time.perf_counter()
-        saver.wait()
-        session.save(path)
+        _checkpoint_failed_warning(saver.wait)
+        write_or_fallback(path, lambda p: (session.save(p), p)[1])
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -132,74 +133,4 @@ def _drive(session, path, args, started: bool) -> int:
         return 143
     if received["signal"] is not None:
         return 130
-    return 0
-
-
-def run_info(args) -> int:
-    import json
-    import sys
-
-    from rgflow.core.persist import read_save, resolve_save_path, version_warnings
-
-    path = resolve_save_path(args.name, args.saves_dir)
-    _, meta = read_save(path)
-    info = {
-        "path": str(path),
-        "schema": meta["schema"],
-        "versions": meta.get("versions"),
-        "config": meta.get("config"),
-        "summary": meta.get("summary"),
-        "counters": meta.get("counters"),
-        "version_warnings": version_warnings(meta),
-    }
-    if args.json:
-        sys.stdout.write(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        return 0
-    s = info["summary"] or {}
-    lines = [f"{path}  (schema {meta['schema']}, rgflow {meta['versions'].get('rgflow')}, "
-             f"numpy {meta['versions'].get('numpy')}, numba {meta['versions'].get('numba')})"]
-    lines.append(f"  lattice  L={s.get('L')} T={s.get('T')} h={s.get('h')} "
-                 f"algorithm={s.get('algorithm')}")
-    lines.append(f"  counters steps={s.get('steps')} sweeps={s.get('sweeps')} "
-                 f"acceptance={s.get('acceptance')}")
-    lines.append(f"  state    E/N={s.get('energy_per_spin')} |m|={s.get('abs_m')} "
-                 f"dataset={s.get('dataset')} heldout={s.get('heldout')}")
-    lines.append(f"  rbm      {s.get('n_visible')} -> {s.get('n_hidden')} "
-                 f"train_steps={s.get('train_steps')} training={s.get('training')} "
-                 f"flow_steps={s.get('flow_steps')}")
-    if s.get("metrics"):
-        lines.append("  metrics  " + " ".join(f"{k}={v:.5g}" if isinstance(v, float) else
-                                             f"{k}={v}" for k, v in s["metrics"].items()))
-    config = meta.get("config") or {}
-    lines.append("  config   " + " ".join(f"{k}={v}" for k, v in config.items()))
-    for w in info["version_warnings"]:
-        lines.append(f"  warning  {w}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
-
-
-def run_ls(args) -> int:
-    import json
-    import sys
-
-    from rgflow.core.persist import list_saves, saves_dir
-
-    rows = []
-    for path, meta, error in list_saves(args.saves_dir):
-        s = (meta or {}).get("summary") or {}
-        rows.append({"name": path.stem, "path": str(path), "error": error,
-                     "L": s.get("L"), "T": s.get("T"), "steps": s.get("steps"),
-                     "train_steps": s.get("train_steps")})
-    if args.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return 0
-    if not rows:
-        sys.stdout.write(f"no saves in {saves_dir(args.saves_dir)}\n")
-        return 0
-    for r in rows:
-        if r["error"]:
-            sys.stdout.write(f"{r['name']:<24} DAMAGED: {r['error']}\n")
-        else:
-            sys.stdout.write(f"{r['name']:<24} L={r['L']:<4} T={r['T']:.4f} "
-                             f"steps={r['steps']} train_steps={r['train_steps']}\n")
     return 0

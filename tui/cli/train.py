@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
         "train",
         help="train an RBM on Ising configurations",
         description="Train a restricted Boltzmann machine on configurations from "
-        "`rgflow sample` (PAPER.md §4 defaults: spin units, PCD-1, Adam lr 1e-3, batch 100). "
+        "`rgflow sample` (the authors' settings, core/SCIENCE.md §3: spin units, PCD-1, "
+        "Adam lr 1e-3, batch 100). "
         "Progress on stderr, JSON summary on stdout. Ctrl-C saves the last complete state "
         "and exits 130 (SIGTERM: 143).",
     )
@@ -99,7 +100,7 @@ def _deferred_signals():
             signal.signal(s, h)
 
 
-WEIGHT_SCALE = 0.05  # W ~ Normal(0, 0.05²), PAPER.md §4
+WEIGHT_SCALE = 0.05  # W ~ Normal(0, 0.05²), core/SCIENCE.md §3
 
 
 def _signal_name(signum, stopped):
@@ -127,7 +128,7 @@ def run(args) -> int:
     import numpy as np
 
     from rgflow.core.errors import UsageError
-    from rgflow.core.npzio import check_output_path
+    from rgflow.core.npzio import check_output_path, write_or_fallback
     from rgflow.core.rbm import TrainConfig
     from rgflow.core.training import default_monitor_every, load_dataset, save_trained, train
     from rgflow.tui.cli.common import emit_json, progress_bar
@@ -214,7 +215,7 @@ def run(args) -> int:
             "monitor_seconds": result.monitor_seconds,
             "samples_per_s": result.samples_per_s,
         }
-        save_trained(out, result.trainer, meta)
+        write_or_fallback(out, lambda p: save_trained(p, result.trainer, meta))
     signame = signame or _signal_name(stop.signum, None)  # a signal during the save
     final = result.history[-1] if result.history else {}
     emit_json({

@@ -1,5 +1,5 @@
-"""Display-only analysis for the app: correlator maps with locality numbers, two-point
-functions, and the temperature reading of the RBM flow.
+"""Live analysis shown by the app (and `rgflow calibrate`): correlator maps with locality
+numbers, two-point functions, and the temperature readings of the RBM flow.
 
 Plain numpy + core (no Textual), run off the UI thread on copies of the session's data.
 Nothing here consumes the session's RNG streams: the few random draws use throw-away
@@ -96,7 +96,7 @@ class FlowThermometer:
     labelled as Onsager-based."""
 
     def __init__(self, L: int):
-        from rgflow.core.thermometer import ObservableThermometer
+        from .thermometer import ObservableThermometer
 
         lo, hi, n = FLOW_T_GRID
         self.L = int(L)
@@ -140,8 +140,8 @@ def calibrate_classifier(L: int, seed: int, threads: int | None = None, stop=Non
     (rgflow.core.sampling.generate, its own streams from `seed`) and fit an MLPThermometer on it.
     stop() returning True aborts with KeyboardInterrupt (between sampling chunks or epochs).
     Returns the fitted thermometer with its held-out numbers."""
-    from rgflow.core.sampling import SampleSpec, generate
-    from rgflow.core.thermometer import MLPThermometer, grouped_dataset
+    from .sampling import SampleSpec, generate
+    from .thermometer import MLPThermometer, grouped_dataset
 
     lo, hi, k = CLASSIFIER_GRID
     spec = SampleSpec(int(L), tuple(float(t) for t in np.linspace(lo, hi, k)), int(n),
@@ -170,3 +170,37 @@ def classifier_reading(calibration: dict, spins: np.ndarray) -> dict:
     stats = _finite_stats(per_chain)
     return {"per_chain": np.asarray(per_chain, dtype=np.float64), "T": stats["mean"],
             "T_err": stats["sem"]}
+
+
+CALIBRATION_PREFIX = "classifier_"  # array names of a calibration inside a save or a file
+_CALIBRATION_NUMBERS = ("L", "n_T", "n", "heldout_accuracy", "heldout_within_one", "chance")
+
+
+def calibration_arrays(calibration: dict) -> dict:
+    """A classifier calibration as plain arrays (no pickle), named classifier_*: written
+    with a session's save, or alone by `rgflow calibrate`."""
+    arrays = {f"{CALIBRATION_PREFIX}{k}": v
+              for k, v in calibration["thermometer"].state_arrays().items()}
+    for key in _CALIBRATION_NUMBERS:
+        arrays[f"{CALIBRATION_PREFIX}{key}"] = np.array(calibration[key])
+    return arrays
+
+
+def calibration_from_arrays(arrays: dict) -> dict | None:
+    """The calibration stored by calibration_arrays, or None if the arrays hold none.
+    Inconsistent arrays raise UsageError (from MLPThermometer.from_state_arrays)."""
+    from .errors import UsageError
+    from .thermometer import MLPThermometer
+
+    n = len(CALIBRATION_PREFIX)
+    mine = {k[n:]: v for k, v in arrays.items() if k.startswith(CALIBRATION_PREFIX)}
+    if not mine:
+        return None
+    missing = [k for k in _CALIBRATION_NUMBERS if k not in mine]
+    if missing:
+        raise UsageError(f"classifier calibration lacks {missing[0]!r}")
+    out = {"thermometer": MLPThermometer.from_state_arrays(mine)}
+    for key in _CALIBRATION_NUMBERS:
+        value = np.asarray(mine[key]).item()
+        out[key] = int(value) if key in ("L", "n_T", "n") else float(value)
+    return out

@@ -1,0 +1,333 @@
+"""Experiment 3: the RBM flow on L = flow_L. RBMs trained on mixed, Tc-only, high-T and low-T
+data are iterated v -> h -> v' from Monte Carlo starts and random spins; every step is read by
+both thermometers and by power-law fits of G_sigma and G_eps."""
+
+import math
+
+import numpy as np
+
+from ..exact import TC
+from .costs import COST_MEASURE, COST_MEASURE_CONFIG
+from .figures import new_figure, save_png
+from .kinds import FLOW_SCALARS, flow_measure, load_rbm_arrays, load_thermometers
+from .markdown import md_table, pm, zs
+from .presets import TRAIN_SETS, Preset, train_set_indices
+from .stage import StageContext, stages_of_kind
+from .verdicts import (
+    agreement,
+    as_number,
+    bound_of,
+    common_endpoint,
+    compare,
+    exact_value,
+    meas,
+    toward,
+)
+
+DELTA_SIGMA_EXACT = 0.125  # exact 2D Ising scaling dimensions
+DELTA_EPSILON_EXACT = 1.0
+FLOW_STARTS = ("low", "high", "random")
+KEY = "3_rbm_flow"
+FIGURE = ("exp3_rbm_flow.png",
+          "temperatures, Δσ, Δε per flow step; ⟨|m|⟩ vs classifier T with Monte Carlo")
+
+
+def _run_flow(ctx: StageContext):
+    """An RBM's flow v -> h -> v' from low-T, high-T and random starts, measured at every
+    step."""
+    from ..rbm import rbm_flow, spins_to_visible, uniforms
+    from ..rng import new_states
+
+    s = ctx.settings
+    rbm = load_rbm_arrays(ctx.inputs[s["rbm"]].arrays, s["units"])
+    th = ctx.inputs[s["thermometer"]].arrays
+    mlp, obs = load_thermometers(th)
+    mc_T, mc_m = th["ref_temperatures"], th["ref_m_mean"]
+    starts = ctx.inputs[s["starts"]].arrays["spins"]  # (2, n, L, L): low, high
+    n, L = s["chains"], starts.shape[-1]
+    state = new_states(s["seed"])
+    v0s = [spins_to_visible(starts[0][:n], rbm.units, rbm.dtype),
+           spins_to_visible(starts[1][:n], rbm.units, rbm.dtype)]
+    u = uniforms(state, (n, L * L))
+    v0s.append(np.where(u < 0.5, -1.0, 1.0).astype(rbm.dtype))
+    n_steps = s["steps"]
+    n_t = mlp.temperatures.size
+    shape = (len(FLOW_STARTS), n_steps + 1)
+    out = {k: np.full(shape, np.nan) for k in FLOW_SCALARS}
+    out["hist_mlp"] = np.zeros(shape + (n_t,), np.int64)
+    out["hist_obs"] = np.zeros(shape + (n_t,), np.int64)
+    out["T_obs_bound"] = np.zeros(shape, np.int8)
+    obs_details = []
+    for i, v0 in enumerate(v0s):
+        ctx.check_stop()
+        flow = rbm_flow(rbm, v0, n_steps, state)
+        rows = []
+        for step in range(n_steps + 1):
+            ctx.check_stop()
+            x = np.where(flow[step] > 0, 1, -1).astype(np.int8).reshape(n, L, L)
+            m = flow_measure(x, mlp, obs, mc_T, mc_m, s["jackknife_blocks"], s["r_min"])
+            for k in FLOW_SCALARS:
+                out[k][i, step] = m[k]
+            out["hist_mlp"][i, step] = m["hist_mlp"]
+            out["hist_obs"][i, step] = m["hist_obs"]
+            out["T_obs_bound"][i, step] = m["T_obs_bound"]
+            for g in ("G_sigma", "G_sigma_err", "G_epsilon", "G_epsilon_err"):
+                if g not in out:
+                    out[g] = np.full(shape + (m[g].size,), np.nan)
+                out[g][i, step] = m[g]
+            out["r_sigma"], out["r_epsilon"] = m["r_sigma"], m["r_epsilon"]
+            rows.append({k: m["obs"][k] for k in ("energy_range", "abs_m_range",
+                                                  "disagreement_sigma")})
+            ctx.progress(i * (n_steps + 1) + step + 1, len(v0s) * (n_steps + 1))
+        obs_details.append(rows)
+    return out, {"observable_ranges": obs_details}
+
+
+def _mc_m_at(th_arrays, T: dict) -> dict:
+    """Monte Carlo <|m|>(T) at a measured temperature, error from the curve and from T."""
+    if T["value"] is None:
+        return meas(None, None)
+    t, m, me = th_arrays["ref_temperatures"], th_arrays["ref_m_mean"], th_arrays["ref_m_err"]
+    v = float(np.interp(T["value"], t, m))
+    slope = float(np.interp(T["value"], 0.5 * (t[1:] + t[:-1]), np.diff(m) / np.diff(t)))
+    return meas(v, math.hypot(float(np.interp(T["value"], t, me)), slope * (T["error"] or 0)))
+
+
+def results(p, stages, outputs) -> dict:
+    ref = outputs["mcref-flow"].arrays
+    th = outputs[f"thermometer-L{p.flow_L}"].arrays
+
+    def r(prefix, k):
+        bound = bound_of(ref[f"{prefix}_T_obs_bound"]) if k == "T_obs" else None
+        return meas(ref[f"{prefix}_{k}"], ref[f"{prefix}_{k}_err"], bound)
+
+    reference = {}
+    for name, T in (("tc", TC), *zip(("low", "high"), p.flow_start_T, strict=True)):
+        reference[name] = {
+            "settings": {"T": T, "n_configs": outputs["mcref-flow"].meta[name]["n"]},
+            "T_obs": r(name, "T_obs"), "T_mlp": r(name, "T_mlp"), "abs_m": r(name, "abs_m"),
+            "delta_sigma": r(name, "delta_sigma"), "delta_epsilon": r(name, "delta_epsilon"),
+        }
+    ref_tc = reference["tc"]
+    rbms = {}
+    N = p.flow_steps
+    for st in stages_of_kind(stages, "flow"):
+        a = outputs[st.name].arrays
+        label = st.name.removeprefix("flow-")
+        starts = {}
+        for i, start in enumerate(FLOW_STARTS):
+            def m(k, step, i=i, a=a):
+                bound = bound_of(a["T_obs_bound"][i, step]) if k == "T_obs" else None
+                return meas(a[k][i, step], a[f"{k}_err"][i, step], bound)
+
+            finals = {k: m(k, N) for k in ("T_obs", "T_mlp", "abs_m", "delta_sigma",
+                                           "delta_epsilon")}
+            mc_m = _mc_m_at(th, finals["T_mlp"])
+            starts[start] = {
+                "settings": {"start": start, "T_start": (p.flow_start_T[i] if i < 2
+                                                         else "random spins"),
+                             "chi2_dof_sigma_final": as_number(a["chi2_sigma"][i, N]),
+                             "chi2_dof_epsilon_final": as_number(a["chi2_epsilon"][i, N])},
+                "T_obs": {"step0": m("T_obs", 0), "step1": m("T_obs", 1),
+                          "final": finals["T_obs"]},
+                "T_mlp": {"step0": m("T_mlp", 0), "step1": m("T_mlp", 1),
+                          "final": finals["T_mlp"]},
+                "abs_m_final": finals["abs_m"],
+                "delta_sigma_final": finals["delta_sigma"],
+                "delta_epsilon_final": finals["delta_epsilon"],
+                "obs_final_vs_mc_tc": compare(finals["T_obs"], ref_tc["T_obs"]),
+                "mlp_final_vs_mc_tc": compare(finals["T_mlp"], ref_tc["T_mlp"]),
+                "obs_toward_tc": toward(m("T_obs", 0), finals["T_obs"], ref_tc["T_obs"]),
+                "mlp_toward_tc": toward(m("T_mlp", 0), finals["T_mlp"], ref_tc["T_mlp"]),
+                "obs_toward_tc_after_step1": toward(m("T_obs", 1), finals["T_obs"],
+                                                     ref_tc["T_obs"]),
+                "obs_stationary": compare(finals["T_obs"], m("T_obs", max(1, N // 2))),
+                "obs_energy_vs_abs_m_final": agreement(
+                    outputs[st.name].meta["observable_ranges"][i][N]["disagreement_sigma"]),
+                "abs_m_vs_mc_at_T_mlp": compare(finals["abs_m"], mc_m),
+                "delta_sigma_vs_mc_tc": compare(finals["delta_sigma"], ref_tc["delta_sigma"]),
+                "delta_epsilon_vs_mc_tc": compare(finals["delta_epsilon"],
+                                                  ref_tc["delta_epsilon"]),
+                "delta_sigma_vs_exact": compare(finals["delta_sigma"],
+                                                exact_value(DELTA_SIGMA_EXACT)),
+                "delta_epsilon_vs_exact": compare(finals["delta_epsilon"],
+                                                  exact_value(DELTA_EPSILON_EXACT)),
+            }
+        rbms[label] = {
+            "settings": {"train_set": st.settings["rbm"], "description":
+                         TRAIN_SETS[label.split("-h")[0]], "n_hidden": int(label.split("-h")[1]),
+                         "rbm_stage": st.settings["rbm"]},
+            "starts": starts,
+            "common_endpoint_obs": common_endpoint([starts[s]["T_obs"]["final"]
+                                                    for s in FLOW_STARTS]),
+            "common_endpoint_mlp": common_endpoint([starts[s]["T_mlp"]["final"]
+                                                    for s in FLOW_STARTS]),
+        }
+    return {"settings": {"L": p.flow_L, "steps": N, "chains": p.flow_chains,
+                         "fit_window": f"{p.fit_r_min:g} <= r < L/2",
+                         "starts": list(FLOW_STARTS)},
+            "mc_reference": reference, "rbms": rbms}
+
+
+def report_section(p, e3: dict, results: dict) -> list:
+    s = e3["settings"]
+    lines = ["## Experiment 3: the RBM flow", "",
+             f"L = {s['L']}; {s['chains']} chains per start; v⁰ from Monte Carlo at low T, "
+             f"high T, or random spins; then {s['steps']} steps h ~ P(h|v), v ~ P(v|h). "
+             f"Power-law fits over {s['fit_window']} (paper convention, G_σ not connected); "
+             "Δ errors are jackknife errors over configuration blocks. Per-step histograms, "
+             "G_σ(r), G_ε(r) are in flow.npz.", "",
+             "Reference: the same instruments on Monte Carlo configurations (same L):", ""]
+    rows = []
+    for name, r in e3["mc_reference"].items():
+        rows.append([name, f"{r['settings']['T']:.4f}", pm(r["T_obs"]), pm(r["T_mlp"]),
+                     pm(r["abs_m"]), pm(r["delta_sigma"]), pm(r["delta_epsilon"])])
+    lines += md_table(["Monte Carlo", "T", "T (observables)", "T (classifier)", "⟨|m|⟩",
+                        "Δσ", "Δε"], rows)
+    lines.append(f"Exact 2D Ising: Δσ = {DELTA_SIGMA_EXACT}, Δε = {DELTA_EPSILON_EXACT} "
+                 "(finite L and a short fit window shift the fitted values, hence the Monte "
+                 "Carlo reference at Tc).")
+    lines.append("")
+    for rb in e3["rbms"].values():
+        lines.append(f"### RBM {s['L'] ** 2} → {rb['settings']['n_hidden']} trained on "
+                     f"{rb['settings']['description']}")
+        lines.append("")
+        rows = []
+        for start, st in rb["starts"].items():
+            rows.append([start, pm(st["T_obs"]["step0"]), pm(st["T_obs"]["step1"]),
+                         pm(st["T_obs"]["final"]), pm(st["T_mlp"]["step1"]),
+                         pm(st["T_mlp"]["final"]), pm(st["abs_m_final"]),
+                         pm(st["delta_sigma_final"]), pm(st["delta_epsilon_final"])])
+        lines += md_table(["start", "T_obs n=0", "T_obs n=1", f"T_obs n={s['steps']}",
+                            "T_mlp n=1", f"T_mlp n={s['steps']}", "⟨|m|⟩ final",
+                            "Δσ final", "Δε final"], rows)
+        lines.append("As measured:")
+        for start, st in rb["starts"].items():
+            tw = st["obs_toward_tc"]
+            c = st["obs_final_vs_mc_tc"]
+            cm = st["mlp_final_vs_mc_tc"]
+            t1 = st["obs_toward_tc_after_step1"]
+            lines.append(
+                f"- from {start}: observable T from v⁰ to step {s['steps']}: "
+                f"**{tw['verdict']}** (distance to the Monte Carlo Tc reading "
+                f"{pm(tw.get('distance_start'))} → {pm(tw.get('distance_final'))}); from "
+                f"step 1 on: {t1['verdict']}; final T vs the Tc reading: {c['verdict']} "
+                f"(z = {zs(c)}); classifier: {st['mlp_toward_tc']['verdict']}, final vs its "
+                f"Tc reading {cm['verdict']} (z = {zs(cm)}).")
+        for key, name in (("common_endpoint_obs", "observable"),
+                          ("common_endpoint_mlp", "classifier")):
+            ce = rb[key]
+            if ce["verdict"] == "undetermined":
+                lines.append(f"- endpoints ({name} T): undetermined.")
+            else:
+                lines.append(f"- endpoints ({name} T) of the three starts: **{ce['verdict']}** "
+                             f"(largest pairwise |z| = {ce['max_pairwise_z']:.1f}; weighted "
+                             f"mean {pm(ce['weighted_mean'])}).")
+        for start, st in rb["starts"].items():
+            sta, ag = st["obs_stationary"], st["obs_energy_vs_abs_m_final"]
+            lines.append(f"- from {start}: observable T at step {s['steps']} vs step "
+                         f"{max(1, s['steps'] // 2)}: {sta['verdict']} (z = {zs(sta)}); at "
+                         f"the last step T from E/N vs T from ⟨|m|⟩: {ag['verdict']} "
+                         f"(z = {zs(ag)}).")
+        for start, st in rb["starts"].items():
+            ds, de = st["delta_sigma_vs_mc_tc"], st["delta_epsilon_vs_mc_tc"]
+            dm = st["abs_m_vs_mc_at_T_mlp"]
+            lines.append(f"- from {start}, final step: Δσ vs Monte Carlo at Tc {ds['verdict']} "
+                         f"(z = {zs(ds)}), Δε vs Monte Carlo at Tc {de['verdict']} "
+                         f"(z = {zs(de)}); ⟨|m|⟩ vs Monte Carlo ⟨|m|⟩ at the classifier's T: "
+                         f"{dm['verdict']} (z = {zs(dm)}).")
+        lines.append("")
+    return lines
+
+
+def figure(p, results, stages, outputs, path):
+    flows = stages_of_kind(stages, "flow")
+    th = outputs[f"thermometer-L{p.flow_L}"].arrays
+    ref = outputs["mcref-flow"].arrays
+    R = len(flows)
+    fig = new_figure(17, 2.8 * R + 0.8)
+    steps = np.arange(p.flow_steps + 1)
+    cols = (("T_obs", "T (observables)"), ("T_mlp", "T (classifier)"),
+            ("delta_sigma", "Δσ"), ("delta_epsilon", "Δε"))
+    for r, st in enumerate(flows):
+        a = outputs[st.name].arrays
+        for c, (key, lab) in enumerate(cols):
+            ax = fig.add_subplot(R, 5, r * 5 + c + 1)
+            for i, start in enumerate(FLOW_STARTS):
+                ax.errorbar(steps, a[key][i], yerr=a[f"{key}_err"][i], ms=2, marker="o",
+                            lw=1, label=start)
+            refv = float(ref[f"tc_{key}"])
+            ax.axhline(refv, color="k", ls="--", lw=1, label="MC at Tc")
+            ax.set_ylabel(lab)
+            if r == R - 1:
+                ax.set_xlabel("flow step n")
+            if c == 0:
+                ax.set_title(st.name.removeprefix("flow-"), fontsize=9, loc="left")
+                ax.legend(fontsize=7)
+        ax = fig.add_subplot(R, 5, r * 5 + 5)
+        ax.plot(th["ref_temperatures"], th["ref_m_mean"], "k-", lw=1, label="MC")
+        for i, start in enumerate(FLOW_STARTS):
+            ax.errorbar(a["T_mlp"][i, 1:], a["abs_m"][i, 1:], xerr=a["T_mlp_err"][i, 1:],
+                        yerr=a["abs_m_err"][i, 1:], ls="none", marker=".", label=start)
+        ax.set_xlabel("T (classifier)")
+        ax.set_ylabel("⟨|m|⟩")
+    fig.suptitle(f"Experiment 3: RBM flow on L = {p.flow_L}")
+    fig.subplots_adjust(left=0.05, right=0.98, top=1 - 0.5 / fig.get_figheight(),
+                        bottom=0.45 / fig.get_figheight(), wspace=0.35, hspace=0.3)
+    save_png(fig, path)
+
+
+def flow_arrays(p: Preset, stages, outputs) -> dict:
+    """flow.npz: every flow's per-step readings, the Monte Carlo curves and Tc reference."""
+    flows = stages_of_kind(stages, "flow")
+    keys = FLOW_SCALARS + ("hist_mlp", "hist_obs", "G_sigma", "G_sigma_err", "G_epsilon",
+                           "G_epsilon_err")
+    out = {k: np.stack([outputs[st.name].arrays[k] for st in flows]) for k in keys}
+    first = outputs[flows[0].name].arrays
+    th = outputs[f"thermometer-L{p.flow_L}"].arrays
+    ref = outputs["mcref-flow"].arrays
+    out.update({
+        "rbm_labels": np.array([st.name.removeprefix("flow-") for st in flows]),
+        "start_labels": np.array(FLOW_STARTS),
+        "steps": np.arange(p.flow_steps + 1),
+        "temperatures": th["ref_temperatures"],
+        "r_sigma": first["r_sigma"], "r_epsilon": first["r_epsilon"],
+        "mc_T": th["ref_temperatures"], "mc_abs_m": th["ref_m_mean"],
+        "mc_abs_m_err": th["ref_m_err"], "mc_energy": th["ref_e_mean"],
+        "mc_energy_err": th["ref_e_err"],
+    })
+    for k in ("T_obs", "T_obs_err", "T_mlp", "T_mlp_err", "delta_sigma", "delta_sigma_err",
+              "delta_epsilon", "delta_epsilon_err", "G_sigma", "G_epsilon", "abs_m"):
+        out[f"mc_tc_{k}"] = ref[f"tc_{k}"]
+    return out
+
+
+def add_stages(b) -> None:
+    p = b.p
+    Lf = p.flow_L
+    grid_f = b.mc("grid", Lf, p.grid, p.flow_grid_samples,
+                  f"Monte Carlo on the {len(p.grid)}-temperature grid, L={Lf}")
+    tc_f = b.mc("flowtc", Lf, [TC], p.flow_tc_samples, f"Monte Carlo at Tc, L={Lf}")
+    th_f = b.thermometer(Lf)
+    fstarts = b.mc("flowstart", Lf, p.flow_start_T, p.flow_chains,
+                   f"Monte Carlo flow starts (T={p.flow_start_T[0]:g}, {p.flow_start_T[1]:g}), "
+                   f"L={Lf}")
+    flow_cost = 3 * (p.flow_steps + 1) * (COST_MEASURE + COST_MEASURE_CONFIG * p.flow_chains
+                                          * (Lf * Lf / 100))
+    b.add("mcref-flow", "mc_reference", f"thermometer and fit readings of Monte Carlo, L={Lf}",
+          {"thermometer": th_f, "tc": tc_f, "starts": fstarts,
+           "chains": min(p.flow_chains, p.flow_tc_samples),
+           "jackknife_blocks": p.jackknife_blocks, "r_min": p.fit_r_min},
+          (th_f, tc_f, fstarts), flow_cost / (p.flow_steps + 1))
+    for nh in p.flow_hidden:
+        for ts in p.flow_train_sets:
+            idx = train_set_indices(p, ts)
+            data = tc_f if idx is None else grid_f
+            r = b.rbm(f"rbm-flow-{ts}-h{nh}", data, Lf * Lf, nh, p.flow_rbm_steps, idx,
+                      f"RBM {Lf * Lf} -> {nh} on {ts} data")
+            name = f"flow-{ts}-h{nh}"
+            b.add(name, "flow", f"RBM flow {Lf * Lf} -> {nh} ({ts})",
+                  {"rbm": r, "thermometer": th_f, "starts": fstarts, "chains": p.flow_chains,
+                   "steps": p.flow_steps, "jackknife_blocks": p.jackknife_blocks,
+                   "r_min": p.fit_r_min, "units": p.rbm_units, "seed": b.seed(name)},
+                  (r, th_f, fstarts), flow_cost)

@@ -1,0 +1,42 @@
+"""Drawing helpers shared by several views."""
+
+import numpy as np
+
+from ..widgets.plot import PlotView
+
+
+def rg_level(app, f) -> tuple[int, np.ndarray | None]:
+    """The RG level selected with [ and ] (index, array), clamped to the frame's levels."""
+    if not f.rg_levels:
+        return 0, None
+    index = min(app.rg_level_index, len(f.rg_levels) - 1)
+    return index, f.rg_levels[index]
+
+
+def unit_side(n: int) -> int:
+    """The side of the square grid of n hidden units (0 if n is not a square)."""
+    side = int(round(np.sqrt(n)))
+    return side if side * side == n else 0
+
+
+def plot_thermo(plot: PlotView, f, names: tuple[str, ...]) -> None:
+    """E/N and/or |m| over the recent sweeps, with Onsager's values as references."""
+    if not plot.display:
+        return
+    from rgflow.core.exact import onsager_energy_per_spin, onsager_magnetisation
+
+    labels = {"energy": "E/N", "abs_m": "|m|"}
+    for name in names:
+        y = f.histories[name]
+        plot.set_series(labels[name], np.arange(len(y)) - len(y) + 1.0, y)
+    if "energy" in names:
+        plot.set_reference("Onsager E/N", float(onsager_energy_per_spin(f.T)))
+    if "abs_m" in names:
+        plot.set_reference("Onsager m", float(onsager_magnetisation(f.T)))
+    plot.set_labels(xlabel="sweeps ago")
+
+
+def fmt(v) -> str:
+    if isinstance(v, float | np.floating):
+        return "∞" if np.isinf(v) else f"{v:.4g}"
+    return str(v)

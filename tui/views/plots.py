@@ -1,0 +1,81 @@
+"""View 4: E/N, |m|, G(r), the training metrics and the RBM flow's ⟨|m|⟩ and temperature."""
+
+import numpy as np
+
+from rgflow.core.exact import TC
+
+from ..widgets.plot import PlotView
+from .common import plot_thermo
+
+TITLE = "Plots"
+PANES = ("plot-energy", "plot-m", "plot-gr", "plot-train", "plot-flow-m", "plot-flow-t")
+
+
+def compose():
+    yield PlotView(title="E/N (· Onsager)", id="plot-energy", background=True)
+    yield PlotView(title="|m| (· Onsager)", id="plot-m", background=True)
+    yield PlotView(title="G(r)", id="plot-gr", background=True)
+    yield PlotView(title="training", id="plot-train", background=True)
+    yield PlotView(title="flow ⟨|m|⟩ per step", id="plot-flow-m", background=True)
+    yield PlotView(title="flow temperature", id="plot-flow-t", background=True)
+
+
+def draw(app, f, extras: dict, slow: bool = True) -> None:
+    plot_thermo(app.w("plot-energy"), f, ("energy",))
+    plot_thermo(app.w("plot-m"), f, ("abs_m",))
+    gr = app.w("plot-gr")
+    result = app.analysis.get("gr")
+    if gr.display and result is not None:
+        gr.set_series("data", *result["data"])
+        if "rg" in result:
+            gr.set_series(f"RG {result['rg_size']}² (coarse r)", *result["rg"])
+        gr.set_series("RBM recon.", *result["rbm"])
+        gr.set_labels(xlabel="r", title=f"G(r), {result['n']} configs")
+    train = app.w("plot-train")
+    if train.display:
+        steps = f.histories["train_step"]
+        recon = f.histories["recon_error"]
+        n = min(len(steps), len(recon))
+        train.set_series("recon. error", steps[-n:], recon[-n:])
+        every = extras["monitor_every"]
+        for name, label in (("pll", "pseudo-LL / N"), ("fe_gap", "F gap")):
+            y = f.histories[name]
+            if len(y):
+                x = f.train_step - every * (np.arange(len(y))[::-1])
+                train.set_series(label, x, y)
+        train.set_labels(xlabel="training step")
+    plot_flow_m(app.w("plot-flow-m"), f)
+    plot_flow_t(app.w("plot-flow-t"), f, extras)
+
+
+def plot_flow_m(plot: PlotView, f) -> None:
+    if not plot.display:
+        return
+    y = f.histories["flow_abs_m"]
+    if f.flow_v is not None and len(y):
+        y = y[-(f.flow_step + 1):]
+        plot.set_series("flow ⟨|m|⟩", np.arange(len(y)) + f.flow_step - len(y) + 1.0, y)
+        m = f.histories["abs_m"]
+        if len(m):
+            plot.set_reference("data ⟨|m|⟩", float(np.mean(m[-500:])))
+        plot.set_labels(xlabel="flow step")
+
+
+def plot_flow_t(plot: PlotView, f, extras: dict) -> None:
+    if not plot.display:
+        return
+    history = extras["flow_history"]
+    if history:
+        x, y = zip(*history, strict=True)
+        plot.set_series("flow T (Onsager E)", np.array(x, float), np.array(y, float))
+        plot.set_reference(f"T = {f.T:.3f}", f.T)
+        plot.set_reference("Tc", TC)
+        plot.set_labels(xlabel="flow step")
+
+
+def export(app, f, extras: dict) -> dict:
+    arrays = {f"history_{k}": v for k, v in f.histories.items()}
+    for name, pair in app.analysis.get("gr", {}).items():
+        if isinstance(pair, tuple):
+            arrays[f"G_{name}_r"], arrays[f"G_{name}"] = pair
+    return arrays
