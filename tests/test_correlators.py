@@ -169,6 +169,30 @@ def test_locality_perfectly_local_maps():
     assert s["best_is_rg_block_fraction"] == pytest.approx(np.mean(perm == np.arange(16)))
 
 
+def test_locality_signed_means_of_a_peak_on_a_background():
+    """The authors' RG picture: +0.8 on the unit's own block, +0.45 far away (a halo in
+    between), and a sign-flipped copy for RBM-like units whose best block is elsewhere: a
+    hidden unit's sign is a symmetry, so the means are those of the map oriented to a
+    positive sum."""
+    L, b = 16, 2
+    m = L // b
+    maps = np.empty((m * m, L, L))
+    for a in range(m * m):
+        K, J = divmod(a, m)
+        d = C.periodic_distance(L, C.block_centre(L, b, a))
+        maps[a] = np.where(d >= L / 4, 0.45, 0.6)
+        maps[a, K * b:K * b + b, J * b:J * b + b] = 0.8
+    loc = C.locality(maps, b)
+    np.testing.assert_allclose(loc["rg_own_block_mean"], 0.8, rtol=1e-12)
+    np.testing.assert_allclose(loc["rg_far_mean"], 0.45, rtol=1e-12)
+    flipped = C.locality(-maps[::-1], b)  # best block of unit u is block n - 1 - u
+    np.testing.assert_allclose(flipped["best_own_block_mean"], 0.8, rtol=1e-12)
+    np.testing.assert_allclose(flipped["best_far_mean"], 0.45, rtol=1e-12)
+    np.testing.assert_array_equal(flipped["best_block"], np.arange(m * m)[::-1])
+    mixed = C.locality(np.concatenate([maps[:3], -0.5 * maps[3:]]), b)  # a few halved
+    np.testing.assert_allclose(mixed["rg_own_block_mean"][3:], 0.4, rtol=1e-12)
+
+
 def test_locality_uniform_map():
     L, b = 8, 2
     maps = np.full((16, L, L), -0.3)

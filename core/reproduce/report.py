@@ -1,37 +1,27 @@
-"""The run's outputs from finished stages: results.json (every number with its error bar and
-the verdicts drawn from them), report.md, correlators.npz, flow.npz and the figures."""
+"""The run's outputs from finished stages: results.json (every number with its error bar, the
+verdicts drawn from them and the claims table), report.md and report.html (the claims first,
+then how to read them, then each experiment with its figures), correlators.npz, flow.npz and
+the PNG figures in figures/."""
 
 import json
 from pathlib import Path
 
 from ..exact import TC
 from ..npzio import atomic_write_bytes
+from . import thermometers
+from .claims import evaluate_claims
 from .exp1_maps import correlator_arrays
 from .exp3_rbm_flow import DELTA_EPSILON_EXACT, DELTA_SIGMA_EXACT, flow_arrays
+from .html import markdown_to_html
 from .markdown import md_table, pm, zs
 from .plan import EXPERIMENTS
 from .presets import Preset
 from .stage import FORMAT, SCHEMA, jsonable, stages_of_kind
-from .verdicts import Z_AGREE, binomial
+from .verdicts import Z_AGREE
+from .wording import BANNER, SMOKE_TEST_PRESETS, how_to_read, setting_rows
 
-OUTPUT_FILES = ("report.md", "results.json", "correlators.npz", "flow.npz")
-
-
-def _thermometer_results(stages, outputs) -> dict:
-    """The classifiers' accuracies (binomial errors), per thermometer size."""
-    out = {}
-    for st in stages_of_kind(stages, "thermometer"):
-        fit = outputs[st.name].meta["fit"]
-        L = outputs[st.name].meta["L"]
-        out[f"L{L}"] = {
-            "settings": {"L": L, "stage": st.name, "n_train": fit["n_train"],
-                         "n_heldout": fit["n_heldout"], "chance": fit["chance"],
-                         "epochs": st.settings["epochs"], "hidden": st.settings["hidden"]},
-            "mlp_train_accuracy": binomial(fit["train_accuracy"], fit["n_train"]),
-            "mlp_heldout_accuracy": binomial(fit["heldout_accuracy"], fit["n_heldout"]),
-            "mlp_heldout_within_one": binomial(fit["heldout_within_one"], fit["n_heldout"]),
-        }
-    return out
+OUTPUT_FILES = ("report.md", "report.html", "results.json", "correlators.npz", "flow.npz")
+FIGURE_DIR = "figures"
 
 
 def _rbm_diagnostics(outputs, name) -> dict:
@@ -45,7 +35,7 @@ def _rbm_diagnostics(outputs, name) -> dict:
 def build_results(p: Preset, stages, outputs) -> dict:
     from ..npzio import versions
 
-    return {
+    results = {
         "format": FORMAT + "-results",
         "schema": SCHEMA,
         "preset": p.settings(),
@@ -54,78 +44,106 @@ def build_results(p: Preset, stages, outputs) -> dict:
         "versions": versions(),
         "stages": [{"name": st.name, "kind": st.kind, "key": st.key,
                     "seconds": outputs[st.name].meta.get("seconds")} for st in stages],
-        "thermometers": _thermometer_results(stages, outputs),
+        "thermometers": thermometers.results(stages, outputs),
         # Monitoring values of the training runs: one evaluation each, no error bars.
         "diagnostics": {"rbm_training": {st.name: _rbm_diagnostics(outputs, st.name)
                                          for st in stages_of_kind(stages, "rbm")}},
         "experiments": {exp.KEY: exp.results(p, stages, outputs) for exp in EXPERIMENTS},
     }
+    results["claims"] = evaluate_claims(results)
+    return results
 
 
-def build_report(p: Preset, results: dict, figure_notes: list) -> str:
-    lines = [f"# Reproduction report: preset `{p.name}`", "",
-             "Is Deep Learning a Renormalization Group Flow? (de Mello Koch, de Mello Koch, "
-             "Cheng, arXiv:1906.05212): the analyses of core/SCIENCE.md §4–§9 as measured by rgflow.",
-             "",
-             "Every number is value ± one standard error. A comparison reports the "
-             "difference, its combined error and z = difference / error; |z| ≤ "
-             f"{Z_AGREE:g} is called consistent, otherwise higher/lower. Conclusions below "
-             "are generated from these numbers, not written in advance.", ""]
-    lines += ["## Settings", ""]
-    lines += md_table(["setting", "value"], [[k, f"`{v}`"] for k, v in p.settings().items()])
-    lines += ["## Thermometers", "",
-              "Classifier: MLP N_v → 64 → n_T softmax trained on labelled Monte Carlo "
-              "configurations of the grid (its held-out accuracy is per grid point; "
-              "'within one' counts neighbours as right). Observable matching: E/N and ⟨|m|⟩ "
-              "inverted through Monte Carlo curves of the same L (no training).", ""]
-    rows = [[k, pm(t["mlp_heldout_accuracy"]), pm(t["mlp_heldout_within_one"]),
-             f"{t['settings']['chance']:.4f}", t["settings"]["n_train"]]
-            for k, t in results["thermometers"].items()]
-    lines += md_table(["L", "held-out accuracy", "held-out within one step", "chance",
-                        "training configurations"], rows)
+def _numbers_cell(numbers: list) -> str:
+    return "<br>".join(f"{n['label']}: {pm(n)}" for n in numbers) or "—"
+
+
+def claims_section(claims: list) -> list:
+    """The claims table and, under it, what decided each verdict."""
+    lines = ["## The paper's claims, as measured", ""]
+    rows = [[c["number"], c["claim"], c["source"], _numbers_cell(c["numbers"]), c["criterion"],
+             f"**{c['verdict']}**"] for c in claims]
+    lines += md_table(["#", "claim", "source", "our numbers", "criterion", "verdict"], rows)
+    notes = [c for c in claims if c["notes"]]
+    if notes:
+        lines += ["What decided the verdicts:", ""]
+        lines += [f"- Claim {c['number']}: " + " ".join(c["notes"]) for c in notes]
+        lines.append("")
+    return lines
+
+
+def _figure_lines(figs: list, counter: list) -> list:
+    lines = []
+    for path, caption in figs:
+        counter[0] += 1
+        short = caption.split(":")[0].split(".")[0]
+        lines += [f"![{short}]({path})", "", f"*Figure {counter[0]}.* {caption}", ""]
+    return lines
+
+
+def build_report(p: Preset, results: dict, figures: dict) -> str:
+    """report.md. figures: {section key: [(relative path, caption)]}."""
+    n_seeds = results["preset"].get("seeds")
+    lines = [f"# Reproduction report: preset `{p.name}`", ""]
+    if p.name in SMOKE_TEST_PRESETS:
+        lines += [BANNER.format(name=p.name), ""]
+    lines += ["*Is Deep Learning a Renormalization Group Flow?* (E. de Mello Koch, R. de Mello "
+              "Koch, L. Cheng, arXiv:1906.05212), its claims and those of the papers it builds "
+              "on, as measured by rgflow. The methods are described in core/SCIENCE.md.", ""]
+    lines += claims_section(results["claims"])
+    lines += how_to_read(n_seeds)
+    counter = [0]
+    lines += thermometers.report_section(results)
+    lines += _figure_lines(figures.get("thermometers", []), counter)
     for exp in EXPERIMENTS:
         lines += exp.report_section(p, results["experiments"][exp.KEY], results)
+        lines += _figure_lines(figures.get(exp.KEY, []), counter)
+    lines += ["## Settings", ""]
+    lines += md_table(["setting", "value", "key"], setting_rows(results["preset"]))
     lines += ["## Stages", "", "Cached in `cache/<stage>-<key>.npz`; seconds are those of the "
               "run that computed the stage.", ""]
     lines += md_table(["stage", "key", "seconds"],
-                       [[s["name"], s["key"][:16], s["seconds"]] for s in results["stages"]])
-    lines += ["## Figures", ""] + [f"- {n}" for n in figure_notes] + [""]
+                      [[s["name"], s["key"][:16], s["seconds"]] for s in results["stages"]])
     lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
               ""]
     return "\n".join(lines)
 
 
-def write_figures(p, results, stages, outputs, out_dir: Path) -> tuple[list, list]:
-    """PNG per experiment; (files, notes). Without matplotlib: no files and a note."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return [], ["matplotlib is not installed: no PNG figures were written "
-                    "(install matplotlib to get them)."]
-    files, notes = [], []
+def write_figures(p, results, stages, outputs, out_dir: Path) -> dict:
+    """Every figure as figures/<name>.png; {section key: [(relative path, caption)]}."""
+    fig_dir = out_dir / FIGURE_DIR
+    fig_dir.mkdir(exist_ok=True)
+    jobs = [("thermometers", thermometers.FIGURE[0], thermometers.FIGURE[1],
+             lambda path: thermometers.figure(results, stages, outputs, path))]
     for exp in EXPERIMENTS:
-        if not getattr(exp, "has_figure", lambda p: True)(p):
-            continue
-        name, what = exp.FIGURE
-        exp.figure(p, results, stages, outputs, out_dir / name)
-        files.append(name)
-        notes.append(f"`{name}`: {what}")
-    return files, notes
+        for name, caption, draw in exp.figures(p):
+            jobs.append((exp.KEY, name, caption,
+                         lambda path, draw=draw: draw(p, results, stages, outputs, path)))
+    out: dict = {}
+    for key, name, caption, draw in jobs:
+        draw(fig_dir / name)
+        out.setdefault(key, []).append((f"{FIGURE_DIR}/{name}", caption))
+    return out
 
 
 def write_outputs(p: Preset, stages, outputs, out_dir: Path) -> tuple[list, dict]:
-    """report.md, results.json, correlators.npz, flow.npz and the figures, atomically."""
+    """report.md, report.html, results.json, correlators.npz, flow.npz and the figures,
+    each written atomically."""
     from ..npzio import atomic_write_npz
 
     results = build_results(p, stages, outputs)
     meta = {"format": FORMAT, "schema": SCHEMA, "preset": p.name}
     atomic_write_npz(out_dir / "correlators.npz", correlator_arrays(p, outputs), meta)
     atomic_write_npz(out_dir / "flow.npz", flow_arrays(p, stages, outputs), meta)
-    figs, notes = write_figures(p, results, stages, outputs, out_dir)
+    figures = write_figures(p, results, stages, outputs, out_dir)
     atomic_write_bytes(out_dir / "results.json",
                        (json.dumps(jsonable(results), indent=1, sort_keys=True) + "\n").encode())
-    atomic_write_bytes(out_dir / "report.md", build_report(p, results, notes).encode())
-    return list(OUTPUT_FILES) + figs, results
+    report = build_report(p, results, figures)
+    atomic_write_bytes(out_dir / "report.md", report.encode())
+    html = markdown_to_html(report, f"rgflow reproduction report: preset {p.name}", out_dir)
+    atomic_write_bytes(out_dir / "report.html", html.encode())
+    files = [path for figs in figures.values() for path, _ in figs]
+    return list(OUTPUT_FILES) + files, results
 
 
 def headline(results: dict) -> dict:
