@@ -157,12 +157,13 @@ def results(p, stages, outputs) -> dict:
             "settings": {"receptive_field": R, "weights_per_unit": (
                 L * L if R is None else min(2 + 2 * R, L) ** 2),
                 "convention": "global: the block holding most of the unit's |map|; local: "
-                              "the unit's own block a"},
+                              "the unit's own block a",
+                # monitoring values, one evaluation each: no error bars
+                "diagnostics": {key: _mean_of([s["diagnostics"][key] for s in seeds])
+                                for key in seeds[0]["diagnostics"]}},
             **{q: ensemble([s["assigned"][q] for s in seeds]) for q in QUANTITIES},
             "best_block_own_fraction": ensemble([s["best"]["own_block_fraction"]
                                                  for s in seeds]),
-            "diagnostics": {key: _mean_of([s["diagnostics"][key] for s in seeds])
-                            for key in seeds[0]["diagnostics"]},
         }
     glob = per_model["global"]
     uniform = 4 / (L * L)
@@ -238,7 +239,7 @@ def report_section(p, e5: dict, results: dict) -> list:
               "evaluation on 256 configurations each, no error bar):", ""]
     lines += md_table(["model", "reconstruction error", "pseudo-log-likelihood",
                        "free-energy gap", "samples/s"],
-                      [[label, *(_fmt(m["diagnostics"][k]) for k in (
+                      [[label, *(_fmt(m["settings"]["diagnostics"][k]) for k in (
                           "reconstruction_error", "pll", "free_energy_gap", "samples_per_s"))]
                        for label, m in e5["models"].items()])
     f = e5["flow"]

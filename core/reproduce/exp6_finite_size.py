@@ -60,9 +60,9 @@ def pseudo_critical(p, spins, temperatures) -> dict:
         return {"T_pc": meas(None, None), "height": meas(None, None), "failed": str(exc)}
     return {"T_pc": meas(est.temperature, est.error), "height": meas(est.height,
                                                                      est.height_error),
-            "window": list(est.window), "n_bins": n_bins,
-            "curve": {"T": est.temperatures.tolist(), "value": est.values.tolist(),
-                      "error": est.errors.tolist()}}
+            "fit": {"window": list(est.window), "n_bins": n_bins,
+                    "curve": {"T": est.temperatures.tolist(), "value": est.values.tolist(),
+                              "error": est.errors.tolist()}}}
 
 
 def results(p, stages, outputs) -> dict:
@@ -75,7 +75,9 @@ def results(p, stages, outputs) -> dict:
         t_star = ensemble([_t_star(p, outputs[f"flowfss-L{L}-s{k}"].arrays)
                            for k in range(p.fss_seeds)])
         ref = outputs["mcref-flow" if L == p.flow_L else f"mcref-flow-L{L}"].arrays
-        sizes[f"L{L}"] = {"settings": {"L": L, "n_hidden": (L - 1) ** 2}, "T_star": t_star,
+        fit = pc.pop("fit", {})
+        sizes[f"L{L}"] = {"settings": {"L": L, "n_hidden": (L - 1) ** 2, **fit},
+                          "T_star": t_star,
                           "mc_tc_T_obs": meas(ref["tc_T_obs"], ref["tc_T_obs_err"],
                                               bound_of(ref["tc_T_obs_bound"])),
                           **pc, "T_star_vs_T_pc": compare(t_star, pc["T_pc"]),
@@ -84,13 +86,14 @@ def results(p, stages, outputs) -> dict:
               if s["T_star"]["value"] is not None and s["T_star"]["error"]
               and s["T_pc"]["value"] is not None]
     if usable:
-        verdict = tracking_verdict([s["T_star"]["value"] for s in usable],
-                                   [s["T_star"]["error"] for s in usable],
-                                   [s["T_pc"]["value"] for s in usable],
-                                   [s["T_pc"]["error"] for s in usable], TC)
-        verdict["sizes"] = [s["settings"]["L"] for s in usable]
+        t = tracking_verdict([s["T_star"]["value"] for s in usable],
+                             [s["T_star"]["error"] for s in usable],
+                             [s["T_pc"]["value"] for s in usable],
+                             [s["T_pc"]["error"] for s in usable], TC)
+        verdict = {"verdict": t.pop("verdict"),
+                   "settings": {**t, "sizes": [s["settings"]["L"] for s in usable]}}
     else:
-        verdict = {"verdict": "undetermined", "sizes": []}
+        verdict = {"verdict": "undetermined", "settings": {"sizes": []}}
     return {"settings": {"sizes": list(p.fss_sizes), "seeds": p.fss_seeds,
                          "rbm_steps": p.fss_rbm_steps, "chains": p.fss_flow_chains,
                          "steps": p.flow_steps, "peak_T": list(p.fss_peak_T),
@@ -133,10 +136,11 @@ def report_section(p, e6: dict, results: dict) -> list:
     if t["verdict"] == "undetermined":
         lines.append(f"**T* {_WORDS['undetermined']}.** {criterion}")
     else:
+        ts = t["settings"]
         lines.append(f"**As measured, T* {_WORDS[t['verdict']]}** (L = "
-                     f"{', '.join(str(x) for x in t['sizes'])}: χ² = {t['chi2_pc']:.3g} "
-                     f"against T_pc, {t['chi2_tc']:.3g} against Tc, 95% limit "
-                     f"{t['chi2_95']:.3g}). {criterion}")
+                     f"{', '.join(str(x) for x in ts['sizes'])}: χ² = {ts['chi2_pc']:.3g} "
+                     f"against T_pc, {ts['chi2_tc']:.3g} against Tc, 95% limit "
+                     f"{ts['chi2_95']:.3g}). {criterion}")
     failed = [f"L = {r['settings']['L']}: {r['failed']}" for r in e6["sizes"].values()
               if "failed" in r]
     if failed:
@@ -180,7 +184,7 @@ def _figure(p, results, stages, outputs, path):
     ax.legend(fontsize=8)
     ax.set_title(ensemble_legend_note(p.fss_seeds), fontsize=9)
     for i, r in enumerate(e6["sizes"].values()):
-        c = r.get("curve")
+        c = r["settings"].get("curve")
         if c:
             ax2.errorbar(c["T"], c["value"], yerr=c["error"], marker="o", ms=3, capsize=2,
                          label=f"L = {r['settings']['L']}", color=f"C{i}")
