@@ -261,7 +261,7 @@ def test_bad_output_directory_exits_2_and_writes_nothing(tmp_path, capsys):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    for out in (f, foreign, tmp_path / "missing" / "deeper"):
+    for out in (f, foreign, f / "under_a_file"):
         code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(out)])
         assert code == 2 and stdout == ""
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
