@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 import rgflow.core.rbm_local as RL
 from rgflow.core.errors import UsageError
 from rgflow.core.rbm import RBM, TrainConfig, hidden_mean, sample_hidden, sample_visible
