@@ -253,11 +253,13 @@ class LocalRBM(RBM):
                         self.units, self.L, self.receptive_field)
 
     def hidden_field(self, v, out=None) -> np.ndarray:
+        v = np.ascontiguousarray(v, dtype=self.dtype)
         zT = np.empty((self.n_hidden, v.shape[0]), dtype=self.dtype)
         _gather_dot_kernel(_transposed(v), self.patches, self.index, zT)
         return _transposed(zT, out)
 
     def visible_field(self, h, out=None) -> np.ndarray:
+        h = np.ascontiguousarray(h, dtype=self.dtype)
         fT = np.empty((self.n_visible, h.shape[0]), dtype=self.dtype)
         _scatter_add_kernel(_transposed(h), self.patches, self.index, fT)
         return _transposed(fT, out)
