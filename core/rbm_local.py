@@ -208,6 +208,15 @@ class LocalRBM(RBM):
     def dtype(self) -> np.dtype:
         return self.patches.dtype
 
+    def unit_weights(self, a: int) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, field) of hidden unit a over the visible sites (n_v,): the weights,
+        zero off the field, and the boolean field itself."""
+        weights = np.zeros(self.n_visible, dtype=self.dtype)
+        weights[self.index[a]] = self.patches[a]
+        field = np.zeros(self.n_visible, dtype=bool)
+        field[self.index[a]] = True
+        return weights, field
+
     def dense(self, patch_array) -> np.ndarray:
         """(n_v, n_h) array holding patch_array (n_h, P) on the field, zeros elsewhere."""
         out = np.zeros((self.n_visible, self.n_hidden), dtype=patch_array.dtype)

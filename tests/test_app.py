@@ -798,3 +798,34 @@ def test_no_color_keeps_every_view_readable(tmp_path, monkeypatch):
         assert "T=" in status(app)
 
     run(app, body)
+
+
+def test_receptive_field_from_the_palette_and_in_the_rbm_view(tmp_path):
+    """'Set receptive field…' makes the RBM locally connected; the RBM view draws the
+    selected unit's weights on its field and the no-data colour outside it."""
+    from rgflow.core.rbm_local import LocalRBM, field_mask
+
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        _command(app, "Set receptive field…").callback()
+        await _answer(pilot, "1")
+        assert app.session.config.receptive_field == 1
+        assert isinstance(app.session.trainer.rbm, LocalRBM)
+        await press(pilot, "2", "down", "right")
+        await until(pilot, lambda: app.driver.published.extras["field"] is not None,
+                    "a frame of the local RBM")
+        await settle(pilot)
+        mask = field_mask(8, 1)[:, 5].reshape(8, 8)
+        np.testing.assert_array_equal(app.driver.published.extras["field"], mask)
+        levels = app.w("rbm-weights").levels
+        assert (levels[~mask] == -1).all() and (levels[mask] >= 0).all()
+        assert "receptive field R=1" in app.w("rbm-weights").border_title
+        _command(app, "Set receptive field…").callback()
+        await _answer(pilot, "-1")
+        assert not isinstance(app.session.trainer.rbm, LocalRBM)
+        _command(app, "Set receptive field…").callback()
+        await _answer(pilot, "-3")
+        assert any("receptive_field must be" in m for m in notifications(app))
+
+    run(app, body)
