@@ -81,7 +81,7 @@ class Preset:
     local_flow_R: int = 2
     # experiment 6: the mixed-T RBM flow's endpoint T* at each L (n_h = (L-1)^2, as 100 -> 81)
     # against the pseudo-critical temperature (specific-heat peak) on fss_peak_T
-    fss_sizes: tuple = (8, 10, 16, 32)
+    fss_sizes: tuple = (8, 10, 16, 24)
     fss_seeds: int = 3
     fss_rbm_steps: int = 20_000
     fss_flow_chains: int = 2000
