@@ -26,7 +26,7 @@ from rgflow.core.reproduce.presets import get_preset
 from rgflow.core.reproduce.report import build_report, build_results
 from rgflow.core.reproduce.wording import SETTING_WORDS
 
-P = dataclasses.replace(get_preset("tiny"), flow_hidden=(81,), stack_L=None)
+P = dataclasses.replace(get_preset("tiny"), flow_hidden=(81,), stack_L=None, seeds=1)
 STEPS = P.flow_steps
 ERR = 0.02  # every temperature reading's error
 
@@ -76,13 +76,14 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
     fraction and peak-to-far contrast `local` (the global RBM's: 0.01 and 1.05)."""
     stages = build_plan(P)
     assign_keys(stages, Path("/nonexistent"))
+    actual = {st.base: st.name for st in stages}  # one seed: "vh-L8" is "vh-L8-s0"
     outputs = {st.name: out() for st in stages}
     L = P.corr_sizes[0]
-    outputs[f"vh-L{L}"] = out({"levels": [level(0.30, 0.01, 2.0, 1.05, L, L * L // 4)],
+    outputs[actual[f"vh-L{L}"]] = out({"levels": [level(0.30, 0.01, 2.0, 1.05, L, L * L // 4)],
                                "settings": {"rbms": [f"rbm-L{L}-h{L * L // 4}"]}})
     for st in stages:
         if st.kind == "thermometer":
-            Lt = int(st.name.removeprefix("thermometer-L"))
+            Lt = int(st.base.removeprefix("thermometer-L"))
             outputs[st.name] = out(thermometer_meta(Lt, within_one),
                                    ref_temperatures=np.asarray(P.grid),
                                    ref_m_mean=np.linspace(1, 0.1, len(P.grid)),
@@ -92,7 +93,7 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
     T = np.stack([np.linspace(starts[0], rg_below_final, n_lv),
                   np.full(n_lv, TC), np.linspace(starts[2], starts[2] + 0.5, n_lv)])
     T_mlp = T - (1.0 if classifier_off else 0.0)
-    outputs["rg-temperature"] = out(
+    outputs[actual["rg-temperature"]] = out(
         T_obs=T, T_obs_err=np.full_like(T, ERR), T_mlp=T_mlp, T_mlp_err=np.full_like(T, ERR),
         T_obs_bound=np.zeros(T.shape, np.int8), abs_m=np.full_like(T, 0.5),
         abs_m_err=np.full_like(T, 0.01), start_T=starts,
@@ -109,14 +110,14 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
         if st.kind == "mc_reference":
             outputs[st.name] = out({"tc": {"n": 100}, "low": {"n": 100}, "high": {"n": 100}},
                                    **ref)
-        elif st.name.startswith("vh-local-"):
+        elif st.base.startswith("vh-local-"):
             Ll = P.local_L
-            args = (0.30, 0.01, 2.0, 1.05) if "-global-" in st.name else (0.30, local[0],
-                                                                           2.0, local[1])
-            outputs[st.name] = out({"levels": [level(*args, Ll, Ll * Ll // 4, "best" if
-                                                     "-global-" in st.name else "rg")]})
-        elif st.name.startswith("mc-peak-"):  # a flat specific heat: no T_pc
-            Lp = int(st.name.removeprefix("mc-peak-L"))
+            glob = "-global-" in st.base
+            args = (0.30, 0.01, 2.0, 1.05) if glob else (0.30, local[0], 2.0, local[1])
+            outputs[st.name] = out({"levels": [level(*args, Ll, Ll * Ll // 4,
+                                                     "best" if glob else "rg")]})
+        elif st.base.startswith("mc-peak-"):  # a flat specific heat: no T_pc
+            Lp = int(st.base.removeprefix("mc-peak-L"))
             outputs[st.name] = out(spins=np.ones((len(P.fss_peak_T), 40, Lp, Lp), np.int8),
                                    temperatures=np.asarray(P.fss_peak_T))
     start_T = (P.flow_start_T[0], P.flow_start_T[1], 3.9)  # random spins read as hot
@@ -124,7 +125,7 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
     ranges = [[{"disagreement_sigma": 0.0}] * (STEPS + 1)] * len(FLOW_STARTS)
     for st in stages:
         if st.kind in ("flow", "flow_other"):
-            ts = st.name.removeprefix("flow-").split("-h")[0] if st.kind == "flow" else "tc"
+            ts = st.base.removeprefix("flow-").split("-h")[0] if st.kind == "flow" else "tc"
             outputs[st.name] = out({"observable_ranges": ranges},
                                    **flow_arrays(start_T, finals[ts], delta_sigma))
     return stages, outputs
@@ -132,7 +133,7 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
 
 def claims_table(stages, outputs):
     results = build_results(P, stages, outputs)
-    text = build_report(P, results, {})
+    text = build_report(P, results, {}, [])
     table = text.split("## The paper's claims, as measured")[1].split("\n## ")[0]
     rows = [line.split(" | ") for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
     return {int(r[0].strip("| ")): r[-1].strip(" |*") for r in rows}, table, results
@@ -176,7 +177,7 @@ def test_an_uncalibrated_classifier_is_silent_and_says_why():
 def test_stacked_rbms_are_measured_without_a_reference():
     p = dataclasses.replace(P, stack_L=8)
     stages = build_plan(p)
-    names = {st.name for st in stages}
+    names = {st.base for st in stages}
     assert "vh-stack-L8" in names
     from rgflow.core.reproduce.claims import claim_stacked
 

@@ -16,7 +16,7 @@ from rgflow.core.reproduce.exp3_rbm_flow import FLOW_STARTS
 from rgflow.core.reproduce.plan import assign_keys, build_plan
 from rgflow.core.reproduce.presets import get_preset
 from rgflow.core.reproduce.report import OUTPUT_FILES
-from rgflow.core.reproduce.runner import Pipeline, default_threads, set_threads
+from rgflow.core.reproduce.runner import Pipeline, compute_stage, default_threads, set_threads
 from rgflow.core.reproduce.stage import StageOutput, cache_hit
 from rgflow.tui.__main__ import main
 
@@ -33,7 +33,7 @@ def run_cli(argv):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("reproduce") / "out"
-    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--jobs", "2"])
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--workers", "2"])
     assert code == 0
     return d, json.loads(stdout)
 
@@ -53,28 +53,39 @@ def test_first_run_computes_every_stage_and_lists_files(tiny_run):
     cache = sorted(p.name for p in (d / "cache").iterdir())
     assert len(cache) == n_stages
     assert not [p for p in cache if not p.endswith(".npz")]
+    # Two seeds: every stage of the tiny preset depends on one; the seeds' copies differ.
+    assert n_stages == 2 * len([st for st in build_plan(TINY) if st.seed_index == 0])
+    # stages.json records who computed each stage: both workers of the LocalCluster did.
+    records = json.loads((d / "stages.json").read_text())["stages"]
+    assert len(records) == n_stages
+    assert len({r["worker"] for r in records}) >= 2
+    assert all(r["seconds"] >= 0 for r in records)
 
 
 def test_correlators_npz_members_and_shapes(tiny_run):
     d, _ = tiny_run
     arrays, meta = read_npz(d / "correlators.npz", required=("rg_vh", "rbm_vh"))
-    L = TINY.corr_sizes[0]
-    assert arrays["rg_vh"].shape == (L * L // 4, L, L)
-    assert arrays["rbm_vh"].shape == (L * L // 4, L, L)
+    L, S = TINY.corr_sizes[0], TINY.seeds
+    assert arrays["rg_vh"].shape == (S, L * L // 4, L, L)
+    assert arrays["rbm_vh"].shape == (S, L * L // 4, L, L)
+    np.testing.assert_array_equal(arrays["seeds"], np.arange(S))
     assert np.isfinite(arrays["rg_vh"]).all() and np.isfinite(arrays["rbm_vh"]).all()
     # RG maps are exactly <v_i h_a> with h the block average of the same configurations.
     from rgflow.core.correlators import rg_vh_maps
 
     plan = build_plan(TINY)
     assign_keys(plan, d / "cache")
-    stage = next(st for st in plan if st.name == f"mc-tc-L{L}")
-    spins = read_npz(stage.path)[0]["spins"][0]
-    np.testing.assert_allclose(arrays["rg_vh"], rg_vh_maps(spins), rtol=0, atol=1e-12)
+    for k in range(S):
+        stage = next(st for st in plan if st.name == f"mc-tc-L{L}-s{k}")
+        spins = read_npz(stage.path)[0]["spins"][0]
+        np.testing.assert_allclose(arrays["rg_vh"][k], rg_vh_maps(spins), rtol=0, atol=1e-12)
+    # Seeds draw different Monte Carlo data.
+    assert not np.array_equal(arrays["rg_vh"][0], arrays["rg_vh"][1])
     K = TINY.stack_levels
     for k in range(1, K + 1):
         n_h = (L // 2**k) ** 2
-        assert arrays[f"rg_vh_stack_level{k}"].shape == (n_h, L, L)
-        assert arrays[f"rbm_vh_stack_level{k}"].shape == (n_h, L, L)
+        assert arrays[f"rg_vh_stack_level{k}"].shape == (S, n_h, L, L)
+        assert arrays[f"rbm_vh_stack_level{k}"].shape == (S, n_h, L, L)
     assert meta["preset"] == "tiny"
 
 
@@ -82,18 +93,18 @@ def test_flow_npz_members_and_shapes(tiny_run):
     d, _ = tiny_run
     a, _ = read_npz(d / "flow.npz")
     R = len(TINY.flow_hidden) * len(TINY.flow_train_sets)
-    S, N, n_t = 3, TINY.flow_steps + 1, len(TINY.grid)
+    K, S, N, n_t = TINY.seeds, 3, TINY.flow_steps + 1, len(TINY.grid)
     for k in ("hist_mlp", "hist_obs"):
-        assert a[k].shape == (R, S, N, n_t)
+        assert a[k].shape == (K, R, S, N, n_t)
         # every configuration lands in exactly one bin
         assert (a[k].sum(axis=-1) == TINY.flow_chains).all()
     for k in ("T_mlp", "T_mlp_err", "T_obs", "T_obs_err", "abs_m", "abs_m_err", "delta_sigma",
               "delta_sigma_err", "delta_epsilon", "delta_epsilon_err"):
-        assert a[k].shape == (R, S, N), k
+        assert a[k].shape == (K, R, S, N), k
     for k in ("G_sigma", "G_sigma_err"):
-        assert a[k].shape == (R, S, N, a["r_sigma"].size)
+        assert a[k].shape == (K, R, S, N, a["r_sigma"].size)
     for k in ("G_epsilon", "G_epsilon_err"):
-        assert a[k].shape == (R, S, N, a["r_epsilon"].size)
+        assert a[k].shape == (K, R, S, N, a["r_epsilon"].size)
     assert (a["r_sigma"] < TINY.flow_L / 2).all()
     assert list(a["start_labels"]) == list(FLOW_STARTS)
     assert len(a["rbm_labels"]) == R
@@ -212,7 +223,7 @@ def test_second_run_hits_the_cache_and_reproduces_results(tiny_run):
     d, _ = tiny_run
     before = (d / "results.json").read_bytes()
     report_before = (d / "report.md").read_bytes()
-    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--jobs", "1"])
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--workers", "1"])
     assert code == 0
     summary = json.loads(stdout)
     assert summary["computed"] == 0
@@ -242,7 +253,10 @@ def test_plan_lists_stages_with_estimates(tiny_run):
 @pytest.mark.parametrize("argv", [
     ["reproduce", "--preset", "huge"],
     ["reproduce", "--jobs", "0"],
-    ["reproduce", "--jobs", "two"],
+    ["reproduce", "--threads", "two"],
+    ["reproduce", "--seeds", "0"],
+    ["reproduce", "--workers", "0"],
+    ["reproduce", "--workers", "2", "--scheduler", "tcp://127.0.0.1:9"],
     ["reproduce", "--bogus"],
 ])
 def test_bad_arguments_exit_2(argv, capsys):
@@ -316,25 +330,35 @@ def test_ctrl_c_exits_130_and_keeps_finished_stages(tmp_path):
     assert stdout == ""
     assert stderr.strip().splitlines()[-1] == "rgflow reproduce: interrupted"
     files = [p.name for p in (out / "cache").iterdir()]
-    assert files and all(f.endswith(".npz") and not f.startswith(".") for f in files)
+    npz = [f for f in files if f.endswith(".npz")]
+    # Only whole stage files (a worker killed mid-write may leave its ".<name>.*.tmp").
+    assert all(f.endswith(".npz") or (f.startswith(".") and f.endswith(".tmp")) for f in files)
     plan = Pipeline(TINY, out)
     cached = [s["cached"] for s in plan.estimates()]
-    assert sum(cached) == len(files) and not all(cached)
+    assert npz and sum(cached) == len(npz) and not all(cached)
     assert not (out / "results.json").exists()
+    # The re-run computes exactly the missing stages.
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(out), "--workers", "2"])
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["cached"] == len(npz)
+    assert summary["computed"] == len(plan.stages) - len(npz)
 
 
-def test_stage_results_do_not_depend_on_jobs(tiny_run, tmp_path):
-    """Stages recomputed with one thread equal the fixture's (run with --jobs 2), bit for bit."""
+def test_stage_results_do_not_depend_on_threads(tiny_run, tmp_path):
+    """Stages recomputed here with two numba threads equal the fixture's (computed by
+    single-threaded Dask workers), bit for bit."""
     d, _ = tiny_run
-    done = Pipeline(TINY, d, jobs=2)
+    done = Pipeline(TINY, d)
     outputs = {st.name: StageOutput(st.path) for st in done.stages}
-    again = Pipeline(TINY, tmp_path / "o", jobs=1)
+    again = Pipeline(TINY, tmp_path / "o", jobs=2)
     again.cache_dir.mkdir(parents=True)
-    set_threads(1)
+    set_threads(2)
     try:
-        for name in ("mc-grid-L4", "thermometer-L4", "rbm-flow-low-h81", "flow-low-h81",
-                     "rg-temperature"):
-            again._compute(again.by_name[name], outputs)
+        for name in ("mc-grid-L4-s0", "thermometer-L4-s1", "rbm-flow-low-h81-s0",
+                     "flow-low-h81-s0", "rg-temperature-s1"):
+            st = again.by_name[name]
+            compute_stage(st, {n: outputs[n] for n in st.inputs}, 2)
             new, _ = read_npz(again.by_name[name].path)
             old, _ = read_npz(done.by_name[name].path)
             assert sorted(new) == sorted(old)
@@ -342,3 +366,94 @@ def test_stage_results_do_not_depend_on_jobs(tiny_run, tmp_path):
                 np.testing.assert_array_equal(new[k], old[k], err_msg=f"{name}: {k}")
     finally:
         set_threads(default_threads())
+
+
+# --------------------------------------------------------------------------- Dask runs
+
+
+def _same_outputs(a, b):
+    """results.json byte for byte, and every array of correlators.npz and flow.npz."""
+    assert (a / "results.json").read_bytes() == (b / "results.json").read_bytes()
+    for name in ("correlators.npz", "flow.npz"):
+        x, _ = read_npz(a / name)
+        y, _ = read_npz(b / name)
+        assert sorted(x) == sorted(y)
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k], err_msg=f"{name}: {k}")
+
+
+@pytest.mark.slow
+def test_one_worker_gives_the_results_of_two(tiny_run, tmp_path):
+    d, _ = tiny_run
+    out = tmp_path / "one"
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(out), "--workers", "1"])
+    assert code == 0 and json.loads(stdout)["cached"] == 0
+    records = json.loads((out / "stages.json").read_text())["stages"]
+    assert len({r["worker"] for r in records}) == 1
+    _same_outputs(d, out)
+
+
+def _cached_copy(d, tmp_path, missing: list):
+    """A copy of the fixture's output directory without the named stages' files."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(d / "cache", out / "cache")
+    gone = []
+    for st in Pipeline(TINY, out).stages:
+        if st.name in missing or any(i in gone for i in st.inputs):
+            st.path.unlink()
+            gone.append(st.name)
+    return out, gone
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_stage_is_retried_with_identical_results(tiny_run, tmp_path,
+                                                                   monkeypatch):
+    from rgflow.core.reproduce.cluster import FAULT_HOOK_ENV
+
+    d, _ = tiny_run
+    out, gone = _cached_copy(d, tmp_path, ["rbm-flow-mixed-h81-s0", "thermometer-L8-s1"])
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(FAULT_HOOK_ENV, f"kill:rbm-flow-mixed-h81-s0:{marker}")
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(out), "--workers", "2"])
+    assert code == 0
+    assert json.loads(stdout)["computed"] == len(gone)
+    killed = marker.read_text()  # the hook fired: this worker process died mid-stage
+    meta = StageOutput(Pipeline(TINY, out).by_name["rbm-flow-mixed-h81-s0"].path).meta
+    assert meta["worker"] != killed
+    _same_outputs(d, out)
+
+
+def test_a_stage_that_raises_is_named_in_one_line_and_the_rest_is_kept(tiny_run, tmp_path,
+                                                                     monkeypatch, capsys):
+    from rgflow.core.reproduce.cluster import FAULT_HOOK_ENV
+
+    d, _ = tiny_run
+    out, gone = _cached_copy(d, tmp_path, ["flow-low-h81-s1", "rbm-L8-h16-s0"])
+    monkeypatch.setenv(FAULT_HOOK_ENV, "raise:flow-low-h81-s1")
+    capsys.readouterr()
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(out), "--workers", "2"])
+    assert code == 1 and stdout == ""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("rgflow reproduce: stage flow-low-h81-s1 failed: RuntimeError")
+    # Every other stage, including those computed in this run, is cached.
+    pipe = Pipeline(TINY, out)
+    missing = [s["name"] for s in pipe.estimates() if not s["cached"]]
+    assert missing == ["flow-low-h81-s1"]
+    assert not (out / "results.json").exists()
+
+
+def test_in_process_stage_error_names_the_stage(tmp_path, monkeypatch):
+    from rgflow.core.reproduce import plan
+    from rgflow.core.reproduce.runner import StageFailed
+
+    def broken(ctx):
+        raise ValueError("no\ngood")
+
+    monkeypatch.setitem(plan.STAGE_FUNCS, "rbm", broken)
+    pipe = Pipeline(TINY, tmp_path / "o", jobs=1)
+    with pytest.raises(StageFailed) as info:
+        pipe.run()
+    first_rbm = next(st.name for st in pipe.stages if st.kind == "rbm")
+    assert str(info.value) == f"stage {first_rbm} failed: ValueError: no good"

@@ -50,3 +50,39 @@ def test_damaged_cache_file_is_recomputed(tmp_path):
     st.path.parent.mkdir(parents=True)
     st.path.write_bytes(b"PK\x03\x04 not really a zip")
     assert not cache_hit(st.path, st.key)
+
+
+def test_each_seed_gets_its_own_copy_of_seed_dependent_stages():
+    one = build_plan(dataclasses.replace(TINY, seeds=1))
+    three = build_plan(dataclasses.replace(TINY, seeds=3))
+    assert len(three) == 3 * len(one)
+    for st in one:
+        copies = [s for s in three if s.base == st.base]
+        assert [s.name for s in copies] == [f"{st.base}-s{k}" for k in range(3)]
+        assert [s.seed_index for s in copies] == [0, 1, 2]
+        # a copy reads the same seed's inputs
+        for k, s in enumerate(copies):
+            assert all(i.endswith(f"-s{k}") for i in s.inputs)
+        seeds = [s.settings.get("seed") for s in copies]
+        if seeds[0] is not None:
+            assert len(set(seeds)) == 3  # streams differ between seeds
+    # seed k's stages do not depend on how many seeds there are
+    s0 = {s.name: s.settings for s in three if s.seed_index == 0}
+    assert s0 == {s.name: s.settings for s in one}
+
+
+def test_deterministic_stages_of_shared_inputs_run_once():
+    from rgflow.core.reproduce.plan import PlanBuilder
+
+    stages: dict = {}
+    for k in range(3):
+        b = PlanBuilder(TINY, 1, k, stages)
+        shared = b.add("exact-L4", "exact", "enumeration", {"L": 4})
+        fed = b.add("table", "table", "from the enumeration", {"of": shared}, (shared,))
+        own = b.add("draw", "draw", "random", {"seed": b.seed("draw")})
+        mixed = b.add("both", "both", "shared + seeded", {"a": shared, "b": own},
+                      (shared, own))
+        assert (shared, fed, own, mixed) == ("exact-L4", "table", f"draw-s{k}", f"both-s{k}")
+    assert sorted(stages) == ["both-s0", "both-s1", "both-s2", "draw-s0", "draw-s1",
+                              "draw-s2", "exact-L4", "table"]
+    assert stages["exact-L4"].seed_index is None and stages["draw-s2"].seed_index == 2

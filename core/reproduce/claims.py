@@ -223,9 +223,9 @@ def _thermometer_gates(results, L: int, key: str) -> list:
     t = results["thermometers"].get(f"L{L}")
     if t is None:
         return [Gate(False, None, f"no classifier at L = {L}")]
-    n_t = round(1.0 / t["settings"]["chance"])
-    g = accuracy_gate(t["mlp_heldout_within_one"], n_t, t["settings"]["n_heldout"])
-    return [g if g.passed else Gate(False, g.z, f"at L = {L}, {g.reason}")]
+    g = t["accuracy_gate"]  # rgflow.core.reproduce.thermometers.judge
+    return [Gate(True, g["z"], "") if g["passed"] else
+            Gate(False, g["z"], f"at L = {L}, {g['reason']}")]
 
 
 def flow_silence(results, key: str) -> list:

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..correlators import jackknife_blocks, jackknife_error
 from .costs import COST_VH_MAC
+from .ensemble import stack_seeds
 from .figures import new_figure, save_png
 from .kinds import load_rbm_arrays
 from .markdown import md_table, pm, verdict_words, zs
@@ -151,8 +152,8 @@ def _run_vh(ctx: StageContext):
     return arrays, meta
 
 
-def level_results(level: dict) -> dict:
-    """RG vs RBM locality numbers of one level of a vh stage."""
+def level_measurements(level: dict) -> dict:
+    """RG and RBM locality numbers of one level of a vh stage (one seed)."""
     n_units = level["n_hidden"]
     b, L = level["b"], level["L"]
 
@@ -165,48 +166,58 @@ def level_results(level: dict) -> dict:
         err = math.hypot(jk, sp / math.sqrt(n_units)) if sp is not None else jk
         return meas(v, err, jackknife_error=jk, spread_over_units=sp)
 
-    rg = {
-        "own_block_fraction": get("rg", "rg_own_block_fraction", "spread_rg_own_block_fraction"),
-        "peak_to_far": get("rg", "rg_peak_to_far", "spread_rg_peak_to_far"),
-        "best_block_unique_fraction": get("rg", "best_block_unique_fraction"),
-        "blocks_claimed_fraction": get("rg", "blocks_claimed_fraction"),
-        "own_block_mean": get("rg", "rg_own_block_mean", "spread_rg_own_block_mean"),
-        "far_mean": get("rg", "rg_far_mean", "spread_rg_far_mean"),
-    }
-    rbm = {
-        "own_block_fraction": get("rbm", "best_own_block_fraction",
-                                  "spread_best_own_block_fraction"),
-        "peak_to_far": get("rbm", "best_peak_to_far", "spread_best_peak_to_far"),
-        "best_block_unique_fraction": get("rbm", "best_block_unique_fraction"),
-        "blocks_claimed_fraction": get("rbm", "blocks_claimed_fraction"),
-        "own_block_mean": get("rbm", "best_own_block_mean", "spread_best_own_block_mean"),
-        "far_mean": get("rbm", "best_far_mean", "spread_best_far_mean"),
-    }
-    uniform = b * b / (L * L)
     return {
         "settings": {"L": L, "b": b, "n_hidden": n_units, "n_configs": level["n_configs"],
-                     "level": level["level"], "uniform_own_block_fraction": uniform,
+                     "level": level["level"], "uniform_own_block_fraction": b * b / (L * L),
                      "rg_convention": "RG unit a vs its own block a",
                      "rbm_convention": "RBM unit vs the block holding most of its |map| "
                                        "(RBM hidden units have no assigned block)"},
-        "rg": rg,
-        "rbm": rbm,
+        "rg": {
+            "own_block_fraction": get("rg", "rg_own_block_fraction",
+                                      "spread_rg_own_block_fraction"),
+            "peak_to_far": get("rg", "rg_peak_to_far", "spread_rg_peak_to_far"),
+            "best_block_unique_fraction": get("rg", "best_block_unique_fraction"),
+            "blocks_claimed_fraction": get("rg", "blocks_claimed_fraction"),
+            "own_block_mean": get("rg", "rg_own_block_mean", "spread_rg_own_block_mean"),
+            "far_mean": get("rg", "rg_far_mean", "spread_rg_far_mean"),
+        },
+        "rbm": {
+            "own_block_fraction": get("rbm", "best_own_block_fraction",
+                                      "spread_best_own_block_fraction"),
+            "peak_to_far": get("rbm", "best_peak_to_far", "spread_best_peak_to_far"),
+            "best_block_unique_fraction": get("rbm", "best_block_unique_fraction"),
+            "blocks_claimed_fraction": get("rbm", "blocks_claimed_fraction"),
+            "own_block_mean": get("rbm", "best_own_block_mean", "spread_best_own_block_mean"),
+            "far_mean": get("rbm", "best_far_mean", "spread_best_far_mean"),
+        },
+    }
+
+
+def level_results(m: dict) -> dict:
+    """A level's measured numbers (ensembles over seeds) with the RBM-vs-RG verdicts."""
+    rg, rbm = m["rg"], m["rbm"]
+    uniform = m["settings"]["uniform_own_block_fraction"]
+    return dict(m) | {
         "comparison": {k: compare(rbm[k], rg[k]) for k in rg},
         "rbm_vs_uniform_own_block_fraction": compare(rbm["own_block_fraction"],
                                                      exact_value(uniform)),
     }
 
 
-def results(p, stages, outputs) -> dict:
+def measure(p, view) -> dict:
+    """Seed k's locality numbers, per lattice size."""
     out = {}
     for L in p.corr_sizes:
-        st = f"vh-L{L}"
-        level = outputs[st].meta["levels"][0]
-        r = level_results(level)
-        r["settings"].update({"T": p.corr_T, "rbm_steps": p.rbm_steps,
-                              "rbm_stage": outputs[st].meta["settings"]["rbms"][0]})
-        out[f"L{L}"] = r
+        meta = view[f"vh-L{L}"].meta
+        m = level_measurements(meta["levels"][0])
+        m["settings"].update({"T": p.corr_T, "rbm_steps": p.rbm_steps,
+                              "rbm_stage": view.base_of(meta["settings"]["rbms"][0])})
+        out[f"L{L}"] = m
     return out
+
+
+def results(p, measured: dict) -> dict:
+    return {key: level_results(m) for key, m in measured.items()}
 
 
 def report_level(r: dict, title: str, diagnostics: dict | None = None) -> list:
@@ -253,9 +264,10 @@ def report_level(r: dict, title: str, diagnostics: dict | None = None) -> list:
     diag = (diagnostics or {}).get(r["settings"].get("rbm_stage"))
     if diag:
         lines.append("- Training diagnostics at the last monitoring point (one evaluation on "
-                     "256 configurations, no error bar): " + ", ".join(
-                         f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                         for k, v in diag.items() if v is not None) + ".")
+                     "256 configurations, no error bar; one value per seed): " + ", ".join(
+                         f"{k} " + " / ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
+                                              for v in values)
+                         for k, values in diag.items()) + ".")
     return lines + [""]
 
 
@@ -280,12 +292,13 @@ def _block_box(ax, a: int, L: int, b: int, colour="#ffbf00"):
     from matplotlib.patches import Rectangle
 
     K, J = divmod(int(a), L // b)
-    ax.add_patch(Rectangle((J * b - 0.5, K * b - 0.5), b, b, fill=False, lw=2, ec=colour))
+    ax.add_patch(Rectangle((J * b - 0.5, K * b - 0.5), b, b, fill=False, lw=1.2, ec=colour))
 
 
-def _figure_maps(p, results, stages, outputs, path):
+def _figure_maps(p, results, views, path):
     from ..correlators import locality
 
+    outputs = views[0]  # one seed's maps
     L = p.corr_sizes[0]
     a = outputs[f"vh-L{L}"].arrays
     maps = {"RG": a["rg_vh_level1"], "RBM": a["rbm_vh_level1"]}
@@ -318,8 +331,8 @@ def _figure_maps(p, results, stages, outputs, path):
     save_png(fig, path)
 
 
-def _figure_locality(p, results, stages, outputs, path):
-    from .figures import point_with_seeds
+def _figure_locality(p, results, views, path):
+    from .figures import ensemble_line, point_with_seeds
 
     L = p.corr_sizes[0]
     r = results["experiments"][KEY][f"L{L}"]
@@ -342,14 +355,13 @@ def _figure_locality(p, results, stages, outputs, path):
         ax.set_ylabel(ylabel + " (dimensionless)", fontsize=9)
         ax.legend(fontsize=7)
     ax = axes[4]
-    level = outputs[f"vh-L{L}"].meta["levels"][0]
     for side, key, label in (("rg", "rg_block", "RG, own block"),
                              ("rbm", "best_block", "RBM, best block")):
-        summ = level[side]["summary"]
-        prof = summ[key]["radial_profile"]
-        err = np.array([np.nan if e is None else e for e in prof["sem"]])
-        ax.errorbar(summ["radial_r"], prof["mean"], yerr=err, color=colours[side], marker="o",
-                    ms=3, capsize=2, label=label)
+        summs = [v[f"vh-L{L}"].meta["levels"][0][side]["summary"] for v in views]
+        profs = [s[key]["radial_profile"] for s in summs]
+        ensemble_line(ax, summs[0]["radial_r"], [pr["mean"] for pr in profs],
+                      [[np.nan if e is None else e for e in pr["sem"]] for pr in profs],
+                      colours[side], label, marker=".")
     ax.axvline(L / 4, color="0.4", ls=":", lw=1, label="far region starts")
     ax.set_xlabel("distance d from the block centre (sites)", fontsize=9)
     ax.set_ylabel("|⟨v h⟩| averaged over units", fontsize=9)
@@ -359,8 +371,13 @@ def _figure_locality(p, results, stages, outputs, path):
     save_png(fig, path)
 
 
-def correlator_arrays(p: Preset, outputs) -> dict:
-    """correlators.npz: the <v h> maps of experiment 1 (and of experiment 4's levels)."""
+def correlator_arrays(p: Preset, views) -> dict:
+    """correlators.npz: the <v h> maps of experiment 1 (and of experiment 4's levels), each
+    with a leading seed axis."""
+    return stack_seeds([_correlator_arrays(p, v) for v in views], ())
+
+
+def _correlator_arrays(p: Preset, outputs) -> dict:
     out = {}
     for i, L in enumerate(p.corr_sizes):
         a = outputs[f"vh-L{L}"].arrays
@@ -379,11 +396,12 @@ def report_section(p, section: dict, results: dict) -> list:
     lines = ["## Experiment 1: ⟨v h⟩ maps, RG vs RBM", "",
              "RG: h = block average of v (hidden unit a ↔ block a). RBM: h = E[h|v] = "
              "tanh(b + vW). Own-block fraction: share of Σ|⟨v_i h_a⟩| on the block's own "
-             "sites (RG: block a; RBM: the block holding most of the unit's |map|). Errors: "
+             "sites (RG: block a; RBM: the block holding most of the unit's |map|). "
+             "Own-block and far-field means: the map averaged over the block and over sites "
+             "at distance ≥ L/4, each map oriented to a positive sum (core/SCIENCE.md §4). "
+             "Errors: the standard error over training seeds (with one seed, each run's "
              f"jackknife over {p.jackknife_blocks} configuration blocks combined with the "
-             "spread over units / "
-             "√n_units. The RBM's training seed is one draw: its variation is not in the "
-             "error bar.", ""]
+             "spread over units / √n_units).", ""]
     for r in section.values():
         s = r["settings"]
         lines += report_level(

@@ -74,13 +74,13 @@ def _run_rg_temperature(ctx: StageContext):
     return out, {"observable_estimates": details}
 
 
-def results(p, stages, outputs) -> dict:
-    a = outputs["rg-temperature"].arrays
+def measure(p, view) -> dict:
+    """Seed k's temperature readings per start temperature and majority-rule level."""
+    a = view["rg-temperature"].arrays
     out = {"settings": {"L0": p.rgT_L, "levels": p.rgT_levels, "rule": "majority, b=2",
                         "n_configs": p.rgT_samples,
                         "level_L": [int(x) for x in a["level_L"]]}, "starts": []}
     for i, T in enumerate(a["start_T"]):
-        side = side_of_tc(float(T))
         lv = []
         for k in range(a["level_L"].size):
             lv.append({"settings": {"level": k, "L": int(a["level_L"][k])},
@@ -88,14 +88,23 @@ def results(p, stages, outputs) -> dict:
                        "T_obs": meas(a["T_obs"][i, k], a["T_obs_err"][i, k],
                                      bound_of(a["T_obs_bound"][i, k])),
                        "abs_m": meas(a["abs_m"][i, k], a["abs_m_err"][i, k])})
-        first, last = lv[0], lv[-1]
-        out["starts"].append({
-            "settings": {"T_start": float(T), "side": side},
-            "levels": lv,
+        out["starts"].append({"settings": {"T_start": float(T), "side": side_of_tc(float(T))},
+                              "levels": lv})
+    return out
+
+
+def results(p, measured: dict) -> dict:
+    """The measured numbers (ensembles over seeds) with the verdicts drawn from them."""
+    out = dict(measured)
+    out["starts"] = []
+    for st in measured["starts"]:
+        T, side = st["settings"]["T_start"], st["settings"]["side"]
+        first, last = st["levels"][0], st["levels"][-1]
+        out["starts"].append(dict(st) | {
             "obs_flow": direction(first["T_obs"], last["T_obs"], side),
             "mlp_flow": direction(first["T_mlp"], last["T_mlp"], side),
-            "calibration_obs_level0": compare(first["T_obs"], exact_value(float(T))),
-            "calibration_mlp_level0": compare(first["T_mlp"], exact_value(float(T))),
+            "calibration_obs_level0": compare(first["T_obs"], exact_value(T)),
+            "calibration_mlp_level0": compare(first["T_mlp"], exact_value(T)),
         })
     return out
 
@@ -144,7 +153,7 @@ def figures(p) -> list:
              "thermometer's range (bounds).", _figure)]
 
 
-def _figure(p, results, stages, outputs, path):
+def _figure(p, results, views, path):
     e2 = results["experiments"][KEY]
     level_L = e2["settings"]["level_L"]
     x = np.arange(len(level_L))

@@ -9,6 +9,7 @@ import numpy as np
 from ..exact import TC
 from .claims import flow_silence
 from .costs import COST_MEASURE, COST_MEASURE_CONFIG
+from .ensemble import combined_z, stack_seeds
 from .figures import new_figure, save_png
 from .kinds import FLOW_SCALARS, flow_measure, load_rbm_arrays, load_thermometers
 from .markdown import md_table, pm, zs
@@ -92,9 +93,11 @@ def _mc_m_at(th_arrays, T: dict) -> dict:
     return meas(v, math.hypot(float(np.interp(T["value"], t, me)), slope * (T["error"] or 0)))
 
 
-def results(p, stages, outputs) -> dict:
-    ref = outputs["mcref-flow"].arrays
-    th = outputs[f"thermometer-L{p.flow_L}"].arrays
+def measure(p, view) -> dict:
+    """Seed k's measured numbers: the Monte Carlo reference readings and, per RBM and start,
+    the readings at steps 0, 1, N/2 and N."""
+    ref = view["mcref-flow"].arrays
+    th = view[f"thermometer-L{p.flow_L}"].arrays
 
     def r(prefix, k):
         bound = bound_of(ref[f"{prefix}_T_obs_bound"]) if k == "T_obs" else None
@@ -103,69 +106,88 @@ def results(p, stages, outputs) -> dict:
     reference = {}
     for name, T in (("tc", TC), *zip(("low", "high"), p.flow_start_T, strict=True)):
         reference[name] = {
-            "settings": {"T": T, "n_configs": outputs["mcref-flow"].meta[name]["n"]},
+            "settings": {"T": T, "n_configs": view["mcref-flow"].meta[name]["n"]},
             "T_obs": r(name, "T_obs"), "T_mlp": r(name, "T_mlp"), "abs_m": r(name, "abs_m"),
             "delta_sigma": r(name, "delta_sigma"), "delta_epsilon": r(name, "delta_epsilon"),
         }
-    ref_tc = reference["tc"]
     rbms = {}
     N = p.flow_steps
-    for st in stages_of_kind(stages, "flow"):
-        a = outputs[st.name].arrays
-        label = st.name.removeprefix("flow-")
+    for st in stages_of_kind(view.stages, "flow"):
+        a = view[st.name].arrays
+        label = st.base.removeprefix("flow-")
         starts = {}
         for i, start in enumerate(FLOW_STARTS):
             def m(k, step, i=i, a=a):
                 bound = bound_of(a["T_obs_bound"][i, step]) if k == "T_obs" else None
                 return meas(a[k][i, step], a[f"{k}_err"][i, step], bound)
 
-            finals = {k: m(k, N) for k in ("T_obs", "T_mlp", "abs_m", "delta_sigma",
-                                           "delta_epsilon")}
-            mc_m = _mc_m_at(th, finals["T_mlp"])
+            z = view[st.name].meta["observable_ranges"][i][N]["disagreement_sigma"]
             starts[start] = {
                 "settings": {"start": start, "T_start": (p.flow_start_T[i] if i < 2
                                                          else "random spins"),
                              "chi2_dof_sigma_final": as_number(a["chi2_sigma"][i, N]),
                              "chi2_dof_epsilon_final": as_number(a["chi2_epsilon"][i, N])},
                 "T_obs": {"step0": m("T_obs", 0), "step1": m("T_obs", 1),
-                          "final": finals["T_obs"]},
+                          "mid": m("T_obs", max(1, N // 2)), "final": m("T_obs", N)},
                 "T_mlp": {"step0": m("T_mlp", 0), "step1": m("T_mlp", 1),
-                          "final": finals["T_mlp"]},
-                "abs_m_final": finals["abs_m"],
-                "delta_sigma_final": finals["delta_sigma"],
-                "delta_epsilon_final": finals["delta_epsilon"],
-                "obs_final_vs_mc_tc": compare(finals["T_obs"], ref_tc["T_obs"]),
-                "mlp_final_vs_mc_tc": compare(finals["T_mlp"], ref_tc["T_mlp"]),
-                "obs_toward_tc": toward(m("T_obs", 0), finals["T_obs"], ref_tc["T_obs"]),
-                "mlp_toward_tc": toward(m("T_mlp", 0), finals["T_mlp"], ref_tc["T_mlp"]),
-                "obs_toward_tc_after_step1": toward(m("T_obs", 1), finals["T_obs"],
-                                                     ref_tc["T_obs"]),
-                "obs_stationary": compare(finals["T_obs"], m("T_obs", max(1, N // 2))),
+                          "final": m("T_mlp", N)},
+                "abs_m_final": m("abs_m", N),
+                "delta_sigma_final": m("delta_sigma", N),
+                "delta_epsilon_final": m("delta_epsilon", N),
+                "mc_abs_m_at_T_mlp_final": _mc_m_at(th, m("T_mlp", N)),
+                # z of the observable thermometer's E/N reading against its <|m|> one (a
+                # z-score: unit error by construction)
+                "obs_energy_vs_abs_m_z_final": meas(z, 1.0 if z is not None else None),
+            }
+        rbm_base = view.base_of(st.settings["rbm"])
+        rbms[label] = {
+            "settings": {"train_set": rbm_base, "description":
+                         TRAIN_SETS[label.split("-h")[0]], "n_hidden": int(label.split("-h")[1]),
+                         "rbm_stage": rbm_base},
+            "starts": starts,
+        }
+    return {"settings": {"L": p.flow_L, "steps": N, "chains": p.flow_chains,
+                         "fit_window": f"{p.fit_r_min:g} <= r < L/2",
+                         "starts": list(FLOW_STARTS)},
+            "mc_reference": reference, "rbms": rbms}
+
+
+def results(p, measured: dict) -> dict:
+    """The measured numbers (ensembles over seeds) with the verdicts drawn from them."""
+    out = dict(measured)
+    ref_tc = measured["mc_reference"]["tc"]
+    out["rbms"] = {}
+    for label, rb in measured["rbms"].items():
+        starts = {}
+        for start, s in rb["starts"].items():
+            T_obs, T_mlp = s["T_obs"], s["T_mlp"]
+            starts[start] = dict(s) | {
+                "obs_final_vs_mc_tc": compare(T_obs["final"], ref_tc["T_obs"]),
+                "mlp_final_vs_mc_tc": compare(T_mlp["final"], ref_tc["T_mlp"]),
+                "obs_toward_tc": toward(T_obs["step0"], T_obs["final"], ref_tc["T_obs"]),
+                "mlp_toward_tc": toward(T_mlp["step0"], T_mlp["final"], ref_tc["T_mlp"]),
+                "obs_toward_tc_after_step1": toward(T_obs["step1"], T_obs["final"],
+                                                    ref_tc["T_obs"]),
+                "obs_stationary": compare(T_obs["final"], T_obs["mid"]),
                 "obs_energy_vs_abs_m_final": agreement(
-                    outputs[st.name].meta["observable_ranges"][i][N]["disagreement_sigma"]),
-                "abs_m_vs_mc_at_T_mlp": compare(finals["abs_m"], mc_m),
-                "delta_sigma_vs_mc_tc": compare(finals["delta_sigma"], ref_tc["delta_sigma"]),
-                "delta_epsilon_vs_mc_tc": compare(finals["delta_epsilon"],
+                    combined_z(s["obs_energy_vs_abs_m_z_final"])),
+                "abs_m_vs_mc_at_T_mlp": compare(s["abs_m_final"], s["mc_abs_m_at_T_mlp_final"]),
+                "delta_sigma_vs_mc_tc": compare(s["delta_sigma_final"], ref_tc["delta_sigma"]),
+                "delta_epsilon_vs_mc_tc": compare(s["delta_epsilon_final"],
                                                   ref_tc["delta_epsilon"]),
-                "delta_sigma_vs_exact": compare(finals["delta_sigma"],
+                "delta_sigma_vs_exact": compare(s["delta_sigma_final"],
                                                 exact_value(DELTA_SIGMA_EXACT)),
-                "delta_epsilon_vs_exact": compare(finals["delta_epsilon"],
+                "delta_epsilon_vs_exact": compare(s["delta_epsilon_final"],
                                                   exact_value(DELTA_EPSILON_EXACT)),
             }
-        rbms[label] = {
-            "settings": {"train_set": st.settings["rbm"], "description":
-                         TRAIN_SETS[label.split("-h")[0]], "n_hidden": int(label.split("-h")[1]),
-                         "rbm_stage": st.settings["rbm"]},
+        out["rbms"][label] = dict(rb) | {
             "starts": starts,
             "common_endpoint_obs": common_endpoint([starts[s]["T_obs"]["final"]
                                                     for s in FLOW_STARTS]),
             "common_endpoint_mlp": common_endpoint([starts[s]["T_mlp"]["final"]
                                                     for s in FLOW_STARTS]),
         }
-    return {"settings": {"L": p.flow_L, "steps": N, "chains": p.flow_chains,
-                         "fit_window": f"{p.fit_r_min:g} <= r < L/2",
-                         "starts": list(FLOW_STARTS)},
-            "mc_reference": reference, "rbms": rbms}
+    return out
 
 
 def report_section(p, e3: dict, results: dict) -> list:
@@ -174,7 +196,8 @@ def report_section(p, e3: dict, results: dict) -> list:
              f"L = {s['L']}; {s['chains']} chains per start; v⁰ from Monte Carlo at low T, "
              f"high T, or random spins; then {s['steps']} steps h ~ P(h|v), v ~ P(v|h). "
              f"Power-law fits over {s['fit_window']} (paper convention, G_σ not connected); "
-             "Δ errors are jackknife errors over configuration blocks. Per-step histograms, "
+             "errors are standard errors over training seeds (with one seed, Δ errors are "
+             "jackknife errors over configuration blocks). Per-step histograms, "
              "G_σ(r), G_ε(r) are in flow.npz.", "",
              "Reference: the same instruments on Monte Carlo configurations (same L):", ""]
     rows = []
@@ -268,18 +291,15 @@ def figures(p) -> list:
          f"{p.fit_r_min:g} ≤ r < L/2): Δσ (top) and Δε (bottom) of the configurations vⁿ "
          "against the flow step, per training set and start. Grey band: the same fit on "
          "Monte Carlo configurations at Tc (± error); dotted: the exact 2D Ising values "
-         "1/8 and 1.", _figure_scaling),
+         "1/8 and 1. A missing point is a step where the fit is undefined (e.g. no positive "
+         "G(r) in an ordered state).", _figure_scaling),
     ]
 
 
-def _flow_groups(stages) -> dict:
-    """{training-set label: [flow stage names, one per seed]} in plan order."""
-    groups: dict = {}
-    for st in stages_of_kind(stages, "flow"):
-        label = st.name.removeprefix("flow-")
-        base, _, seed = label.rpartition("-s")
-        groups.setdefault(base if seed.isdigit() and base else label, []).append(st.name)
-    return groups
+def _flow_names(views) -> dict:
+    """{training-set label ("mixed-h81"): the flow's stage name} in plan order."""
+    return {st.base.removeprefix("flow-"): st.base
+            for st in stages_of_kind(views[0].stages, "flow")}
 
 
 TRAIN_SET_TITLES = {"mixed": "the whole grid", "tc": "T = Tc only", "high": "T > Tc only",
@@ -291,45 +311,41 @@ def _start_labels(p) -> list:
             f"start: Monte Carlo at T = {p.flow_start_T[1]:g}", "start: random spins"]
 
 
-def _flow_panel(ax, outputs, names, key, steps, labels):
+def _flow_panel(ax, views, name, key, steps, labels):
     """One training set's flows: each start's mean over seeds bold, each seed faint."""
     from .figures import COLOURS, ensemble_line
 
     for i, _start in enumerate(FLOW_STARTS):
-        vals = np.array([outputs[n].arrays[key][i] for n in names], dtype=float)
-        errs = np.array([outputs[n].arrays[f"{key}_err"][i] for n in names], dtype=float)
+        vals = np.array([v[name].arrays[key][i] for v in views], dtype=float)
+        errs = np.array([v[name].arrays[f"{key}_err"][i] for v in views], dtype=float)
         if key == "T_obs":
-            bound = np.array([outputs[n].arrays["T_obs_bound"][i] != 0 for n in names])
+            bound = np.array([v[name].arrays["T_obs_bound"][i] != 0 for v in views])
             clipped = np.where(bound, vals, np.nan)
             vals, errs = np.where(bound, np.nan, vals), np.where(bound, np.nan, errs)
-            for row in clipped:
-                ax.plot(steps, row, ls="none", marker="o", ms=5, mfc="none",
-                        color=COLOURS[i], label="range end (a bound)" if i == 2 else None)
+            for k, row in enumerate(clipped):
+                ax.plot(steps, row, ls="none", marker="o", ms=5, mfc="none", color=COLOURS[i],
+                        label="range end (a bound)" if (i, k) == (2, 0) else None)
         ensemble_line(ax, steps, vals, errs, COLOURS[i], labels[i], marker=".")
 
 
-def _flow_figure(p, results, stages, outputs, path, rows, title):
+def _flow_figure(p, results, views, path, rows, title):
     from matplotlib.ticker import MaxNLocator
 
     from .figures import ensemble_legend_note, reference_band
 
-    groups = _flow_groups(stages)
+    groups = _flow_names(views)
     steps = np.arange(p.flow_steps + 1)
     ref = results["experiments"][KEY]["mc_reference"]["tc"]
     fig = new_figure(3.4 * len(groups) + 1.0, 3.2 * len(rows) + 0.6)
     axes = fig.subplots(len(rows), len(groups), squeeze=False, sharex=True)
-    for c, (label, names) in enumerate(groups.items()):
+    for c, (label, name) in enumerate(groups.items()):
         for r, (key, ylabel, exact) in enumerate(rows):
             ax = axes[r, c]
-            _flow_panel(ax, outputs, names, key, steps, _start_labels(p))
+            _flow_panel(ax, views, name, key, steps, _start_labels(p))
             m = ref[key]
             reference_band(ax, m.get("value"), m.get("error"),
                            label="same reading of Monte Carlo at Tc")
             ax.axhline(exact[0], color="k", ls=":", lw=1, label=exact[1])
-            if key in ("T_obs", "T_mlp") and flow_silence(results, key):
-                ax.text(0.5, 0.97, "this thermometer is silent: it fails its gates",
-                        transform=ax.transAxes, ha="center", va="top", fontsize=8,
-                        color="#b00", bbox={"fc": "white", "ec": "#b00", "alpha": 0.8})
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if r == 0:
                 train, hidden = label.split("-h")
@@ -337,24 +353,26 @@ def _flow_figure(p, results, stages, outputs, path, rows, title):
                              f"{TRAIN_SET_TITLES.get(train, train)}", fontsize=9)
             if r == len(rows) - 1:
                 ax.set_xlabel("flow step n")
-            if c == 0:
+            if c == 0 and key in ("T_obs", "T_mlp") and flow_silence(results, key):
+                ax.set_ylabel(ylabel + "\nSILENT: fails its calibration gates", color="#b00")
+            elif c == 0:
                 ax.set_ylabel(ylabel)
             if r == 0 and c == 0:
                 ax.legend(fontsize=7)
-    n_seeds = max(len(v) for v in groups.values())
+    n_seeds = len(views)
     fig.suptitle(f"{title}, L = {p.flow_L} ({ensemble_legend_note(n_seeds)})", fontsize=11)
     save_png(fig, path)
 
 
-def _figure_temperature(p, results, stages, outputs, path):
-    _flow_figure(p, results, stages, outputs, path,
+def _figure_temperature(p, results, views, path):
+    _flow_figure(p, results, views, path,
                  [("T_obs", "T by observable matching (J/k_B)", (TC, f"Tc = {TC:.3f}")),
                   ("T_mlp", "T by the classifier (J/k_B)", (TC, f"Tc = {TC:.3f}"))],
                  "Experiment 3: temperature along the RBM flow")
 
 
-def _figure_scaling(p, results, stages, outputs, path):
-    _flow_figure(p, results, stages, outputs, path,
+def _figure_scaling(p, results, views, path):
+    _flow_figure(p, results, views, path,
                  [("delta_sigma", "Δσ from G_σ(r) ∝ r^(−2Δσ)",
                    (DELTA_SIGMA_EXACT, "exact 2D Ising: 1/8")),
                   ("delta_epsilon", "Δε from G_ε(r) ∝ r^(−2Δε)",
@@ -362,9 +380,18 @@ def _figure_scaling(p, results, stages, outputs, path):
                  "Experiment 3: scaling dimensions along the RBM flow")
 
 
-def flow_arrays(p: Preset, stages, outputs) -> dict:
-    """flow.npz: every flow's per-step readings, the Monte Carlo curves and Tc reference."""
-    flows = stages_of_kind(stages, "flow")
+SHARED_FLOW_ARRAYS = ("rbm_labels", "start_labels", "steps", "temperatures", "r_sigma",
+                      "r_epsilon", "mc_T")
+
+
+def flow_arrays(p: Preset, views) -> dict:
+    """flow.npz: every flow's per-step readings, the Monte Carlo curves and Tc reference;
+    seed-dependent arrays have a leading seed axis."""
+    return stack_seeds([_flow_arrays(p, v) for v in views], SHARED_FLOW_ARRAYS)
+
+
+def _flow_arrays(p: Preset, outputs) -> dict:
+    flows = stages_of_kind(outputs.stages, "flow")
     keys = FLOW_SCALARS + ("hist_mlp", "hist_obs", "G_sigma", "G_sigma_err", "G_epsilon",
                            "G_epsilon_err")
     out = {k: np.stack([outputs[st.name].arrays[k] for st in flows]) for k in keys}
@@ -372,7 +399,7 @@ def flow_arrays(p: Preset, stages, outputs) -> dict:
     th = outputs[f"thermometer-L{p.flow_L}"].arrays
     ref = outputs["mcref-flow"].arrays
     out.update({
-        "rbm_labels": np.array([st.name.removeprefix("flow-") for st in flows]),
+        "rbm_labels": np.array([st.base.removeprefix("flow-") for st in flows]),
         "start_labels": np.array(FLOW_STARTS),
         "steps": np.arange(p.flow_steps + 1),
         "temperatures": th["ref_temperatures"],

@@ -5,7 +5,7 @@ average's (paper preset only)."""
 import numpy as np
 
 from .costs import COST_VH_MAC
-from .exp1_maps import add_vh, level_results, report_level
+from .exp1_maps import add_vh, level_measurements, level_results, report_level
 from .figures import new_figure, save_png
 
 KEY = "4_stacked"
@@ -35,14 +35,21 @@ def add_stages(b) -> None:
            f"<v h> of {p.stack_levels} RG levels vs stacked RBMs, L={L}")
 
 
-def results(p, stages, outputs) -> dict:
+def measure(p, view) -> dict:
+    """Seed k's locality numbers per level of the stack."""
     if p.stack_L is None:
         return {"skipped": f"the {p.name} preset does not run stacked RBMs"}
-    meta = outputs[f"vh-stack-L{p.stack_L}"].meta
+    meta = view[f"vh-stack-L{p.stack_L}"].meta
     return {"settings": {"L": p.stack_L, "levels": p.stack_levels,
                          "rbm_input": "layer k is trained on sampled ±1 hidden units of "
                                       "layer k-1; maps use hidden means propagated up"},
-            "levels": [level_results(level) for level in meta["levels"]]}
+            "levels": [level_measurements(level) for level in meta["levels"]]}
+
+
+def results(p, measured: dict) -> dict:
+    if "skipped" in measured:
+        return measured
+    return dict(measured) | {"levels": [level_results(m) for m in measured["levels"]]}
 
 
 def report_section(p, e4: dict, results: dict) -> list:
@@ -66,13 +73,14 @@ def figures(p) -> list:
     return [("stacked.png",
              f"Stacked RBMs next to the RG levels (L = {p.stack_L}): one hidden unit's "
              "⟨v h⟩ map per level for RG (top) and the RBM stack (bottom), each map on its own "
-             "symmetric colour scale, and the own-block fraction per level (right; dashed: a "
-             "uniform map).", _figure)]
+             "symmetric colour scale (one seed), and the own-block fraction per level (right; "
+             "dashed: a uniform map).", _figure)]
 
 
-def _figure(p, results, stages, outputs, path):
+def _figure(p, results, views, path):
     from .figures import point_with_seeds
 
+    outputs = views[0]  # one seed's maps
     a = outputs[f"vh-stack-L{p.stack_L}"].arrays
     K = p.stack_levels
     fig = new_figure(3.0 * K + 4.5, 6.0)

@@ -1,7 +1,7 @@
 """Experiment 5: locally connected ("short-sighted") RBMs beside global RBMs and RG. At
 T = corr_T on L = local_L, RBMs with receptive fields R in local_fields and the global RBM
-are each trained with local_seeds seeds on the same configurations; their <v h> maps' locality
-numbers are ensembles over seeds, next to RG's. Also: an RBM with a local field trained on
+are trained on the same configurations; their <v h> maps' locality numbers, next to RG's,
+are ensembles over the preset's training seeds. Also: an RBM with a local field trained on
 the whole temperature grid, flowed on L = local_flow_L and read like experiment 3."""
 
 import math
@@ -13,7 +13,7 @@ from .costs import COST_MEASURE, COST_MEASURE_CONFIG
 from .exp1_maps import add_vh
 from .figures import COLOURS, ensemble_legend_note, new_figure, point_with_seeds, save_png
 from .markdown import md_table, pm, zs
-from .verdicts import compare, exact_value, meas
+from .verdicts import bound_of, compare, exact_value, meas
 
 KEY = "5_local"
 QUANTITIES = {"own_block_fraction": "own-block fraction of Σ|⟨v h⟩|",
@@ -32,6 +32,10 @@ def _tag(R) -> str:
     return "global" if R is None else f"R{R}"
 
 
+def mcref_name(p, L) -> str:
+    return "mcref-flow" if L == p.flow_L else f"mcref-flow-L{L}"
+
+
 def add_flow_inputs(b, L):
     """The Monte Carlo data, thermometers and reference readings an RBM flow at size L
     reads (shared with experiment 3 at L = flow_L): (grid, thermometer, starts, mcref)."""
@@ -43,8 +47,8 @@ def add_flow_inputs(b, L):
                   f"Monte Carlo flow starts (T={p.flow_start_T[0]:g}, {p.flow_start_T[1]:g}), "
                   f"L={L}")
     tc = b.mc("flowtc", L, [TC], p.flow_tc_samples, f"Monte Carlo at Tc, L={L}")
-    name = "mcref-flow" if L == p.flow_L else f"mcref-flow-L{L}"
-    ref = b.add(name, "mc_reference", f"thermometer and fit readings of Monte Carlo, L={L}",
+    ref = b.add(mcref_name(p, L), "mc_reference",
+                f"thermometer and fit readings of Monte Carlo, L={L}",
                 {"thermometer": th, "tc": tc, "starts": starts,
                  "chains": min(p.flow_chains, p.flow_tc_samples),
                  "jackknife_blocks": p.jackknife_blocks, "r_min": p.fit_r_min},
@@ -64,43 +68,26 @@ def add_flow(b, name, rbm, th, starts, chains, L) -> str:
 
 
 def add_stages(b) -> None:
+    """Seed k's stages (the plan builder names them per seed)."""
     p = b.p
     L, n_v = p.local_L, p.local_L ** 2
     data = b.mc("tc", L, [p.corr_T], p.corr_samples, f"Monte Carlo at T={p.corr_T:.4f}, L={L}")
-    for k in range(p.local_seeds):
-        for label, R in models(p):
-            r = b.rbm(f"rbm-local-{_tag(R)}-L{L}-s{k}", data, n_v, n_v // 4, p.local_steps, None,
-                      f"RBM {n_v} -> {n_v // 4} ({label}) on T={p.corr_T:.4f}, seed {k}", R)
-            first = k == 0 and R is None  # RG's maps once: the data are the same for all
-            add_vh(b, f"vh-local-{_tag(R)}-L{L}-s{k}", data, [r], L, p.corr_samples,
-                   f"<v h> maps {'RG vs ' if first else ''}RBM ({label}), L={L}, seed {k}",
-                   with_rg=first, max_configs=p.local_vh_configs)
+    for label, R in models(p):
+        r = b.rbm(f"rbm-local-{_tag(R)}-L{L}", data, n_v, n_v // 4, p.local_steps, None,
+                  f"RBM {n_v} -> {n_v // 4} ({label}) on T={p.corr_T:.4f}", R)
+        with_rg = R is None  # RG's maps once per dataset: in the global RBM's stage
+        add_vh(b, f"vh-local-{_tag(R)}-L{L}", data, [r], L, p.corr_samples,
+               f"<v h> maps {'RG vs ' if with_rg else ''}RBM ({label}), L={L}",
+               with_rg=with_rg, max_configs=p.local_vh_configs)
     Lf, R = p.local_flow_L, p.local_flow_R
     grid, th, starts, _ = add_flow_inputs(b, Lf)
-    for k in range(p.local_seeds):
-        r = b.rbm(f"rbm-localflow-R{R}-L{Lf}-s{k}", grid, Lf * Lf, Lf * Lf // 4,
-                  p.flow_rbm_steps, list(range(len(p.grid))),
-                  f"RBM {Lf * Lf} -> {Lf * Lf // 4} (R={R}) on the whole grid, seed {k}", R)
-        add_flow(b, f"flowlocal-R{R}-L{Lf}-s{k}", r, th, starts, p.fss_flow_chains, Lf)
+    r = b.rbm(f"rbm-localflow-R{R}-L{Lf}", grid, Lf * Lf, Lf * Lf // 4, p.flow_rbm_steps,
+              list(range(len(p.grid))),
+              f"RBM {Lf * Lf} -> {Lf * Lf // 4} (R={R}) on the whole grid", R)
+    add_flow(b, f"flowlocal-R{R}-L{Lf}", r, th, starts, p.fss_flow_chains, Lf)
 
 
 # ---- results --------------------------------------------------------------------------------
-def ensemble(ms: list) -> dict:
-    """An ensemble number from per-seed numbers: their mean with the standard error over
-    seeds (two or more seeds with values), or the one run's own error; the seeds kept."""
-    vals = [m for m in ms if m.get("value") is not None]
-    seeds = [{"value": m.get("value"), "error": m.get("error")} for m in ms]
-    bounds = {m.get("bound") for m in vals}
-    if not vals or len(bounds) > 1:  # no value, or bounds and values mixed: undetermined
-        return meas(None, None, seeds=seeds)
-    bound = bounds.pop()  # a mean of lower (upper) bounds is a lower (upper) bound
-    if len(vals) == 1:
-        return meas(vals[0]["value"], vals[0]["error"], bound, seeds=seeds, n_seeds=1)
-    v = np.array([m["value"] for m in vals])
-    return meas(float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)), bound,
-                seeds=seeds, n_seeds=len(vals))
-
-
 def _level_numbers(level: dict, side: str, convention: str) -> dict:
     """One side's locality numbers ("rg_": the unit's assigned block a; "best_": the block
     holding most of its |map|), errors as experiment 1's (jackknife ⊕ spread / √units)."""
@@ -117,90 +104,74 @@ def _level_numbers(level: dict, side: str, convention: str) -> dict:
     return out
 
 
-def _diagnostics(p, outputs, name) -> dict:
-    last = outputs[name].meta["history"][-1] if outputs[name].meta["history"] else {}
-    return {"reconstruction_error": last.get("reconstruction_error"), "pll": last.get("pll"),
-            "free_energy_gap": last.get("free_energy_gap"),
-            "samples_per_s": outputs[name].meta.get("samples_per_s")}
-
-
-def _flow_finals(p, a) -> dict:
+def flow_finals(p, a) -> dict:
     """Per start: the last flow step's readings (T_obs, T_mlp, Δσ, Δε) of one flow stage."""
     from .exp3_rbm_flow import FLOW_STARTS
-    from .verdicts import bound_of
 
     N = p.flow_steps
-    out = {}
-    for i, start in enumerate(FLOW_STARTS):
-        out[start] = {k: meas(a[k][i, N], a[f"{k}_err"][i, N],
-                              bound_of(a["T_obs_bound"][i, N]) if k == "T_obs" else None)
-                      for k in FLOW_FINALS}
-    return out
+    return {start: {k: meas(a[k][i, N], a[f"{k}_err"][i, N],
+                            bound_of(a["T_obs_bound"][i, N]) if k == "T_obs" else None)
+                    for k in FLOW_FINALS}
+            for i, start in enumerate(FLOW_STARTS)}
 
 
-def results(p, stages, outputs) -> dict:
-    from .exp3_rbm_flow import FLOW_STARTS
-
+def measure(p, view) -> dict:
+    """Seed k's numbers: RG's and each model's locality numbers, the local flow's last step."""
     L = p.local_L
+    rg = _level_numbers(view[f"vh-local-global-L{L}"].meta["levels"][0], "rg", "rg_")
     per_model = {}
-    rg = _level_numbers(outputs[f"vh-local-global-L{L}-s0"].meta["levels"][0], "rg", "rg_")
     for label, R in models(p):
-        seeds = []
-        for k in range(p.local_seeds):
-            level = outputs[f"vh-local-{_tag(R)}-L{L}-s{k}"].meta["levels"][0]
-            assigned = _level_numbers(level, "rbm", "rg_" if R is not None else "best_")
-            best = _level_numbers(level, "rbm", "best_")
-            seeds.append({"assigned": assigned, "best": best,
-                          "diagnostics": _diagnostics(p, outputs,
-                                                      f"rbm-local-{_tag(R)}-L{L}-s{k}")})
+        level = view[f"vh-local-{_tag(R)}-L{L}"].meta["levels"][0]
         per_model[label] = {
-            "settings": {"receptive_field": R, "weights_per_unit": (
-                L * L if R is None else min(2 + 2 * R, L) ** 2),
-                "convention": "global: the block holding most of the unit's |map|; local: "
-                              "the unit's own block a",
-                # monitoring values, one evaluation each: no error bars
-                "diagnostics": {key: _mean_of([s["diagnostics"][key] for s in seeds])
-                                for key in seeds[0]["diagnostics"]}},
-            **{q: ensemble([s["assigned"][q] for s in seeds]) for q in QUANTITIES},
-            "best_block_own_fraction": ensemble([s["best"]["own_block_fraction"]
-                                                 for s in seeds]),
+            "settings": {"receptive_field": R,
+                         "weights_per_unit": L * L if R is None else min(2 + 2 * R, L) ** 2,
+                         "rbm_stage": f"rbm-local-{_tag(R)}-L{L}",
+                         "convention": "global: the block holding most of the unit's |map|; "
+                                       "local: the unit's own block a"},
+            **_level_numbers(level, "rbm", "rg_" if R is not None else "best_"),
+            "best_block_own_fraction": _level_numbers(level, "rbm", "best_")[
+                "own_block_fraction"],
         }
+    Lf, R = p.local_flow_L, p.local_flow_R
+    ref = view[mcref_name(p, Lf)].arrays
+    flow = {"mc_tc": {k: meas(ref[f"tc_{k}"], ref[f"tc_{k}_err"]) for k in FLOW_FINALS},
+            "starts": flow_finals(p, view[f"flowlocal-R{R}-L{Lf}"].arrays)}
+    return {"rg": rg, "models": per_model, "flow": flow}
+
+
+def results(p, measured: dict) -> dict:
+    """The ensembles of `measure` with the comparisons drawn from them."""
+    L = p.local_L
+    per_model, rg = measured["models"], measured["rg"]
     glob = per_model["global"]
-    uniform = 4 / (L * L)
     for m in per_model.values():
         m["vs_rg"] = {q: compare(m[q], rg[q]) for q in ("own_block_fraction", "peak_to_far")}
         m["vs_global"] = {q: compare(m[q], glob[q]) for q in ("own_block_fraction",
                                                                "peak_to_far")}
         m["peak_to_far_vs_1"] = compare(m["peak_to_far"], exact_value(1.0))
-    flow = _flow_results(p, outputs, FLOW_STARTS)
+    flow = measured["flow"]
+    for r in flow["starts"].values():
+        r["vs_mc_tc"] = {k: compare(r[k], flow["mc_tc"][k]) for k in FLOW_FINALS}
+    flow["settings"] = {"L": p.local_flow_L, "receptive_field": p.local_flow_R,
+                        "steps": p.flow_steps, "chains": p.fss_flow_chains, "seeds": p.seeds,
+                        "rbm_steps": p.flow_rbm_steps, "n_hidden": p.local_flow_L ** 2 // 4}
     n_configs = min(p.corr_samples, p.local_vh_configs or p.corr_samples)
     return {"settings": {"L": L, "T": p.corr_T, "n_configs": n_configs,
-                         "rbm_steps": p.local_steps, "seeds": p.local_seeds,
-                         "uniform_own_block_fraction": uniform},
+                         "rbm_steps": p.local_steps, "seeds": p.seeds,
+                         "uniform_own_block_fraction": 4 / (L * L)},
             "rg": rg, "models": per_model, "flow": flow}
+
+
+def _diagnostics(results: dict, stage: str) -> dict:
+    """An RBM stage's last monitoring values, mean over seeds (no error bars)."""
+    diag = results.get("diagnostics", {}).get("rbm_training", {}).get(stage, {})
+    return {k: _mean_of(diag.get(k, [])) for k in ("reconstruction_error", "pll",
+                                                   "free_energy_gap")}
 
 
 def _mean_of(values):
     vals = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
     return float(np.mean(vals)) if vals else None
-
-
-def _flow_results(p, outputs, starts) -> dict:
-    Lf, R = p.local_flow_L, p.local_flow_R
-    ref_name = "mcref-flow" if Lf == p.flow_L else f"mcref-flow-L{Lf}"
-    ref = outputs[ref_name].arrays
-    reference = {k: meas(ref[f"tc_{k}"], ref[f"tc_{k}_err"]) for k in FLOW_FINALS}
-    per_seed = [_flow_finals(p, outputs[f"flowlocal-R{R}-L{Lf}-s{k}"].arrays)
-                for k in range(p.local_seeds)]
-    out = {}
-    for start in starts:
-        finals = {k: ensemble([s[start][k] for s in per_seed]) for k in FLOW_FINALS}
-        out[start] = {**finals, "vs_mc_tc": {k: compare(finals[k], reference[k])
-                                             for k in FLOW_FINALS}}
-    return {"settings": {"L": Lf, "receptive_field": R, "steps": p.flow_steps,
-                         "chains": p.fss_flow_chains, "seeds": p.local_seeds,
-                         "rbm_steps": p.flow_rbm_steps, "n_hidden": Lf * Lf // 4},
-            "mc_tc": reference, "starts": out}
 
 
 # ---- report ---------------------------------------------------------------------------------
@@ -237,11 +208,13 @@ def report_section(p, e5: dict, results: dict) -> list:
                      f"z = {zs(m['peak_to_far_vs_1'])}).")
     lines += ["", "Training diagnostics (last monitoring point, mean over seeds; one "
               "evaluation on 256 configurations each, no error bar):", ""]
+    diags = {label: _diagnostics(results, m["settings"]["rbm_stage"])
+             for label, m in e5["models"].items()}
     lines += md_table(["model", "reconstruction error", "pseudo-log-likelihood",
-                       "free-energy gap", "samples/s"],
-                      [[label, *(_fmt(m["settings"]["diagnostics"][k]) for k in (
-                          "reconstruction_error", "pll", "free_energy_gap", "samples_per_s"))]
-                       for label, m in e5["models"].items()])
+                       "free-energy gap"],
+                      [[label, *(_fmt(d[k]) for k in ("reconstruction_error", "pll",
+                                                       "free_energy_gap"))]
+                       for label, d in diags.items()])
     f = e5["flow"]
     fs = f["settings"]
     lines += [f"### Flow of a local RBM trained on the whole grid (L = {fs['L']}, R = "
@@ -268,7 +241,7 @@ def figures(p) -> list:
     return [
         ("local_vh_maps.png",
          f"⟨v_i h_a⟩ maps at T = {p.corr_T:.4f}, L = {p.local_L}: one column per model (RG, "
-         "local RBMs, the global RBM), the same two hidden units in every column, seed 0; "
+         "local RBMs, the global RBM), the same two hidden units in every column, one seed; "
          "shared diverging colour scale; the box marks the unit's block (RG and local RBMs) "
          "or the block holding most of its |map| (global RBM); the dashed outline is the "
          "receptive field.", _figure_maps),
@@ -278,16 +251,17 @@ def figures(p) -> list:
     ]
 
 
-def _figure_maps(p, results, stages, outputs, path):
+def _figure_maps(p, results, views, path):
     from matplotlib.patches import Rectangle
 
     from ..correlators import locality
 
     L = p.local_L
-    first = outputs[f"vh-local-global-L{L}-s0"].arrays
+    view = views[0]  # one seed's maps
+    first = view[f"vh-local-global-L{L}"].arrays
     columns = [("RG", None, first["rg_vh_level1"])]
-    columns += [(f"RBM {label}", R, outputs[f"vh-local-{_tag(R)}-L{L}-s0"].arrays[
-        "rbm_vh_level1"]) for label, R in models(p)]
+    columns += [(f"RBM {label}", R, view[f"vh-local-{_tag(R)}-L{L}"].arrays["rbm_vh_level1"])
+                for label, R in models(p)]
     half = L // 2
     units = [half * (half // 4) + half // 4, half * (3 * half // 4) + 3 * half // 4]
     vmax = max(float(np.abs(m[units]).max()) for _, _, m in columns) or 1.0
@@ -315,7 +289,7 @@ def _figure_maps(p, results, stages, outputs, path):
     save_png(fig, path)
 
 
-def _figure_locality(p, results, stages, outputs, path):
+def _figure_locality(p, results, views, path):
     e5 = results["experiments"][KEY]
     labels = list(e5["models"])
     fig = new_figure(4 * len(QUANTITIES), 3.8)
@@ -331,5 +305,5 @@ def _figure_locality(p, results, stages, outputs, path):
         ax.set_ylabel(title + " (dimensionless)", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle(f"Locality of ⟨v h⟩ maps by receptive field, L = {p.local_L} "
-                 f"({ensemble_legend_note(p.local_seeds)})")
+                 f"({ensemble_legend_note(p.seeds)})")
     save_png(fig, path)

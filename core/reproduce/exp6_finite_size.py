@@ -1,7 +1,7 @@
 """Experiment 6: the mixed-temperature RBM flow's endpoint T* against system size. At each L
-in fss_sizes an RBM L² → (L-1)² (as 100 → 81 at L = 10) is trained on the whole grid with
-fss_seeds seeds and flowed from low-T, high-T and random starts; T*(L) is the observable
-thermometer's reading at the last step, averaged over the starts, an ensemble over seeds.
+in fss_sizes an RBM L² → (L-1)² (as 100 → 81 at L = 10) is trained on the whole grid and
+flowed from low-T, high-T and random starts; T*(L) is the observable thermometer's reading at
+the last step, averaged over the starts, an ensemble over the preset's training seeds.
 Beside it the finite-size pseudo-critical temperature T_pc(L), the specific heat's peak from
 Monte Carlo on fss_peak_T (rgflow.core.finite_size). Verdict: does T* track T_pc, Tc, both
 (the data cannot tell) or neither (finite_size.tracking_verdict)."""
@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..exact import TC
-from .exp5_local import add_flow, add_flow_inputs, ensemble
+from .exp5_local import add_flow, add_flow_inputs, mcref_name
 from .figures import ensemble_legend_note, new_figure, save_png
 from .markdown import md_table, pm, zs
 from .verdicts import bound_of, compare, exact_value, meas
@@ -22,17 +22,16 @@ OBSERVABLE = "specific_heat"
 
 
 def add_stages(b) -> None:
+    """Seed k's stages (the plan builder names them per seed)."""
     p = b.p
     for L in p.fss_sizes:
         grid, th, starts, _ = add_flow_inputs(b, L)
         b.mc("peak", L, p.fss_peak_T, p.fss_peak_samples,
              f"Monte Carlo around the specific heat's peak, L={L}")
         n_h = (L - 1) ** 2
-        for k in range(p.fss_seeds):
-            r = b.rbm(f"rbm-fss-mixed-L{L}-s{k}", grid, L * L, n_h, p.fss_rbm_steps,
-                      list(range(len(p.grid))),
-                      f"RBM {L * L} -> {n_h} on the whole grid, seed {k}")
-            add_flow(b, f"flowfss-L{L}-s{k}", r, th, starts, p.fss_flow_chains, L)
+        r = b.rbm(f"rbm-fss-mixed-L{L}", grid, L * L, n_h, p.fss_rbm_steps,
+                  list(range(len(p.grid))), f"RBM {L * L} -> {n_h} on the whole grid")
+        add_flow(b, f"flowfss-L{L}", r, th, starts, p.fss_flow_chains, L)
 
 
 def _t_star(p, a) -> dict:
@@ -65,23 +64,28 @@ def pseudo_critical(p, spins, temperatures) -> dict:
                               "error": est.errors.tolist()}}}
 
 
-def results(p, stages, outputs) -> dict:
-    from ..finite_size import tracking_verdict
-
+def measure(p, view) -> dict:
+    """Seed k's T*(L), T_pc(L) and the thermometer's reading of Monte Carlo at Tc."""
     sizes = {}
     for L in p.fss_sizes:
-        peak = outputs[f"mc-peak-L{L}"].arrays
+        peak = view[f"mc-peak-L{L}"].arrays
         pc = pseudo_critical(p, peak["spins"], peak["temperatures"])
-        t_star = ensemble([_t_star(p, outputs[f"flowfss-L{L}-s{k}"].arrays)
-                           for k in range(p.fss_seeds)])
-        ref = outputs["mcref-flow" if L == p.flow_L else f"mcref-flow-L{L}"].arrays
-        fit = pc.pop("fit", {})
-        sizes[f"L{L}"] = {"settings": {"L": L, "n_hidden": (L - 1) ** 2, **fit},
-                          "T_star": t_star,
+        ref = view[mcref_name(p, L)].arrays
+        sizes[f"L{L}"] = {"settings": {"L": L, "n_hidden": (L - 1) ** 2, **pc.pop("fit", {}),
+                                       "failed": pc.pop("failed", None)},
+                          "T_star": _t_star(p, view[f"flowfss-L{L}"].arrays),
                           "mc_tc_T_obs": meas(ref["tc_T_obs"], ref["tc_T_obs_err"],
-                                              bound_of(ref["tc_T_obs_bound"])),
-                          **pc, "T_star_vs_T_pc": compare(t_star, pc["T_pc"]),
-                          "T_star_vs_Tc": compare(t_star, exact_value(TC))}
+                                              bound_of(ref["tc_T_obs_bound"])), **pc}
+    return {"sizes": sizes}
+
+
+def results(p, measured: dict) -> dict:
+    from ..finite_size import tracking_verdict
+
+    sizes = measured["sizes"]
+    for r in sizes.values():
+        r["T_star_vs_T_pc"] = compare(r["T_star"], r["T_pc"])
+        r["T_star_vs_Tc"] = compare(r["T_star"], exact_value(TC))
     usable = [s for s in sizes.values()
               if s["T_star"]["value"] is not None and s["T_star"]["error"]
               and s["T_pc"]["value"] is not None]
@@ -94,7 +98,7 @@ def results(p, stages, outputs) -> dict:
                    "settings": {**t, "sizes": [s["settings"]["L"] for s in usable]}}
     else:
         verdict = {"verdict": "undetermined", "settings": {"sizes": []}}
-    return {"settings": {"sizes": list(p.fss_sizes), "seeds": p.fss_seeds,
+    return {"settings": {"sizes": list(p.fss_sizes), "seeds": p.seeds,
                          "rbm_steps": p.fss_rbm_steps, "chains": p.fss_flow_chains,
                          "steps": p.flow_steps, "peak_T": list(p.fss_peak_T),
                          "peak_samples": p.fss_peak_samples, "observable": OBSERVABLE},
@@ -141,8 +145,8 @@ def report_section(p, e6: dict, results: dict) -> list:
                      f"{', '.join(str(x) for x in ts['sizes'])}: χ² = {ts['chi2_pc']:.3g} "
                      f"against T_pc, {ts['chi2_tc']:.3g} against Tc, 95% limit "
                      f"{ts['chi2_95']:.3g}). {criterion}")
-    failed = [f"L = {r['settings']['L']}: {r['failed']}" for r in e6["sizes"].values()
-              if "failed" in r]
+    failed = [f"L = {r['settings']['L']}: {r['settings']['failed']}"
+              for r in e6["sizes"].values() if isinstance(r["settings"].get("failed"), str)]
     if failed:
         lines.append("No T_pc: " + "; ".join(failed) + ".")
     return lines + [""]
@@ -152,11 +156,12 @@ def figures(p) -> list:
     return [("finite_size.png",
              "The mixed-temperature RBM flow's endpoint T* (observable thermometer, mean over "
              "starts; bold: ensemble over seeds ± standard error, faint: each seed) and the "
-             "specific heat's peak T_pc(L) from Monte Carlo (± jackknife error) against 1/L, "
-             "with Tc.", _figure)]
+             "specific heat's peak T_pc(L) from Monte Carlo (ensemble over seeds ± standard "
+             "error) against 1/L, with Tc; right, one seed's specific-heat curves around the "
+             "peak (± jackknife error).", _figure)]
 
 
-def _figure(p, results, stages, outputs, path):
+def _figure(p, results, views, path):
     from .figures import seed_values
 
     e6 = results["experiments"][KEY]
@@ -182,9 +187,11 @@ def _figure(p, results, stages, outputs, path):
     ax.set_ylabel("temperature (J/k_B)")
     ax.set_xlim(left=0)
     ax.legend(fontsize=8)
-    ax.set_title(ensemble_legend_note(p.fss_seeds), fontsize=9)
-    for i, r in enumerate(e6["sizes"].values()):
+    ax.set_title(ensemble_legend_note(p.seeds), fontsize=9)
+    for i, r in enumerate(e6["sizes"].values()):  # the curve of one seed
         c = r["settings"].get("curve")
+        if isinstance(c, dict) and "seeds" in c:  # seeds' curves differ: draw the first
+            c = c["seeds"][0]
         if c:
             ax2.errorbar(c["T"], c["value"], yerr=c["error"], marker="o", ms=3, capsize=2,
                          label=f"L = {r['settings']['L']}", color=f"C{i}")

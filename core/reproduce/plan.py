@@ -1,6 +1,7 @@
 """The stage graph of a preset: `build_plan` expands a preset into stages (each experiment
-module adds its own through `PlanBuilder`), `assign_keys` gives each stage its content key
-(kind, settings, input keys, code version) and cache path."""
+module adds its own through `PlanBuilder`, once per training seed), `assign_keys` gives each
+stage its content key (kind, settings, input keys, code version: rgflow.core.reproduce.
+codeversion) and cache path."""
 
 import hashlib
 import json
@@ -16,6 +17,7 @@ from . import (
     exp6_finite_size,
     kinds,
 )
+from .codeversion import code_version
 from .costs import COST_MLP_MAC, est_mc, est_rbm
 from .presets import Preset, validate_preset
 from .stage import FORMAT, Stage, derived_seed, jsonable
@@ -25,63 +27,43 @@ STAGE_FUNCS = {"mc": kinds._run_mc, "rbm": kinds._run_rbm, "hidden": kinds._run_
                "thermometer": kinds._run_thermometer, "vh": exp1_maps._run_vh,
                "rg_temperature": exp2_rg_temperature._run_rg_temperature,
                "flow": exp3_rbm_flow._run_flow, "mc_reference": kinds._run_mc_reference,
+               # the flow of an RBM outside experiment 3 (other sizes, local fields)
                "flow_other": exp3_rbm_flow._run_flow}
 
-# Revision of each stage kind's logic: bump when a kind's computation changes.
-KIND_REVISIONS = {"mc": 1, "rbm": 1, "hidden": 1, "thermometer": 1, "vh": 1,
-                  "rg_temperature": 2, "flow": 2, "mc_reference": 2, "flow_other": 1}
-# Core modules whose source each kind depends on (hashed into the cache key).
-KIND_MODULES = {
-    "mc": ("sampling", "ising", "rng", "observables", "exact"),
-    "rbm": ("rbm", "rbm_local", "training", "rbm_monitor", "rng"),
-    "hidden": ("rbm", "rng"),
-    "thermometer": ("thermometer", "observables", "rng"),
-    "vh": ("correlators", "rg", "rbm"),
-    "rg_temperature": ("rg", "thermometer", "observables", "rng"),
-    "flow": ("rbm", "thermometer", "observables", "correlators", "rng"),
-    # the flow of an RBM outside experiment 3 (other sizes, local fields): same computation
-    "flow_other": ("rbm", "thermometer", "observables", "correlators", "rng"),
-    "mc_reference": ("thermometer", "observables", "correlators"),
-}
-
-
-def code_version(kind: str) -> str:
-    """sha256 of the kind's revision, the source of the core modules it uses and the
-    numpy / numba versions."""
-    from ..npzio import versions
-
-    h = hashlib.sha256()
-    h.update(f"{kind}:{KIND_REVISIONS[kind]}".encode())
-    here = Path(__file__).resolve().parent.parent
-    for mod in KIND_MODULES[kind]:
-        h.update(mod.encode())
-        h.update((here / f"{mod}.py").read_bytes())
-    v = versions()
-    h.update(f"numpy {v['numpy']} numba {v['numba']}".encode())
-    return h.hexdigest()
-
-
 class PlanBuilder:
-    """Collects a preset's stages in dependency order. Stages with equal names share work
-    (adding one twice with different settings is an error)."""
+    """Collects the stages of training seed k (`seed_index`) in dependency order, into a
+    dict shared by every seed's builder.
 
-    def __init__(self, p: Preset, threads: int = 1):
+    A stage is seed-dependent when its settings hold a seed (drawn from (preset seed, k) by
+    `seed`) or when one of its inputs is seed-dependent; its name then gets "-s<k>". Other
+    stages (deterministic functions of shared inputs) keep their name, so every seed shares
+    one copy. Adding a name twice with different settings is an error. Every method returns
+    the stage's name in the plan: pass it as the input of later stages."""
+
+    def __init__(self, p: Preset, threads: int = 1, seed_index: int = 0,
+                 stages: dict | None = None):
         self.p = p
         self.threads = threads
-        self.stages: dict = {}
+        self.k = seed_index
+        self.stages: dict = {} if stages is None else stages
 
-    def add(self, name, kind, title, settings, inputs=(), estimate=0.0) -> str:
+    def add(self, base, kind, title, settings, inputs=(), estimate=0.0) -> str:
         settings = jsonable(settings)
+        per_seed = "seed" in settings or any(self.stages[i].seed_index is not None
+                                             for i in inputs)
+        name = f"{base}-s{self.k}" if per_seed else base
         if name in self.stages:
             if self.stages[name].settings != settings:
                 raise UsageError(f"preset {self.p.name!r}: stage {name} would be built twice "
                                  "with different settings")
             return name
-        self.stages[name] = Stage(name, kind, title, settings, tuple(inputs), float(estimate))
+        self.stages[name] = Stage(name, kind, title, settings, tuple(inputs), float(estimate),
+                                  base=base, seed_index=self.k if per_seed else None)
         return name
 
-    def seed(self, name: str) -> int:
-        return derived_seed(self.p.seed, name)
+    def seed(self, base: str) -> int:
+        """The seed of stage `base` in training seed k's copy of the graph."""
+        return derived_seed(self.p.seed, f"seed{self.k}/{base}")
 
     def mc(self, label, L, temps, n, title) -> str:
         """Monte Carlo dataset (n_T, n, L, L) at the temperatures temps."""
@@ -128,10 +110,12 @@ EXPERIMENTS = (exp1_maps, exp2_rg_temperature, exp3_rbm_flow, exp4_stacked, exp5
 def build_plan(p: Preset, threads: int = 1) -> list:
     """The preset's stages in dependency order (names are unique; equal names share work)."""
     validate_preset(p)
-    b = PlanBuilder(p, threads)
-    for experiment in EXPERIMENTS:
-        experiment.add_stages(b)
-    return list(b.stages.values())
+    stages: dict = {}
+    for k in range(p.seeds):
+        b = PlanBuilder(p, threads, k, stages)
+        for experiment in EXPERIMENTS:
+            experiment.add_stages(b)
+    return list(stages.values())
 
 
 def assign_keys(stages: list, cache_dir: Path) -> None:
@@ -139,7 +123,7 @@ def assign_keys(stages: list, cache_dir: Path) -> None:
     versions: dict = {}
     for st in stages:
         if st.kind not in versions:
-            versions[st.kind] = code_version(st.kind)
+            versions[st.kind] = code_version(STAGE_FUNCS[st.kind])
         blob = json.dumps({"format": FORMAT, "kind": st.kind, "settings": st.settings,
                            "inputs": [keys[i] for i in st.inputs],
                            "code": versions[st.kind]}, sort_keys=True)

@@ -23,6 +23,7 @@ class Preset:
 
     name: str
     seed: int = 0
+    seeds: int = 5                    # training seeds: every seed-dependent number is an ensemble
     # Monte Carlo data (all datasets)
     algorithm: str = "auto"           # rgflow.core.sampling: Wolff up to 1.3 Tc, Metropolis above
     symmetrize: bool = True           # flip each configuration's sign at random (*default*)
@@ -70,11 +71,10 @@ class Preset:
     stack_L: int | None = 64
     stack_levels: int = 3
     # experiment 5: locally connected RBMs (receptive field R) beside global RBMs and RG at
-    # T = corr_T on L = local_L, each model trained with local_seeds seeds; and a mixed-T
+    # T = corr_T on L = local_L (ensembles over `seeds`, like every experiment); and a mixed-T
     # local RBM's flow on L = local_flow_L
     local_L: int = 32
     local_fields: tuple = (1, 2, 4)
-    local_seeds: int = 3
     local_steps: int = 10_000
     local_vh_configs: int | None = None  # <v h> maps from the first so many (None: all)
     local_flow_L: int = 16
@@ -82,7 +82,6 @@ class Preset:
     # experiment 6: the mixed-T RBM flow's endpoint T* at each L (n_h = (L-1)^2, as 100 -> 81)
     # against the pseudo-critical temperature (specific-heat peak) on fss_peak_T
     fss_sizes: tuple = (8, 10, 16, 24)
-    fss_seeds: int = 3
     fss_rbm_steps: int = 20_000
     fss_flow_chains: int = 2000
     fss_peak_T: tuple = _grid(2.15, 2.65, 11)
@@ -95,26 +94,26 @@ class Preset:
 PRESETS = {
     # Seconds: exercises every stage and output at toy sizes (test suite only).
     "tiny": Preset(
-        name="tiny", corr_sizes=(8,), corr_samples=300, rbm_steps=40, rbm_monitor_points=1,
+        name="tiny", seeds=2, corr_sizes=(8,), corr_samples=300, rbm_steps=40, rbm_monitor_points=1,
         grid=_grid(0.5, 4.0, 8), thermo_samples=30, mlp_epochs=3,
         rgT_L=8, rgT_levels=1, rgT_samples=100,
         flow_hidden=(81,), flow_grid_samples=40, flow_tc_samples=200, flow_rbm_steps=30,
         flow_steps=3, flow_chains=100, stack_L=8, stack_levels=2,
-        local_L=8, local_fields=(1,), local_seeds=1, local_steps=30, local_flow_L=8,
-        local_flow_R=1, fss_sizes=(8,), fss_seeds=1, fss_rbm_steps=30, fss_flow_chains=100,
+        local_L=8, local_fields=(1,), local_steps=30, local_flow_L=8,
+        local_flow_R=1, fss_sizes=(8,), fss_rbm_steps=30, fss_flow_chains=100,
         fss_peak_T=_grid(2.1, 2.7, 5), fss_peak_samples=40,
     ),
     # Minutes: experiment 1 at 1024 -> 256, RG temperature flow 32 -> 16 -> 8, RBM flows with
     # 100 -> 81 RBMs; fewer samples and updates than the paper, no stacked RBMs.
     "quick": Preset(
-        name="quick", corr_sizes=(32,), corr_samples=10_000, rbm_steps=5000,
+        name="quick", seeds=3, corr_sizes=(32,), corr_samples=10_000, rbm_steps=5000,
         thermo_samples=1000, mlp_epochs=10,
         rgT_L=32, rgT_levels=2, rgT_samples=1000,
         flow_hidden=(81,), flow_grid_samples=1000, flow_tc_samples=5000, flow_rbm_steps=10_000,
         flow_chains=1000, stack_L=None,
-        local_fields=(1, 2, 4), local_seeds=2, local_steps=2000, local_vh_configs=4000,
+        local_fields=(1, 2, 4), local_steps=2000, local_vh_configs=4000,
         fss_sizes=(8, 10, 16),
-        fss_seeds=2, fss_rbm_steps=3000, fss_flow_chains=400, fss_peak_samples=2000,
+        fss_rbm_steps=3000, fss_flow_chains=400, fss_peak_samples=2000,
     ),
     # About half an hour on two cores: the authors' sizes and lengths.
     "paper": Preset(name="paper", corr_sizes=(32, 64, 16), rbm_monitor_points=10),
@@ -135,6 +134,7 @@ def validate_preset(p: Preset) -> Preset:
         if not ok:
             raise UsageError(f"preset {p.name!r}: {msg}")
 
+    need(isinstance(p.seeds, int) and p.seeds >= 1, "seeds must be a whole number >= 1")
     for L in p.corr_sizes:
         need(L >= 8 and L % 2 == 0, f"correlator lattice L={L} must be even and >= 8")
     need(p.corr_samples >= max(p.rbm_batch * 2, p.jackknife_blocks),
@@ -164,7 +164,6 @@ def validate_preset(p: Preset) -> Preset:
     need(p.local_flow_L % 2 == 0 and p.local_flow_L >= 8, "local_flow_L must be even, >= 8")
     need(all(isinstance(R, int) and R >= 0 for R in (*p.local_fields, p.local_flow_R)),
          "receptive fields must be whole numbers >= 0")
-    need(p.local_seeds >= 1 and p.fss_seeds >= 1, "need at least one seed per model")
     need(p.local_vh_configs is None or p.local_vh_configs >= max(p.rbm_batch, p.jackknife_blocks),
          "local_vh_configs too small for the jackknife")
     need(all(L % 2 == 0 and L >= 8 for L in p.fss_sizes), "fss_sizes must be even and >= 8")

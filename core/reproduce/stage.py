@@ -39,6 +39,10 @@ def jsonable(x):
 
 @dataclasses.dataclass
 class Stage:
+    """One node of the graph. `name` is unique in the plan: the experiment's name for the
+    stage (`base`) with "-s<k>" appended when it depends on training seed k (`seed_index`;
+    None for a stage shared by every seed)."""
+
     name: str
     kind: str
     title: str
@@ -47,6 +51,27 @@ class Stage:
     estimate_s: float = 0.0
     key: str = ""
     path: Path | None = None
+    base: str = ""
+    seed_index: int | None = None
+
+
+class SeedView:
+    """Seed k's part of a run, under the experiments' own stage names: view["vh-L32"] is
+    the output of "vh-L32-s<k>" (or of the shared "vh-L32"); `stages` lists seed k's stages
+    and the shared ones."""
+
+    def __init__(self, stages: list, outputs: dict, k: int):
+        self.k = k
+        self.stages = [st for st in stages if st.seed_index in (None, k)]
+        self._actual = {st.base: st.name for st in self.stages}
+        self._base = {st.name: st.base for st in self.stages}
+        self._outputs = outputs
+
+    def __getitem__(self, name: str):
+        return self._outputs[self._actual.get(name, name)]
+
+    def base_of(self, name: str) -> str:
+        return self._base.get(name, name)
 
 
 def derived_seed(seed: int, name: str) -> int:

@@ -20,32 +20,42 @@ from .verdicts import binomial
 FIGURE = ("thermometer_calibration.png",
           "Thermometer calibration. Left: the classifier's mean prediction for held-out Monte "
           "Carlo configurations against their true temperature, one curve per lattice size "
+          "(one seed's classifiers) "
           "(the diagonal is a perfect thermometer). Right: both thermometers' readings of "
           "Monte Carlo configuration sets at the temperatures the flows start from, against "
           "the true temperature.")
 
 
-def results(stages, outputs) -> dict:
-    """Per lattice size: accuracies (binomial errors), the accuracy gate and the chance flag."""
+def measure(view) -> dict:
+    """Seed k's classifier accuracies (binomial errors), per thermometer size."""
     out = {}
-    for st in stages_of_kind(stages, "thermometer"):
-        fit = outputs[st.name].meta["fit"]
-        L = outputs[st.name].meta["L"]
-        n_t = round(1.0 / fit["chance"])
-        n_held = fit["n_heldout"]
-        acc = binomial(fit["heldout_accuracy"], n_held)
-        within = binomial(fit["heldout_within_one"], n_held)
-        gate = accuracy_gate(within, n_t, n_held)
+    for st in stages_of_kind(view.stages, "thermometer"):
+        fit = view[st.name].meta["fit"]
+        L = view[st.name].meta["L"]
         out[f"L{L}"] = {
-            "settings": {"L": L, "stage": st.name, "n_train": fit["n_train"],
-                         "n_heldout": n_held, "chance": fit["chance"],
-                         "chance_within_one": within_one_chance(n_t),
+            "settings": {"L": L, "stage": st.base, "n_train": fit["n_train"],
+                         "n_heldout": fit["n_heldout"], "chance": fit["chance"],
                          "epochs": st.settings["epochs"], "hidden": st.settings["hidden"]},
             "mlp_train_accuracy": binomial(fit["train_accuracy"], fit["n_train"]),
-            "mlp_heldout_accuracy": acc,
-            "mlp_heldout_within_one": within,
+            "mlp_heldout_accuracy": binomial(fit["heldout_accuracy"], fit["n_heldout"]),
+            "mlp_heldout_within_one": binomial(fit["heldout_within_one"], fit["n_heldout"]),
+        }
+    return out
+
+
+def judge(measured: dict, n_seeds: int) -> dict:
+    """The ensemble accuracies with the accuracy gate and the chance-level flag; chance's
+    binomial spread is that of the held-out configurations of all seeds together."""
+    out = {}
+    for key, t in measured.items():
+        s = t["settings"]
+        n_t = round(1.0 / s["chance"])
+        n_held = s["n_heldout"] * n_seeds
+        gate = accuracy_gate(t["mlp_heldout_within_one"], n_t, n_held)
+        out[key] = dict(t) | {
+            "settings": s | {"chance_within_one": within_one_chance(n_t)},
             "accuracy_gate": {"passed": gate.passed, "z": gate.z, "reason": gate.reason},
-            "chance_level": chance_level(acc, n_t, n_held),
+            "chance_level": chance_level(t["mlp_heldout_accuracy"], n_t, n_held),
         }
     return out
 
@@ -71,7 +81,7 @@ def report_section(results: dict) -> list:
                      pm(t["mlp_heldout_within_one"]), f"{s['chance_within_one']:.3f}",
                      s["n_heldout"], gate])
     lines += md_table(["L", "held-out accuracy", "chance", "within one grid step",
-                       "chance (within one)", "held-out configurations", "accuracy gate"],
+                       "chance (within one)", "held-out configurations per seed", "accuracy gate"],
                       rows)
     return lines
 
@@ -92,10 +102,11 @@ def _calibration_points(results: dict) -> dict:
     return pts
 
 
-def figure(results, stages, outputs, path) -> None:
+def figure(results, views, path) -> None:
+    outputs = views[0]  # one seed's confusion matrices
     fig = new_figure(11, 4.6)
     ax1, ax2 = fig.subplots(1, 2)
-    for i, st in enumerate(stages_of_kind(stages, "thermometer")):
+    for i, st in enumerate(stages_of_kind(outputs.stages, "thermometer")):
         a = outputs[st.name].arrays
         t = np.asarray(a["ref_temperatures"], dtype=float)
         conf = np.asarray(a["confusion"], dtype=float)  # rows: true, columns: predicted
