@@ -119,12 +119,26 @@ class SessionConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise UsageError(f"unknown config key(s): {', '.join(unknown)}")
+            raise UsageError("; ".join(unknown_key_message(k) for k in unknown)
+                             + " (rgflow run --help lists every setting)")
         values = {name: _coerce(known[name], value) for name, value in data.items()}
         return cls(**values).validated()
 
 
-PRESETS = {
+def unknown_key_message(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, [f.name for f in fields(SessionConfig)], n=1)
+    return f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def settings_help() -> str:
+    """Every setting with its default, for `rgflow run --help`."""
+    return ", ".join(f"{f.name}={f.default:g}" if isinstance(f.default, float)
+                     else f"{f.name}={f.default}" for f in fields(SessionConfig))
+
+
+SESSION_PRESETS = {  # named starting points of a session (not the reproduce presets)
     # the paper's correlator setting at a size that runs live (1024 -> 256)
     "default": {},
     "quick": {"L": 16, "dataset_capacity": 500, "history": 2000},
@@ -141,9 +155,10 @@ def build_config(preset=None, toml_path=None, overrides=()) -> SessionConfig:
     """Defaults, then a preset, then a TOML file, then key=value overrides."""
     data: dict = {}
     if preset is not None:
-        if preset not in PRESETS:
-            raise UsageError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-        data.update(PRESETS[preset])
+        if preset not in SESSION_PRESETS:
+            raise UsageError(f"unknown preset {preset!r}; choose from "
+                             f"{', '.join(SESSION_PRESETS)}")
+        data.update(SESSION_PRESETS[preset])
     if toml_path is not None:
         path = Path(toml_path)
         try:
@@ -184,7 +199,8 @@ def _coerce(field, value):
         try:
             value = float(text) if kind is float else int(text)
         except ValueError:
-            raise UsageError(f"{name} must be a {kind.__name__}, got {value!r}") from None
+            what = "a number" if kind is float else "a whole number"
+            raise UsageError(f"{name} must be {what}, got {value!r}") from None
     if kind is bool:
         if not isinstance(value, bool):
             raise UsageError(f"{name} must be true or false, got {value!r}")

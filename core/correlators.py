@@ -260,14 +260,29 @@ def _numbers_for_blocks(absmaps: np.ndarray, b: int, blocks: np.ndarray, far: np
     return _ratio(own, total), _ratio(own / (b * b), far_mean)
 
 
+def _signed_means(maps: np.ndarray, b: int, blocks: np.ndarray, far: np.ndarray):
+    """Mean of the signed map over block blocks[u]'s own sites and over its far sites, each
+    map oriented so that its sum is >= 0: a hidden unit's sign is a symmetry of a +-1 RBM
+    (h_a -> -h_a with W[:, a], b_a -> -W[:, a], -b_a), so only the orientation-free value is
+    a property of the map."""
+    n, L, _ = maps.shape
+    sign = np.where(maps.reshape(n, -1).sum(axis=1) < 0, -1.0, 1.0)
+    own = _block_masses(maps, b)[np.arange(n), blocks] / (b * b)
+    fm = far[blocks]
+    return sign * own, sign * (maps.reshape(n, -1) * fm).sum(axis=1) / fm.sum(axis=1)
+
+
 def locality(maps, b: int = 2, bin_width: float = 1.0) -> dict:
     """Locality numbers of each map (core/SCIENCE.md §4). Returns a dict of numpy arrays:
 
     Relative to the RG block a of unit a (only when n_hidden == (L/b)^2, else absent):
       rg_own_block_fraction, rg_peak_to_far (n_hidden,), rg_radial_profile (n_hidden, n_r)
-      (mean |map| per distance bin around block a's centre).
+      (mean |map| per distance bin around block a's centre), rg_own_block_mean and
+      rg_far_mean (the map's mean over block a's sites and over the far sites, the map
+      oriented so that its sum is >= 0).
     Relative to the unit's best block (the block holding the largest sum of |map|):
       best_block (int), best_own_block_fraction, best_peak_to_far, best_radial_profile,
+      best_own_block_mean, best_far_mean,
       best_block_tied (bool: another block's mass equals the best within TIE_RTOL),
       best_block_unique (bool: no other unit has the same best block),
       best_is_rg_block (bool, only with the RG index convention).
@@ -303,9 +318,11 @@ def locality(maps, b: int = 2, bin_width: float = 1.0) -> dict:
         own, ptf = _numbers_for_blocks(absmaps, b, rg, far)
         r, prof = profiles(rg)
         out.update(rg_own_block_fraction=own, rg_peak_to_far=ptf, rg_radial_profile=prof)
+        out["rg_own_block_mean"], out["rg_far_mean"] = _signed_means(m, b, rg, far)
         out["best_is_rg_block"] = best == rg
     own, ptf = _numbers_for_blocks(absmaps, b, best, far)
     r, prof = profiles(best)
+    out["best_own_block_mean"], out["best_far_mean"] = _signed_means(m, b, best, far)
     out.update(
         radial_r=r,
         best_block=best.astype(np.int64),

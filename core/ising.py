@@ -55,7 +55,7 @@ from numba import njit, prange
 
 from .errors import UsageError
 from .observables import energy_and_magnetisation
-from .rng import xoshiro_next
+from .rng import check_state, xoshiro_next
 
 ALGORITHMS = ("metropolis", "heatbath", "wolff")
 MIN_L = 4
@@ -151,23 +151,7 @@ def _check_spins(spins, batch: bool) -> np.ndarray:
 
 
 def _check_states(state, rows: int | None) -> np.ndarray:
-    shape = (4,) if rows is None else (rows, 4)
-    if (
-        not isinstance(state, np.ndarray)
-        or state.dtype != np.uint64
-        or state.shape != shape
-        or not state.flags.c_contiguous
-        or not state.flags.writeable
-    ):
-        raise UsageError(
-            f"the RNG state must be a writeable C-contiguous uint64 array of shape {shape} "
-            "(see rgflow.core.rng.new_states)"
-        )
-    if rows is None and not state.any():
-        raise UsageError("the RNG state is all zero, which xoshiro256** cannot leave")
-    if rows is not None and not state.any(axis=1).all():
-        raise UsageError("an RNG state row is all zero, which xoshiro256** cannot leave")
-    return state
+    return check_state(state, rows)
 
 
 def _betas(betas, rows: int) -> np.ndarray:

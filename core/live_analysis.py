@@ -27,37 +27,62 @@ def _finite_stats(x) -> dict:
 
 
 def correlators(data: np.ndarray, rbm, b: int) -> dict:
-    """<v h> maps of RG (block average) and of the RBM on the same configurations, and
-    their locality numbers (rgflow.core.correlators.locality).
+    """<v h> maps of RG (block average) and of the RBM on the same configurations, the
+    connected maps <v h> - <v><h> of both, and the locality numbers of each
+    (rgflow.core.correlators.locality).
 
-    For each side: own-block fraction and peak-to-far contrast per unit, and their means
-    over units. RG unit a belongs to block a by construction; an RBM unit has no assigned
-    block, so its numbers are taken around its best block (the block holding most of |map|).
+    Keys: rg, rbm (maps, not connected), rg_c, rbm_c (connected), n, b,
+    uniform_own_block_fraction; then, per kind ("" not connected, "c_" connected):
+    {kind}rg_own, {kind}rg_ptf, {kind}rbm_own, {kind}rbm_ptf, {kind}rbm_block, ... with their
+    _stats over units. RG unit a belongs to block a by construction; an RBM unit has no
+    assigned block, so its numbers are taken around its best block (the block holding most
+    of |map|). Near Tc on a finite lattice <v h> is dominated by <v><h> ~ m^2, which is
+    spread over the whole lattice: the connected maps show what is local.
     """
-    from rgflow.core.correlators import locality, rbm_vh_maps, rg_vh_maps
+    from .correlators import rbm_vh_maps, rg_vh_maps
+    from .rbm import hidden_mean, spins_to_visible
+    from .rg import block_average
 
+    L = data.shape[-1]
+    sites = np.asarray(data).reshape(len(data), -1)
+    flat = sites.astype(np.float64)
     rg = rg_vh_maps(data, b)
     rbm_maps = rbm_vh_maps(rbm, data)
-    L = data.shape[-1]
-    out = {"rg": rg, "rbm": rbm_maps, "n": int(len(data)), "b": int(b),
-           "uniform_own_block_fraction": b * b / (L * L)}
+    v_mean = flat.mean(axis=0).reshape(L, L)
+    h_rg = block_average(flat.reshape(-1, L, L), b).reshape(len(flat), -1).mean(axis=0)
+    h_rbm = np.zeros(rbm.n_hidden)
+    for start in range(0, len(flat), 256):
+        v = spins_to_visible(np.ascontiguousarray(sites[start:start + 256]), rbm.units,
+                             rbm.dtype)
+        h = np.asarray(hidden_mean(rbm, v), dtype=np.float64)
+        h_rbm += (2.0 * h - 1.0 if rbm.units == "binary" else h).sum(axis=0)
+    h_rbm /= len(flat)
+    out = {"rg": rg, "rbm": rbm_maps, "rg_c": rg - h_rg[:, None, None] * v_mean,
+           "rbm_c": rbm_maps - h_rbm[:, None, None] * v_mean, "n": int(len(data)),
+           "b": int(b), "uniform_own_block_fraction": b * b / (L * L)}
     try:
-        rg_loc = locality(rg, b)
-        rbm_loc = locality(rbm_maps, b)
+        out.update(_locality_numbers(out["rg"], out["rbm"], b, L, ""))
+        out.update(_locality_numbers(out["rg_c"], out["rbm_c"], b, L, "c_"))
     except Exception as exc:  # e.g. L too small to have "far" sites: maps only
         out["locality_error"] = str(exc)
-        return out
-    out["rg_own"] = rg_loc["rg_own_block_fraction"]
-    out["rg_ptf"] = rg_loc["rg_peak_to_far"]
-    out["rbm_own"] = rbm_loc["best_own_block_fraction"]
-    out["rbm_ptf"] = rbm_loc["best_peak_to_far"]
-    out["rbm_block"] = rbm_loc["best_block"]
-    out["rbm_unique"] = float(rbm_loc["best_block_unique"].mean())
-    out["rbm_blocks_claimed"] = int(np.unique(rbm_loc["best_block"]).size)
-    out["n_blocks"] = (L // b) ** 2
+    return out
+
+
+def _locality_numbers(rg: np.ndarray, rbm_maps: np.ndarray, b: int, L: int,
+                      prefix: str) -> dict:
+    from .correlators import locality
+
+    rg_loc = locality(rg, b)
+    rbm_loc = locality(rbm_maps, b)
+    out = {"rg_own": rg_loc["rg_own_block_fraction"], "rg_ptf": rg_loc["rg_peak_to_far"],
+           "rbm_own": rbm_loc["best_own_block_fraction"],
+           "rbm_ptf": rbm_loc["best_peak_to_far"], "rbm_block": rbm_loc["best_block"],
+           "rbm_unique": float(rbm_loc["best_block_unique"].mean()),
+           "rbm_blocks_claimed": int(np.unique(rbm_loc["best_block"]).size),
+           "n_blocks": (L // b) ** 2}
     for key in ("rg_own", "rg_ptf", "rbm_own", "rbm_ptf"):
         out[key + "_stats"] = _finite_stats(out[key])
-    return out
+    return {prefix + k: v for k, v in out.items()}
 
 
 def two_point(data: np.ndarray, rbm, rule: str, b: int, level: int, seed: int,

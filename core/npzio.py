@@ -33,6 +33,8 @@ def check_output_path(path, force: bool) -> Path:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{p}: is a directory, not an output file")
+    if p.exists() and not p.is_file():  # a device, a fifo: never replaced by a file
+        raise UsageError(f"{p}: is not a regular file")
     if p.exists() and not force:
         raise UsageError(f"{p}: already exists (use --force to overwrite)")
     ensure_output_dir(p.parent if str(p.parent) else Path("."), p)

@@ -7,8 +7,10 @@ the file and the reason. A newer schema is refused; older ones are upgraded expl
 """
 
 import hashlib
+import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +184,99 @@ class BackgroundSaver:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+
+# ----------------------------------------------------------------------------- session state
+
+COUNTERS = ("step", "sweeps", "attempts", "changed", "sweeps_since_sample", "samples_taken",
+            "dataset_count", "heldout_count", "flow_step")
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What validate_session_state checked, ready for Session.from_state to use."""
+
+    config: object  # SessionConfig
+    live: dict  # T, h, algorithm, rg_rule, training
+    counters: dict
+    totals: dict
+    histories: dict  # name -> 1-D float array
+    rbm_arrays: dict  # Trainer.state_arrays() names -> arrays
+    flow_v: np.ndarray | None
+    metrics: dict
+    tau_sweeps: float
+
+
+def validate_session_state(arrays: dict, meta: dict, path, histories) -> SessionState:
+    """Check a session's (arrays, meta) before anything is built from them: config, live
+    settings, counters, member shapes and dtypes, ±1 spins, finite RBM arrays, histories.
+    Every problem is one SaveFileError naming the file."""
+    from .config import ALGORITHMS, RG_RULES, SessionConfig
+
+    def bad(reason):
+        return SaveFileError(path, reason)
+
+    try:
+        config = SessionConfig.from_dict(meta["config"])
+        raw_live = meta["live"]
+        counters = {k: int(v) for k, v in meta["counters"].items()}
+        totals = {k: int(v) for k, v in meta["history_totals"].items()}
+    except UsageError as exc:
+        raise bad(f"invalid config ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise bad(f"meta is incomplete or malformed ({exc})") from None
+    missing = [name for name in COUNTERS if name not in counters]
+    if missing:
+        raise bad(f"counter {missing[0]!r} missing")
+    L = config.L
+    expected = {
+        "spins": ((L, L), np.int8),
+        "dataset": ((config.dataset_capacity, L, L), np.int8),
+        "heldout": ((max(1, config.dataset_capacity // config.holdout_every), L, L), np.int8),
+    }
+    for name in ("mc", "data", "flow"):
+        expected[f"rng_{name}"] = ((4,), np.uint64)
+    for name, (shape, dtype) in expected.items():
+        a = arrays.get(name)
+        if a is None:
+            raise bad(f"missing member {name!r}")
+        if a.shape != shape or a.dtype != dtype:
+            raise bad(f"member {name!r} has shape {a.shape} {a.dtype}, expected {shape} "
+                      f"{np.dtype(dtype)}")
+    if not np.isin(arrays["spins"], (-1, 1)).all():
+        raise bad("spins hold values other than ±1")
+    try:
+        live = {"T": float(raw_live["T"]), "h": float(raw_live["h"]),
+                "algorithm": str(raw_live["algorithm"]), "rg_rule": str(raw_live["rg_rule"]),
+                "training": bool(raw_live["training"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"meta 'live' is malformed ({exc})") from None
+    if not (math.isfinite(live["T"]) and live["T"] > 0) or live["algorithm"] not in ALGORITHMS \
+            or live["rg_rule"] not in RG_RULES or not math.isfinite(live["h"]):
+        raise bad("meta 'live' holds invalid values")
+    n_data = min(counters["dataset_count"], config.dataset_capacity)
+    n_held = min(counters["heldout_count"], len(arrays["heldout"]))
+    if not np.isin(arrays["dataset"][:n_data], (-1, 1)).all() or \
+            not np.isin(arrays["heldout"][:n_held], (-1, 1)).all():
+        raise bad("dataset holds values other than ±1")
+    rbm_arrays = {k[4:]: v for k, v in arrays.items() if k.startswith("rbm_")}
+    for k, v in rbm_arrays.items():
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise bad(f"member 'rbm_{k}' holds NaN or infinite values")
+    series = {}
+    for name in histories:
+        values = arrays.get(f"history_{name}")
+        if values is None or values.ndim != 1:
+            raise bad(f"missing or malformed history {name!r}")
+        series[name] = values
+    flow_v = arrays.get("flow_v")
+    if flow_v is not None and flow_v.shape[1:] != (config.n_visible,):
+        raise bad("flow chains have the wrong shape")
+    metrics = meta.get("metrics", {})
+    tau = meta.get("tau_sweeps")
+    tau_sweeps = float(tau) if isinstance(tau, int | float) else float("nan")
+    if counters.get("live_spacing", config.sample_spacing) < config.sample_spacing \
+            or (tau is not None and not (math.isfinite(tau_sweeps) and tau_sweeps > 0)):
+        raise bad("meta holds an invalid live spacing or tau_int")
+    return SessionState(config, live, counters, totals, series, rbm_arrays, flow_v,
+                        metrics if isinstance(metrics, dict) else {}, tau_sweeps)

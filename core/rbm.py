@@ -48,7 +48,7 @@ from numba.extending import overload
 
 from .blas import blas_threads  # noqa: F401 (re-exported: rgflow.core.rbm.blas_threads)
 from .errors import UsageError
-from .rng import DOUBLE_UNIT, new_states, xoshiro_next
+from .rng import DOUBLE_UNIT, check_state, new_states, xoshiro_next
 
 UNITS = ("spin", "binary")
 OPTIMIZERS = ("adam", "sgd")
@@ -342,12 +342,7 @@ def _check_count(name: str, value) -> int:
 
 def _check_state(state) -> np.ndarray:
     """A xoshiro state the kernels can advance in place."""
-    if not (isinstance(state, np.ndarray) and state.dtype == np.uint64 and state.shape == (4,)
-            and state.flags.c_contiguous and state.flags.writeable):
-        raise UsageError("RNG state must be a writeable C-contiguous uint64 array of shape (4,)")
-    if not state.any():
-        raise UsageError("RNG state must not be all zero")
-    return state
+    return check_state(state)
 
 
 def _state_from(seed_or_state, name: str) -> np.ndarray:

@@ -23,7 +23,8 @@ import numpy as np
 from numba import njit, prange
 
 from .errors import UsageError
-from .rng import next_double
+from .rbm import _free_energy_chunk, uniforms
+from .rng import check_state, random_indices
 
 UNITS = ("spin", "binary")
 EXACT_MAX_UNITS = 20  # 2**20 states of the enumerated layer
@@ -82,8 +83,9 @@ def _log_sigmoid(x):
 
 
 def _free_energy(W, a, b, units, v):
-    """F(v) = -a·v - Σ_a log Σ_{h_a} exp(h_a (b_a + (vW)_a)), float64, shape (B,)."""
-    return -(v @ a) - _log_unit_sum(b + v @ W, units).sum(axis=1)
+    """F(v) = -a·v - Σ_a log Σ_{h_a} exp(h_a (b_a + (vW)_a)), float64, shape (B,): the
+    formula of rgflow.core.rbm.free_energy, on float64 arrays."""
+    return _free_energy_chunk(units, v, W, a, b)
 
 
 def _rows_per_chunk(width: int) -> int:
@@ -165,31 +167,6 @@ def _pll_exact(W, a, b, units, v) -> float:
     return float(out.sum())
 
 
-@njit(cache=True, nogil=True)
-def _random_indices(state, n, count):
-    """count uniform integers in [0, n) from a xoshiro state (updated in place)."""
-    out = np.empty(count, dtype=np.int64)
-    for k in range(count):
-        j = np.int64(next_double(state) * n)
-        out[k] = j if j < n else n - 1
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _fill_uniform(state, out):
-    """Fill a flat float64 array with uniforms in [0, 1) from a xoshiro state."""
-    for k in range(out.size):
-        out[k] = next_double(state)
-
-
-def _check_state(state, name="state"):
-    if not (isinstance(state, np.ndarray) and state.dtype == np.uint64 and state.shape == (4,)):
-        raise UsageError(f"{name}: expected a uint64[4] xoshiro state (rgflow.core.rng.new_states)")
-    if not state.flags.c_contiguous or not state.flags.writeable:
-        raise UsageError(f"{name}: the xoshiro state must be a writeable C-contiguous array")
-    return state
-
-
 def pseudo_log_likelihood(rbm, v, state=None) -> float:
     """Mean over samples and visible units of log P(v_i | v_-i) (per unit, so it lies in
     (-inf, 0] and is comparable between sizes; multiply by n_visible for the usual total).
@@ -205,7 +182,7 @@ def pseudo_log_likelihood(rbm, v, state=None) -> float:
     n_v = W.shape[0]
     if state is None:
         return _pll_exact(W, a, b, units, v) / (v.shape[0] * n_v)
-    idx = _random_indices(_check_state(state), n_v, v.shape[0])
+    idx = random_indices(check_state(state), v.shape[0], n_v)
     rows = np.arange(v.shape[0])
     v_flip = v.copy()
     v_flip[rows, idx] = _flip(v[rows, idx], units)
@@ -314,7 +291,7 @@ def ais_log_partition(
     W, a, b, units = _arrays(rbm)
     if state is None:
         raise UsageError("ais_log_partition needs an explicit xoshiro state")
-    state = _check_state(state)
+    state = check_state(state)
     n_chains = int(n_chains)
     if n_chains < 2:
         raise UsageError(f"AIS needs at least 2 chains for an error bar, got {n_chains}")
@@ -340,7 +317,7 @@ def ais_log_partition(
 
     u_v = np.empty((n_chains, n_v))
     u_h = np.empty((n_chains, n_h))
-    _fill_uniform(state, u_v.reshape(-1))
+    u_v[...] = uniforms(state, u_v.shape)
     v = _sample_units(np.broadcast_to(a_base, (n_chains, n_v)), u_v, units)
     log_w = np.zeros(n_chains)
     for k in range(1, betas.size):
@@ -349,9 +326,9 @@ def ais_log_partition(
         log_w += log_p_star(beta, v, vW) - log_p_star(beta_prev, v, vW)
         if k == betas.size - 1:
             break  # the last transition would not change the weights
-        _fill_uniform(state, u_h.reshape(-1))
+        u_h[...] = uniforms(state, u_h.shape)
         h = _sample_units(beta * (b + vW), u_h, units)
-        _fill_uniform(state, u_v.reshape(-1))
+        u_v[...] = uniforms(state, u_v.shape)
         v = _sample_units((1.0 - beta) * a_base + beta * (a + h @ W.T), u_v, units)
     lme = _logsumexp(log_w) - math.log(n_chains)
     ratios = np.exp(log_w - lme)  # weights / their mean

@@ -17,10 +17,11 @@ Processing a batch in consecutive pieces with the same state gives the same resu
 import numpy as np
 from numba import njit, prange
 
+from .config import RG_RULES
 from .errors import UsageError
-from .rng import xoshiro_next
+from .rng import check_state, xoshiro_next
 
-RULES = ("average", "majority", "decimation")
+RULES = RG_RULES  # the one list, kept in config (light to import)
 
 _U64 = np.uint64
 
@@ -156,15 +157,7 @@ def _check_b(L: int, b) -> int:
 
 
 def _check_state(state) -> np.ndarray:
-    if (
-        not isinstance(state, np.ndarray)
-        or state.dtype != np.uint64
-        or state.shape != (4,)
-        or not state.flags.c_contiguous
-        or not state.flags.writeable
-    ):
-        raise UsageError("RNG state must be a writeable C-contiguous uint64 array of shape (4,)")
-    return state
+    return check_state(state)
 
 
 # ---------------------------------------------------------------- rules

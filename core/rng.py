@@ -80,6 +80,22 @@ def new_states(seed, n: int | None = None, name: str = "") -> np.ndarray:
     return words[0].copy() if n is None else words
 
 
+def check_state(state, rows: int | None = None) -> np.ndarray:
+    """The one validator of RNG states, used by every module that takes one: a writeable
+    C-contiguous uint64 array of shape (4,), or (rows, 4) for a batch of replicas, with no
+    all-zero row (the one state xoshiro256** cannot leave). Raises UsageError."""
+    from .errors import UsageError
+
+    shape = (4,) if rows is None else (rows, 4)
+    if not (isinstance(state, np.ndarray) and state.dtype == np.uint64 and state.shape == shape
+            and state.flags.c_contiguous and state.flags.writeable):
+        raise UsageError(f"the RNG state must be a writeable C-contiguous uint64 array of "
+                         f"shape {shape} (see rgflow.core.rng.new_states)")
+    if not state.reshape(-1, 4).any(axis=1).all():
+        raise UsageError("an RNG state is all zero, which xoshiro256** cannot leave")
+    return state
+
+
 class PyXoshiro:
     """Slow pure-Python xoshiro256**, the reference the kernels are tested against."""
 

@@ -358,6 +358,34 @@ def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress,
     )
 
 
+LIVE_TAU_MIN_POINTS = 200  # steps of history needed before the live spacing follows tau
+LIVE_TAU_MAX_POINTS = 2000  # the newest steps used
+LIVE_TAU_REFRESH = 20  # the live spacing is re-measured every this many stored samples
+
+
+def live_spacing(energy, abs_m, sweeps_per_step: int, minimum: int):
+    """The app's dataset spacing from its own recent history (one value per step of
+    sweeps_per_step sweeps): (max(minimum, ceil(2 tau_int)), tau_int in sweeps), tau_int
+    the larger of E's and |m|'s; None while there are fewer than LIVE_TAU_MIN_POINTS."""
+    from .observables import tau_int
+
+    e = np.asarray(energy, dtype=np.float64)[-LIVE_TAU_MAX_POINTS:]
+    m = np.asarray(abs_m, dtype=np.float64)[-LIVE_TAU_MAX_POINTS:]
+    if min(len(e), len(m)) < LIVE_TAU_MIN_POINTS:
+        return None
+    tau_steps = max(float(tau_int(x)[0]) if np.ptp(x) > 0 else 0.5 for x in (e, m))
+    tau = max(0.5, tau_steps) * sweeps_per_step
+    return max(int(minimum), math.ceil(2 * tau)), tau
+
+
+def effective_samples(n: int, spacing: float, tau_sweeps: float) -> float:
+    """Independent samples among n taken `spacing` sweeps apart: n / (2 tau) with tau in
+    samples, max(1/2, tau_sweeps / spacing); n itself when tau is not known."""
+    if not (tau_sweeps == tau_sweeps and tau_sweeps > 0):
+        return float(n)
+    return n / (2.0 * max(0.5, tau_sweeps / spacing))
+
+
 def generate(spec: SampleSpec, progress=None, stop=None):
     """Run the sampler. Returns (spins int8 (n_T, n, L, L), temperatures, meta dict).
 
@@ -402,6 +430,6 @@ def generate(spec: SampleSpec, progress=None, stop=None):
 
 
 def _default_threads() -> int:
-    import os
+    from .cpu import available_cores
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return available_cores()

@@ -16,6 +16,7 @@ import numpy as np
 from .config import ALGORITHMS, RG_RULES, SessionConfig
 from .errors import SaveFileError, UsageError
 from .rng import new_states, random_indices, random_signs, seed_sequence
+from .sampling import LIVE_TAU_REFRESH, effective_samples
 
 
 class History:
@@ -116,6 +117,11 @@ class Frame:
     flow_v: np.ndarray | None = None
     unsaved: bool = False
     save_name: str | None = None
+    # the dataset's spacing in sweeps (>= 2 tau_int, measured live), tau_int in sweeps (NaN
+    # until measured) and the effective number of independent samples in the dataset
+    sample_spacing: int = 0
+    tau_int_sweeps: float = float("nan")
+    independent_samples: float = float("nan")
 
 
 class Session:
@@ -151,6 +157,9 @@ class Session:
         self._reset_dataset()
         self._reset_rbm()
         self.histories = {name: History(c.history) for name in HISTORIES}
+        self.live_spacing = c.sample_spacing  # follows tau_int (_refresh_spacing)
+        self.tau_sweeps = float("nan")
+        self._tau_since = 0  # history position where the current T, h, algorithm began
         self.metrics: dict = {}
         self._rate = (0.0, 0.0)  # (flips, seconds) of the last run_for chunk
 
@@ -185,7 +194,27 @@ class Session:
         if not (math.isfinite(T) and T > 0):
             raise UsageError(f"temperature must be positive, got {T}")
         self.T = float(T)
+        self._restart_tau()
         self.unsaved = True
+
+    def _restart_tau(self) -> None:
+        """The dynamics changed: tau_int is measured afresh from here on."""
+        self._tau_since = self.histories["energy"].total
+
+    def _refresh_spacing(self) -> None:
+        """Spacing >= 2 tau_int of the dynamics since it last changed (sampling.live_spacing).
+        Called after every LIVE_TAU_REFRESH-th stored sample, at the same sweep whatever
+        the chunking (_batch_plan ends a batch there), so runs stay reproducible."""
+        from .sampling import live_spacing
+
+        n = self.histories["energy"].total - self._tau_since
+        if n <= 0:
+            return
+        measured = live_spacing(self.histories["energy"].values()[-n:],
+                                self.histories["abs_m"].values()[-n:],
+                                self.config.sweeps_per_step, self.config.sample_spacing)
+        if measured is not None:
+            self.live_spacing, self.tau_sweeps = measured
 
     def set_algorithm(self, name: str) -> None:
         if name not in ALGORITHMS:
@@ -193,6 +222,7 @@ class Session:
         if name == "wolff" and self.h != 0:
             raise UsageError("the Wolff algorithm needs h = 0")
         self.algorithm = name
+        self._restart_tau()
         self.unsaved = True
 
     def cycle_algorithm(self) -> str:
@@ -243,6 +273,11 @@ class Session:
             for key in ("T", "h", "algorithm", "rg_rule"):
                 if getattr(old, key) != getattr(new, key):
                     setattr(self, key, getattr(new, key))
+                    if key != "rg_rule":
+                        self._restart_tau()
+            if old.sample_spacing != new.sample_spacing:
+                self.live_spacing = new.sample_spacing
+                self._refresh_spacing()
             if old.train != new.train:
                 self.training = new.train
         self.unsaved = True
@@ -305,9 +340,12 @@ class Session:
             to_data
         self.heldout_count += len(to_held)
         self.dataset_count += len(to_data)
+        before = self.samples_taken
         self.samples_taken += n
         self.sweeps_since_sample = 0
         self.unsaved = True
+        if before // LIVE_TAU_REFRESH != self.samples_taken // LIVE_TAU_REFRESH:
+            self._refresh_spacing()
 
     @property
     def dataset_size(self) -> int:
@@ -372,16 +410,18 @@ class Session:
         c = self.config
         if self.algorithm == "wolff" or (self.training and self.can_train()):
             return 0, -1, 1
-        s, S = c.sweeps_per_step, c.sample_spacing
+        s, S = c.sweeps_per_step, self.live_spacing
         quiet = max(0, (S - 1 - self.sweeps_since_sample) // s)  # steps before a sample
         # about two million spin updates (a few ms) per kernel call keeps stop() responsive
         n = min(limit, max(1, 2_000_000 // (s * c.L ** 2)))
         if self.training:  # a sample could make training due: stop before it
             return min(n, quiet), -1, 1
         every = -(-S // s)
-        # no ring slot may be written twice in one batch (_store_samples)
-        max_samples = min(c.dataset_capacity, len(self.heldout) * c.holdout_every)
-        return min(n, quiet + max_samples * every), quiet, every
+        # no ring slot may be written twice in one batch (_store_samples), and a batch ends
+        # at the sample after which the spacing is re-measured (as step() by step would)
+        max_samples = min(c.dataset_capacity, len(self.heldout) * c.holdout_every,
+                          LIVE_TAU_REFRESH - self.samples_taken % LIVE_TAU_REFRESH)
+        return min(n, quiet + (max_samples - 1) * every + 1), quiet, every
 
     def _sweep_steps(self, n: int, first: int = -1, every: int = 1) -> None:
         """n steps in one kernel call, sampling after steps first, first + every, ...;
@@ -426,7 +466,7 @@ class Session:
         """What one tick of 'run' does: sweeps, sampling at the spacing, one RBM update."""
         sweep = self.sweep(self.config.sweeps_per_step)
         sampled = trained = False
-        if self.sweeps_since_sample >= self.config.sample_spacing:
+        if self.sweeps_since_sample >= self.live_spacing:
             self.sample()
             sampled = True
         if self.training and self.can_train():
@@ -572,6 +612,10 @@ class Session:
             flow_v=None if self.flow_v is None else self.flow_spins(),
             unsaved=self.unsaved,
             save_name=self.save_name,
+            sample_spacing=self.live_spacing,
+            tau_int_sweeps=self.tau_sweeps,
+            independent_samples=effective_samples(self.dataset_size, self.live_spacing,
+                                                  self.tau_sweeps),
         )
         for a in (frame.spins, *frame.rbm.values(), *frame.histories.values()):
             a.setflags(write=False)
@@ -598,6 +642,8 @@ class Session:
             "n_visible": self.config.n_visible,
             "n_hidden": self.config.n_hidden,
             "flow_steps": self.flow_step_count,
+            "sample_spacing": self.live_spacing,
+            "tau_int_sweeps": None if math.isnan(self.tau_sweeps) else round(self.tau_sweeps, 3),
             "metrics": self.metrics,
         }
 
@@ -626,7 +672,9 @@ class Session:
                 "changed": self.changed, "sweeps_since_sample": self.sweeps_since_sample,
                 "samples_taken": self.samples_taken, "dataset_count": self.dataset_count,
                 "heldout_count": self.heldout_count, "flow_step": self.flow_step_count,
+                "live_spacing": self.live_spacing, "tau_since": self._tau_since,
             },
+            "tau_sweeps": None if math.isnan(self.tau_sweeps) else self.tau_sweeps,
             "history_totals": {n: h.total for n, h in self.histories.items()},
             "metrics": self.metrics,
             "summary": self.summary(),
@@ -649,100 +697,49 @@ class Session:
 
     @classmethod
     def from_state(cls, arrays: dict, meta: dict, path="<state>") -> "Session":
-        """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError."""
+        """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError
+        (the checks are rgflow.core.persist.validate_session_state)."""
+        from .persist import validate_session_state
         from .rbm import Trainer
 
-        def bad(reason):
-            return SaveFileError(path, reason)
-
-        try:
-            config = SessionConfig.from_dict(meta["config"])
-            live = meta["live"]
-            counters = {k: int(v) for k, v in meta["counters"].items()}
-            totals = {k: int(v) for k, v in meta["history_totals"].items()}
-        except UsageError as exc:
-            raise bad(f"invalid config ({exc})") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise bad(f"meta is incomplete or malformed ({exc})") from None
-        L = config.L
-        expected = {
-            "spins": ((L, L), np.int8),
-            "dataset": ((config.dataset_capacity, L, L), np.int8),
-            "heldout": ((max(1, config.dataset_capacity // config.holdout_every), L, L), np.int8),
-        }
-        for name in ("mc", "data", "flow"):
-            expected[f"rng_{name}"] = ((4,), np.uint64)
-        for name, (shape, dtype) in expected.items():
-            a = arrays.get(name)
-            if a is None:
-                raise bad(f"missing member {name!r}")
-            if a.shape != shape or a.dtype != dtype:
-                raise bad(f"member {name!r} has shape {a.shape} {a.dtype}, expected {shape} "
-                          f"{np.dtype(dtype)}")
-        if not np.isin(arrays["spins"], (-1, 1)).all():
-            raise bad("spins hold values other than ±1")
+        v = validate_session_state(arrays, meta, path, HISTORIES)
+        config = v.config
         session = cls.__new__(cls)
         session.config = config
         session.save_name = None
         session.unsaved = False
-        try:
-            session.T = float(live["T"])
-            session.h = float(live["h"])
-            session.algorithm = str(live["algorithm"])
-            session.rg_rule = str(live["rg_rule"])
-            session.training = bool(live["training"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise bad(f"meta 'live' is malformed ({exc})") from None
-        if not (math.isfinite(session.T) and session.T > 0) or session.algorithm not in ALGORITHMS \
-                or session.rg_rule not in RG_RULES or not math.isfinite(session.h):
-            raise bad("meta 'live' holds invalid values")
+        for key, value in v.live.items():  # T, h, algorithm, rg_rule, training
+            setattr(session, key, value)
         session.spins = arrays["spins"].copy()
         session.dataset = arrays["dataset"].copy()
         session.heldout = arrays["heldout"].copy()
-        n_data = min(counters.get("dataset_count", 0), config.dataset_capacity)
-        n_held = min(counters.get("heldout_count", 0), len(session.heldout))
-        if not np.isin(session.dataset[:n_data], (-1, 1)).all() or \
-                not np.isin(session.heldout[:n_held], (-1, 1)).all():
-            raise bad("dataset holds values other than ±1")
         session.rng = {n: arrays[f"rng_{n}"].copy() for n in ("mc", "data", "flow")}
-        rbm_arrays = {k[4:]: v for k, v in arrays.items() if k.startswith("rbm_")}
-        for k, v in rbm_arrays.items():
-            if v.dtype.kind == "f" and not np.isfinite(v).all():
-                raise bad(f"member 'rbm_{k}' holds NaN or infinite values")
         try:
-            session.trainer = Trainer.from_state_arrays(rbm_arrays, session._trainer_config(),
+            session.trainer = Trainer.from_state_arrays(v.rbm_arrays, session._trainer_config(),
                                                         config.units)
         except (KeyError, ValueError, TypeError, UsageError) as exc:
-            raise bad(f"RBM state is invalid ({exc})") from None
+            raise SaveFileError(path, f"RBM state is invalid ({exc})") from None
         rbm = session.trainer.rbm
         if rbm.W.shape != (config.n_visible, config.n_hidden):
-            raise bad(f"RBM weights have shape {rbm.W.shape}, config says "
-                      f"({config.n_visible}, {config.n_hidden})")
-        try:
-            session.step_count = counters["step"]
-            session.sweeps = counters["sweeps"]
-            session.attempts = counters["attempts"]
-            session.changed = counters["changed"]
-            session.sweeps_since_sample = counters["sweeps_since_sample"]
-            session.samples_taken = counters["samples_taken"]
-            session.dataset_count = counters["dataset_count"]
-            session.heldout_count = counters["heldout_count"]
-            session.flow_step_count = counters["flow_step"]
-        except KeyError as exc:
-            raise bad(f"counter {exc} missing") from None
-        session.histories = {}
-        for name in HISTORIES:
-            values = arrays.get(f"history_{name}")
-            if values is None or values.ndim != 1:
-                raise bad(f"missing or malformed history {name!r}")
-            session.histories[name] = History(config.history, values, totals.get(name, len(values)))
-        flow_v = arrays.get("flow_v")
-        if flow_v is not None and flow_v.shape[1:] != (config.n_visible,):
-            raise bad("flow chains have the wrong shape")
-        session.flow_v = None if flow_v is None else flow_v.copy()
-        metrics = meta.get("metrics", {})
-        session.metrics = metrics if isinstance(metrics, dict) else {}
+            raise SaveFileError(path, f"RBM weights have shape {rbm.W.shape}, config says "
+                                f"({config.n_visible}, {config.n_hidden})")
+        c = v.counters
+        session.step_count, session.sweeps = c["step"], c["sweeps"]
+        session.attempts, session.changed = c["attempts"], c["changed"]
+        session.sweeps_since_sample, session.samples_taken = \
+            c["sweeps_since_sample"], c["samples_taken"]
+        session.dataset_count, session.heldout_count = c["dataset_count"], c["heldout_count"]
+        session.flow_step_count = c["flow_step"]
+        session.histories = {name: History(config.history, values, v.totals.get(name,
+                                                                                  len(values)))
+                             for name, values in v.histories.items()}
+        session.flow_v = None if v.flow_v is None else v.flow_v.copy()
+        session.metrics = v.metrics
         session._rate = (0.0, 0.0)
+        # saves from before the live spacing: the configured one, tau measured afresh
+        session.live_spacing = c.get("live_spacing", config.sample_spacing)
+        session._tau_since = c.get("tau_since", session.histories["energy"].total)
+        session.tau_sweeps = v.tau_sweeps
         return session
 
     @classmethod

@@ -114,6 +114,10 @@ def _child(ss: np.random.SeedSequence, key: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (int(key),))
 
 
+MONITOR_BUDGET = 0.10  # full monitoring may take at most this share of the training time
+CHEAP_METRIC_SECONDS = 0.5  # the minibatch reconstruction error is refreshed this often
+
+
 def default_monitor_every(steps: int) -> int:
     """About 20 evaluations per run, at most one per 100 steps: one evaluation costs about
     as much as 50-100 training steps at 1024 -> 256, so monitoring stays a small share."""
@@ -129,14 +133,22 @@ def _clean(x):
 
 class TrainingRun:
     """Steps a Trainer through minibatches of `spins` (int8 (n, L, L) or (n, N), ±1),
-    monitors every `monitor_every` steps and keeps the metric history (list of dicts).
+    monitors and keeps the metric history (list of dicts).
+
+    Monitoring runs every `monitor_every` steps, or, with monitor_every=None, on a time
+    budget: an evaluation starts only while all of them (its measured cost counted twice,
+    keeping room for the final one) stay within MONITOR_BUDGET of the training time. The
+    steps monitored then depend on the machine's speed; the metrics at a given step do
+    not. The minibatch reconstruction error, a by-product of the update, is refreshed every
+    CHEAP_METRIC_SECONDS (`latest`), so progress is never stale.
 
     The batch of step s is a pure function of (seed, s, n_train, batch), see the module
     docstring, so a TrainingRun built around a resumed Trainer continues identically."""
 
     def __init__(self, trainer, spins_train, spins_heldout=None, *, seed: int = 0,
-                 monitor_every: int = 100, monitor_samples: int = DEFAULT_MONITOR_SAMPLES,
-                 history=None, elapsed_s: float = 0.0):
+                 monitor_every: int | None = 100,
+                 monitor_samples: int = DEFAULT_MONITOR_SAMPLES,
+                 history=None, elapsed_s: float = 0.0, clock=time.perf_counter):
         from .rbm import spins_to_visible
 
         self.trainer = trainer
@@ -149,9 +161,13 @@ class TrainingRun:
             raise UsageError(
                 f"batch {self.batch} is larger than the {self.n_train} training configurations"
             )
-        if int(monitor_every) < 1:
+        if monitor_every is not None and int(monitor_every) < 1:
             raise UsageError(f"monitor_every must be >= 1, got {monitor_every}")
-        self.monitor_every = int(monitor_every)
+        self.monitor_every = None if monitor_every is None else int(monitor_every)
+        self.clock = clock
+        self.last_monitor_cost = 0.0
+        self._cheap_due = 0.0  # clock time of the next minibatch reconstruction error
+        self.latest: dict = {}  # newest cheap metric: {batch_step, batch_reconstruction_error}
         self.batches_per_epoch = self.n_train // self.batch
         self._batch_ss = seed_sequence(self.seed, "batches")
         self._epoch = -1
@@ -197,26 +213,42 @@ class TrainingRun:
 
     def step(self):
         """One Trainer update on the next minibatch; returns its StepResult."""
-        t0 = time.perf_counter()
+        t0 = self.clock()
         idx = self.batch_indices(self.steps_done)
         batch = self._to_visible(self.spins_train[idx], self.rbm.units, self.rbm.dtype)
-        # The batch reconstruction error costs a GEMM; compute it only where it is recorded.
-        recorded = (self.steps_done + 1) % self.monitor_every == 0
-        result = self.trainer.step(batch, reconstruction=recorded)
-        self.train_seconds += time.perf_counter() - t0
+        # The batch reconstruction error costs a GEMM; compute it where it is recorded and
+        # every CHEAP_METRIC_SECONDS for the progress line.
+        cheap = t0 >= self._cheap_due
+        recorded = self.monitor_every is not None \
+            and (self.steps_done + 1) % self.monitor_every == 0
+        result = self.trainer.step(batch, reconstruction=recorded or cheap)
+        t1 = self.clock()
+        self.train_seconds += t1 - t0
         self.steps_this_run += 1
         self.last_step_result = result
+        if cheap:
+            self._cheap_due = t1 + CHEAP_METRIC_SECONDS
+            self.latest = {"batch_step": self.steps_done, "batch_reconstruction_error":
+                           _clean(float(result.reconstruction_error))}
         return result
+
+    def monitor_due(self) -> bool:
+        """Is a full evaluation due after the step just taken?"""
+        if self.monitor_every is not None:
+            return self.steps_done % self.monitor_every == 0
+        return self.monitor_seconds + 2 * self.last_monitor_cost \
+            <= MONITOR_BUDGET * self.train_seconds
 
     def measure(self) -> dict:
         """Monitor now and append {step, elapsed_s, metrics...} to the history."""
         from .rbm_monitor import monitor
 
-        t0 = time.perf_counter()
+        t0 = self.clock()
         step = self.steps_done
         pll_state = new_states(_child(self._monitor_ss, step))
         metrics = monitor(self.rbm, self.v_monitor, self.v_heldout, pll_state)
-        self.monitor_seconds += time.perf_counter() - t0
+        self.last_monitor_cost = self.clock() - t0
+        self.monitor_seconds += self.last_monitor_cost
         entry = {"step": step, **{k: _clean(v) for k, v in metrics.items()}}
         if self.last_step_result is not None:
             entry["batch_reconstruction_error"] = _clean(
@@ -232,8 +264,9 @@ class TrainingRun:
     def run(self, until_step: int, progress: Callable | None = None,
             stop: Callable | None = None) -> str | None:
         """Step until steps_done == until_step. Monitors at the start (if nothing is recorded
-        yet), every monitor_every steps and at the end. After each complete step calls
-        progress(step, latest_metrics) and then stop(); returns None when finished, "stop"
+        yet), when due (monitor_due) and at the end. After each complete step calls
+        progress(step, metrics) (the last evaluation's metrics, updated with the newest
+        minibatch reconstruction error) and then stop(); returns None when finished, "stop"
         when stop() returned True, "interrupt" when either callback raised KeyboardInterrupt.
         Either way the Trainer holds the state after its last complete step.
         """
@@ -246,10 +279,10 @@ class TrainingRun:
                 in_step = True
                 self.step()
                 in_step = False
-                if self.steps_done % self.monitor_every == 0:
+                if self.monitor_due():
                     self.measure()
                 if progress is not None:
-                    progress(self.steps_done, self.history[-1])
+                    progress(self.steps_done, {**self.history[-1], **self.latest})
                 if stop is not None and stop():
                     reason = "stop"
                     break
@@ -316,7 +349,8 @@ def train(config, data, steps: int, *, n_hidden: int | None = None, units: str =
     pass the saved `history` and `elapsed_s` along to continue those too).
 
     holdout_fraction of the configurations (chosen by the seed) are held out for the
-    free-energy gap. n_hidden defaults to n_visible // 4 (core/SCIENCE.md §3). progress(step,
+    free-energy gap. n_hidden defaults to n_visible // 4 (core/SCIENCE.md §3).
+    monitor_every=None monitors on a time budget (TrainingRun). progress(step,
     metrics) is called after every step; stop() returning True, or KeyboardInterrupt raised
     by either callback, ends the run after the last complete step (see TrainingRun.run).
     """
@@ -341,8 +375,6 @@ def train(config, data, steps: int, *, n_hidden: int | None = None, units: str =
     elif trainer.rbm.n_visible != n_visible:
         raise UsageError(f"the RBM has {trainer.rbm.n_visible} visible units, "
                          f"the data {n_visible}")
-    if monitor_every is None:
-        monitor_every = default_monitor_every(int(steps))
     spins = np.ascontiguousarray(data, dtype=np.int8)
     run = TrainingRun(trainer, spins[train_idx], spins[held_idx], seed=seed,
                       monitor_every=monitor_every, monitor_samples=monitor_samples,

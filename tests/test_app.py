@@ -8,6 +8,7 @@ and drawn), bounded by a timeout, never a fixed sleep.
 
 import asyncio
 import gc
+import re
 import threading
 import time
 from pathlib import Path
@@ -261,6 +262,21 @@ def test_views_show_live_analysis(tmp_path):
         await settle(pilot)
         info = "\n".join(lines(app.w("corr-info")))
         assert "own-block" in info and "peak/far" in info and "RBM" in info
+        assert "not connected" in app.w("corr-rbm").border_title
+        assert "not connected" in app.w("corr-rg").border_title
+        await press(pilot, "c")  # the connected maps, with their own locality numbers
+        title = app.w("corr-rbm").border_title
+        assert "connected" in title and "not connected" not in title
+        info = "\n".join(lines(app.w("corr-info")))
+        assert "connected ⟨v h⟩ − ⟨v⟩⟨h⟩" in info and "not conn.  connected" in info
+        c = app.analysis["corr"]
+        lim = max(np.abs(c["rg_c"][0]).max(), np.abs(c["rbm_c"][0]).max())
+        from rgflow.tui.widgets.palette import quantise
+
+        np.testing.assert_array_equal(app.w("corr-rbm").levels,
+                                      quantise(c["rbm_c"][0], -lim, lim, 11))
+        await press(pilot, "c")
+        assert "not connected" in app.w("corr-rbm").border_title
         c = app.analysis["corr"]
         assert c["rg"].shape == (16, 8, 8) and c["rbm"].shape == (16, 8, 8)
         assert 0 < c["rg_own_stats"]["mean"] <= 1
@@ -273,9 +289,24 @@ def test_views_show_live_analysis(tmp_path):
         assert "data" in names and "RBM recon." in names and any(n.startswith("RG") for n in names)
         assert {"recon. error"} <= set(app.w("plot-train").series_names)
         assert {"E/N", "Onsager E/N"} <= set(app.w("plot-energy").series_names)
-        assert {"|m|", "Onsager m"} <= set(app.w("plot-m").series_names)
+        assert {"|m|", "Onsager |m|"} <= set(app.w("plot-m").series_names)
         assert "flow ⟨|m|⟩" in app.w("plot-flow-m").series_names
         assert "flow T (Onsager E)" in app.w("plot-flow-t").series_names
+        # legends above the data, "ago" counted up from 0, own axes, tau_int, log-log
+        m_plot, train, gr = app.w("plot-m"), app.w("plot-train"), app.w("plot-gr")
+        await until(pilot, lambda: any("steps ago" in row for row in lines(m_plot)),
+                    "the |m| plot")
+        rows = lines(m_plot)
+        assert "|m|" in rows[0] and "Onsager |m|" in rows[0]  # the legend line, above
+        assert not any(re.search(r"-\d", row) for row in rows)
+        assert "τ_int" in m_plot.border_title and "n_eff" in m_plot.border_title
+        assert train._series["F gap"].yside == "right"  # its own scale
+        assert train._series["recon. error"].yside == "left"
+        await press(pilot, "g")
+        assert app.gr_log and gr._scales == {"xscale": "log", "yscale": "log"}
+        assert "r^(-1/4)" in gr.series_names and "log-log" in gr.border_title
+        await press(pilot, "g")
+        assert gr._scales["xscale"] == "linear" and "r^(-1/4)" not in gr.series_names
 
         await press(pilot, "5")
         text = "\n".join(lines(app.w("flow-info")))
@@ -482,11 +513,18 @@ def test_every_binding_is_a_palette_command(tmp_path):
     app = make_app(tmp_path)
 
     async def body(pilot):
-        titles = {c.title for c in app.get_system_commands(app.screen)}
+        from rgflow.tui.commands import PALETTE_SKIPS, PALETTE_TITLES
+
+        listed = _titles(app)
+        titles = set(listed)
+        assert len(listed) == len(titles)  # no entry twice (Textual's Quit, Screenshot)
+        assert "key: right_square_bracket" not in {c.help for c in
+                                                   app.get_system_commands(app.screen)}
         for binding in app.BINDINGS:
-            if binding.id.startswith("unit-") or binding.id in ("view-back", "quit-now"):
+            if binding.id in PALETTE_SKIPS:
                 continue
-            assert binding.description in titles, binding.description
+            title = PALETTE_TITLES.get(binding.id, (binding.description,))[0]
+            assert title in titles, title
         assert "Quit at once" in titles
         for binding in app.BINDINGS:
             assert binding.id and binding.description  # ids for keymaps, text for the footer
@@ -579,15 +617,15 @@ def test_palette_value_commands(tmp_path):
         _command(app, "Train N steps…").callback()
         await _answer(pilot, "7")
         assert app.session.trainer.steps_done == trained + 7
-        assert "Cancel the training job" not in _titles(app)  # no job: no entry
+        assert "Cancel the job" not in _titles(app)  # no job: no entry
         app.set_running(False)
         _command(app, "Train N steps…").callback()
         await _answer_unsettled(pilot, "100000")
         await until(pilot, lambda: app.driver.job is not None, "the job to start")
-        _command(app, "Cancel the training job").callback()
+        _command(app, "Cancel the job").callback()
         await settle(pilot)
-        assert any("training job cancelled after" in m for m in notifications(app))
-        assert "Cancel the training job" not in _titles(app)
+        assert any("job cancelled after" in m for m in notifications(app))
+        assert "Cancel the job" not in _titles(app)
 
         _command(app, "Reset flow from random spins").callback()
         await settle(pilot)
@@ -796,5 +834,176 @@ def test_no_color_keeps_every_view_readable(tmp_path, monkeypatch):
         # the lattice is drawn by glyph, so it stays readable without colour
         assert any(set(row) <= GLYPHS and row.strip() for row in lines(app.w("lattice")))
         assert "T=" in status(app)
+
+    run(app, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# keys, help, README, status line
+
+
+def test_every_binding_has_one_row_in_the_key_table_and_the_readme_shows_it():
+    from rgflow.tui.app import RgflowApp
+    from rgflow.tui.keys import KEY_ROWS, README_END, README_START, key_table
+
+    ids = [i for row_ids, _ in KEY_ROWS for i in row_ids]
+    assert sorted(ids) == sorted(b.id for b in RgflowApp.BINDINGS)  # each exactly once
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split(README_START)[1].split(README_END)[0].strip()
+    assert shown == key_table(RgflowApp.BINDINGS)
+
+
+def test_browser_safe_key_for_every_action():
+    from rgflow.tui.app import RgflowApp
+
+    taken = {"ctrl+q", "ctrl+w", "ctrl+t", "ctrl+p", "ctrl+n", "ctrl+tab"}
+    actions: dict[str, set] = {}
+    for b in RgflowApp.BINDINGS:
+        actions.setdefault(b.action, set()).update(k.strip() for k in b.key.split(","))
+    assert "command_palette" in actions  # ctrl+p is the browser's print
+    for action, keys in actions.items():
+        assert keys - taken, action
+
+
+def test_temperature_keys_are_symmetric_and_the_help_says_so(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        T0 = app.session.T
+        await press(pilot, "plus", "plus", "plus", "minus")
+        assert app.session.T == pytest.approx(T0 + 0.29, abs=2e-6)
+        await press(pilot, "underscore", "underscore", "underscore", "equals_sign")
+        assert app.session.T == pytest.approx(T0, abs=2e-6)
+        await press(pilot, "plus")
+        assert f"T/Tc={(T0 + 0.1) / TC:.3f}" in status(app)
+        await press(pilot, "question_mark")
+        text = "\n".join(str(w.source) for w in app.screen.query("Markdown"))
+        assert "| = / - | temperature +0.01 / −0.01 |" in text
+        assert "| + / _ | temperature +0.1 / −0.1 |" in text
+
+    run(app, body)
+
+
+@pytest.mark.parametrize("size", [(40, 12), (80, 24), (120, 40)])
+def test_footer_keeps_the_essential_keys_and_the_status_line_the_view(tmp_path, size):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await pilot.pause()
+        shown = {w.description for w in app.query("FooterKey")
+                 if w.region.width > 0 and w.region.right <= size[0]}
+        assert {"View", "Save", "Help", "Quit"} <= shown, shown
+        assert "T ±0.01" in shown or size[0] < 100
+        assert any(v in status(app) for v in ("1/5 Lattice", "view 1/5", "v1/5"))
+        for pane in PANES["dashboard"]:  # titles kept (on the top border) at every size
+            widget = app.w(pane)
+            if widget.display and pane not in ("rg-pane", "dash-plot"):  # plot: inside
+                assert widget.border_title and widget.styles.border_top[0] != "", pane
+
+    run(app, body, size=size)
+
+
+def test_flow_runs_on_a_frozen_rbm_that_says_its_training_step(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        app.submit(lambda s: s.run_steps(30) and None)
+        await press(pilot, "5", "f")
+        frozen_at = app.driver.flow_rbm[1]
+        frozen_W = app.driver.flow_rbm[0].W.copy()
+        assert f"RBM frozen at train step {frozen_at}" in "\n".join(lines(app.w("flow-info")))
+        app.submit(lambda s: s.run_steps(10) and None)  # training goes on
+        await press(pilot, "f")
+        assert app.session.trainer.steps_done > frozen_at
+        np.testing.assert_array_equal(app.driver.flow_rbm[0].W, frozen_W)
+        assert not np.array_equal(app.session.trainer.rbm.W, frozen_W)
+        _command(app, "Flow N steps…").callback()
+        await _answer(pilot, "4")
+        assert app.session.flow_step_count == 6
+        _command(app, "Reset flow from data").callback()
+        await press(pilot, "f")  # a new flow freezes the RBM as it is now
+        assert app.driver.flow_rbm[1] == app.session.trainer.steps_done
+
+    run(app, body)
+
+
+def test_invalid_save_name_keeps_the_dialog_and_open_takes_a_typed_path(tmp_path):
+    app = make_app(tmp_path)
+    elsewhere = tmp_path / "elsewhere.npz"
+    other = new_session()
+    other.run_steps(2)
+    other.save(elsewhere)
+
+    async def body(pilot):
+        await press(pilot, "n", "s")
+        assert isinstance(app.screen, SaveDialog)
+        await pilot.press(*"bad name!", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveDialog)  # still open, with the reason
+        assert "invalid save name" in str(app.screen.query_one("#save-hint").render())
+        await press(pilot, "escape")
+        assert not list((tmp_path / "saves").glob("*.npz"))
+
+        await press(pilot, "o")
+        assert isinstance(app.screen, SaveBrowser)
+        app.screen.query_one("#browser-path").focus()
+        await pilot.press(*str(tmp_path / "missing.npz"), "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveBrowser)
+        assert "no such file" in str(app.screen.query_one("#browser-error").render())
+        app.screen.query_one("#browser-path").value = str(elsewhere)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert steps(app) == 2 and app.save_path == elsewhere
+
+    run(app, body)
+
+
+@pytest.mark.parametrize("L, size", [(16, (120, 40)), (8, (80, 24)), (32, (200, 60))])
+def test_lattice_rg_level_and_reconstruction_are_drawn_at_one_scale(tmp_path, L, size):
+    app = make_app(tmp_path, new_session(L=L))
+
+    async def body(pilot):
+        await press(pilot, "n")
+        lattice, recon, rg = app.w("lattice"), app.w("dash-recon"), app.w("rg-map")
+        width = lattice.columns_per_site * L  # columns the lattice spans
+        assert lattice.zoom >= 1 and width >= L
+        for widget in (recon, rg):
+            if not widget.display:  # another page of a small terminal
+                continue
+            drawn = widget._pixel_image(*widget.size)
+            assert drawn.shape[1] == width, (widget.id, drawn.shape, width)
+        if lattice.zoom > 1:
+            assert f"half-block ×{lattice.zoom}" in lattice.mode_label
+
+    run(app, body, size=size)
+
+
+def test_a_save_is_written_in_the_background_while_the_session_goes_on(tmp_path, monkeypatch):
+    import rgflow.core.persist as persist
+
+    gate, entered = threading.Event(), threading.Event()
+    real_write = persist.write_save
+
+    def slow_write(path, arrays, meta):
+        entered.set()
+        assert gate.wait(60)
+        return real_write(path, arrays, meta)
+
+    monkeypatch.setattr(persist, "write_save", slow_write)
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await press(pilot, "n")
+        app._save_to(tmp_path / "bg.npz")
+        await until(pilot, lambda: entered.is_set(), "the writer thread")
+        assert app.saves_writing == 1 and not app.settled
+        app.submit(lambda s: s.step() and None)  # the worker is free meanwhile
+        await until(pilot, lambda: app.driver.commands_done == app.driver.commands_submitted,
+                    "the step during the write")
+        assert steps(app) == 2 and not (tmp_path / "bg.npz").exists()
+        gate.set()
+        await settle(pilot)
+        assert Session.load(tmp_path / "bg.npz").step_count == 1  # the snapshot's state
 
     run(app, body)

@@ -1,15 +1,27 @@
 """Import hygiene: core never imports textual or rich; headless commands never import
 textual; importing core compiles nothing."""
 
+import importlib
+import pkgutil
 import subprocess
 import sys
 
 import pytest
 
-CORE_MODULES = ["rgflow.core", "rgflow.core.rng", "rgflow.core.ising", "rgflow.core.observables", "rgflow.core.exact", "rgflow.core.rg",
-                "rgflow.core.rbm", "rgflow.core.rbm_monitor", "rgflow.core.training", "rgflow.core.correlators",
-                "rgflow.core.thermometer", "rgflow.core.sampling", "rgflow.core.config", "rgflow.core.session",
-                "rgflow.core.persist", "rgflow.core.npzio", "rgflow.core.reproduce"]
+def _walk(package: str) -> list[str]:
+    """Every module of a package, found on disk (no hand-kept list to fall behind)."""
+    pkg = importlib.import_module(package)
+    return [package] + sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, package + "."))
+
+
+CORE_MODULES = _walk("rgflow.core")
+CLI_MODULES = _walk("rgflow.tui.cli")
+
+
+def test_the_walk_finds_the_modules():
+    assert {"rgflow.core.sampling", "rgflow.core.npzio", "rgflow.core.bench.ising"} \
+        <= set(CORE_MODULES)
+    assert "rgflow.tui.cli.sample" in CLI_MODULES
 
 
 def run_python(code: str) -> str:
@@ -19,13 +31,15 @@ def run_python(code: str) -> str:
     return out.stdout.strip()
 
 
+def loaded_after_import(module: str, packages: tuple) -> str:
+    """The modules of `packages` that importing `module` in a fresh interpreter loads."""
+    return run_python(f"import sys, {module}; "
+                      f"print(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r}))")
+
+
 @pytest.mark.parametrize("module", CORE_MODULES)
 def test_core_never_imports_textual_or_rich(module):
-    loaded = run_python(
-        f"import sys, {module}; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))"
-    )
-    assert loaded == "[]"
+    assert loaded_after_import(module, ("textual", "rich")) == "[]"
 
 
 def test_importing_core_compiles_nothing():
@@ -42,6 +56,11 @@ def test_importing_core_compiles_nothing():
     assert run_python(code) == "[]"
 
 
+@pytest.mark.parametrize("module", CLI_MODULES)
+def test_cli_modules_never_import_textual(module):
+    assert loaded_after_import(module, ("textual",)) == "[]"
+
+
 @pytest.mark.parametrize("argv", [
     ["--help"], ["sample", "--help"], ["rg", "--help"], ["train", "--help"],
     ["run", "--help"], ["info", "--help"], ["bench", "--help"], ["reproduce", "--help"],
@@ -56,6 +75,7 @@ def test_headless_commands_never_import_textual(argv):
     assert run_python(code).splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_headless_run_never_imports_textual(tmp_path):
     code = (
         "import sys\n"
@@ -92,3 +112,20 @@ def test_installs_one_import_name():
                          timeout=120, cwd="/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True", "True", "True"]
+
+
+def test_one_core_count_helper_and_one_rule_list():
+    """Default thread counts come from rgflow.core.cpu; the RG rules from config."""
+    import pathlib
+
+    import rgflow.core
+    import rgflow.tui
+
+    for package in (rgflow.core, rgflow.tui):
+        for path in pathlib.Path(package.__path__[0]).rglob("*.py"):
+            text = path.read_text()
+            if path.name != "cpu.py":
+                assert "sched_getaffinity" not in text, path
+            if path.name != "config.py":
+                assert '("average", "majority", "decimation")' not in text, path
+

@@ -2,15 +2,12 @@
 any work (one line, exit 2), options placed before a sub-command, a full disk at the end
 of a run."""
 
-import errno
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import assert_one_error_line
 
-from rgflow.core import npzio
-from rgflow.core.npzio import atomic_write_npz, read_npz
+from rgflow.core.npzio import read_npz
 from rgflow.tui.__main__ import main
 
 # each asks for far more work than a test could wait for: the refusal must come first
@@ -24,15 +21,6 @@ LONG_RUNS = {
 }
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    path = tmp_path / "data.npz"
-    spins = np.where(np.random.default_rng(0).random((1, 200, 4, 4)) < 0.5, -1, 1)
-    atomic_write_npz(path, {"spins": spins.astype(np.int8), "temperatures": np.array([2.0])},
-                     {"format": "rgflow-ising-samples"})
-    return path
-
-
 def _bad_outputs(tmp_path):
     (tmp_path / "plain").write_text("a regular file")
     bad = [str(tmp_path / "plain" / "x.npz")]
@@ -41,15 +29,12 @@ def _bad_outputs(tmp_path):
 
 
 @pytest.mark.parametrize("command", sorted(LONG_RUNS))
-def test_bad_output_refused_before_work(command, tmp_path, dataset, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for out in _bad_outputs(tmp_path):
-        argv = [a.replace("{data}", str(dataset)) for a in LONG_RUNS[command](out)]
-        rc = main(argv)
-        err = capsys.readouterr().err
+def test_bad_output_refused_before_work(command, in_tmp, small_dataset, run_cli):
+    for out in _bad_outputs(in_tmp):
+        argv = [a.replace("{data}", str(small_dataset)) for a in LONG_RUNS[command](out)]
+        rc, _, err = run_cli(argv)
         assert rc == 2, (argv, err)
-        assert err.count("\n") == 1 and err.startswith(f"rgflow {command}: error: "), err
-        assert "Traceback" not in err
+        assert_one_error_line(err, command)
 
 
 @pytest.mark.parametrize("argv", [
@@ -60,12 +45,11 @@ def test_bad_output_refused_before_work(command, tmp_path, dataset, capsys, monk
     ["open", "s1", "--preset", "big"],
     ["open", "s1", "--set", "L=8"],
 ])
-def test_misplaced_options_are_refused(argv, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    assert list(tmp_path.iterdir()) == []  # nothing was run, nothing written
+def test_misplaced_options_are_refused(argv, in_tmp, run_cli):
+    rc, _, err = run_cli(argv)
+    assert rc == 2
+    assert_one_error_line(err)
+    assert list(in_tmp.iterdir()) == []  # nothing was run, nothing written
 
 
 def test_options_after_the_command_are_honoured(tmp_path, capsys, monkeypatch):
@@ -80,26 +64,78 @@ def test_options_after_the_command_are_honoured(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().out.startswith("q ")
 
 
-def test_full_disk_at_the_end_of_a_run_saves_a_fallback(tmp_path, capsys, monkeypatch):
-    """ENOSPC injected for files in the output folder: one line, exit 2, and the finished
-    dataset is in the temporary folder, named in the message."""
-    if not Path("/proc/self/fd").is_dir():
-        pytest.skip("needs /proc/self/fd")
-    out_dir, spare_dir = tmp_path / "out", tmp_path / "tmp"
-    spare_dir.mkdir()
-    monkeypatch.setattr(npzio.tempfile, "tempdir", str(spare_dir))
-    real = os.fsync
-
-    def fsync(fd):
-        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(out_dir.resolve()) + os.sep):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fd)
-
-    monkeypatch.setattr(npzio.os, "fsync", fsync)
-    rc = main(["sample", "--L", "4", "--n", "3", "--out", str(out_dir / "d.npz")])
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+@pytest.mark.parametrize("command", ["sample", "train", "run"])
+def test_full_disk_at_the_end_of_a_run_saves_a_fallback(command, tmp_path, small_dataset,
+                                                          full_disk_in, spare_dir, run_cli):
+    """ENOSPC injected for files in the output folder (after the checks passed): one line,
+    exit 2, and the finished result is in the temporary folder, named in the message."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    full_disk_in(out_dir)
+    out = out_dir / "r.npz"
+    argv = {"sample": ["sample", "--L", "4", "--n", "3", "--out", out],
+            "train": ["train", "--data", small_dataset, "--steps", "3", "--batch", "10",
+                      "--out", out],
+            "run": ["run", "--set", "L=8", "--steps", "2", "--save", out]}[command]
+    rc, _, err = run_cli(argv)
+    err = err.strip().splitlines()[-1]
     assert rc == 2 and "No space left on device" in err
     spares = list(spare_dir.iterdir())
     assert len(spares) == 1 and str(spares[0]) in err
-    assert read_npz(spares[0])[0]["spins"].shape == (1, 3, 4, 4)
+    assert read_npz(spares[0])[0]  # a complete, readable file
     assert list(out_dir.iterdir()) == []
+
+
+def test_flag_aliases_mean_the_same(tmp_path, capsys):
+    from rgflow.tui.__main__ import build_parser
+
+    parser = build_parser()
+    for new, old in (("--algorithm", "--algo"), ("--threads", "--jobs")):
+        value = "wolff" if new == "--algorithm" else "2"
+        a = parser.parse_args(["sample", new, value, "--out", "x.npz"])
+        b = parser.parse_args(["sample", old, value, "--out", "x.npz"])
+        assert vars(a) == vars(b)
+    a = parser.parse_args(["reproduce", "--threads", "3"])
+    assert a.threads == 3 and parser.parse_args(["reproduce", "--jobs", "3"]).threads == 3
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["train", "--data", "d.npz", "--momentum", "0.5"], "--momentum applies to --optimizer sgd"),
+    (["train", "--data", "d.npz", "--cd", "--chains", "4"], "--chains applies to --pcd"),
+    (["train", "--data", "d.npz", "--cd", "--fresh-chain-field"], "applies to --pcd only"),
+    (["rg", "--data", "d.npz", "--rule", "average", "--seed", "3", "--out", "o.npz"],
+     "--seed applies to --rule majority"),
+    (["rg", "--data", "d.npz", "--rule", "majority", "--b", "3", "--seed", "3", "--out",
+      "o.npz"], "--seed applies to --rule majority with an even --b"),
+    (["run", "--set", "lr0=1", "--steps", "1", "--save", "q"], "did you mean 'lr'?"),
+    (["run", "--set", "L=x", "--steps", "1", "--save", "q"], "L must be a whole number"),
+])
+def test_options_that_do_not_apply_are_refused(argv, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [*argv, "--out", str(tmp_path / "o.npz")] if argv[0] == "train" else argv
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "o.npz").exists() and not (tmp_path / "saves" / "q.npz").exists()
+
+
+def test_run_help_lists_every_setting_with_its_default(capsys):
+    from dataclasses import fields
+
+    from rgflow.core.config import SessionConfig
+
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for f in fields(SessionConfig):
+        assert f"{f.name}=" in text, f.name
+    assert "lr=0.001" in text and "L=32" in text
+
+
+@pytest.mark.parametrize("command", ["sample", "rg", "train", "bench", "run", "resume", "info",
+                                     "ls", "open", "reproduce", "calibrate"])
+def test_every_command_has_a_description(command, capsys):
+    from rgflow.tui.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    parser = sub.choices[command]
+    assert parser.description and len(parser.description) > 40, command

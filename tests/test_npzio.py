@@ -2,7 +2,6 @@
 temporary write and the rename, a full disk), and the output-path rule every command uses."""
 
 import errno
-import os
 from pathlib import Path
 
 import numpy as np
@@ -59,31 +58,7 @@ def test_error_while_writing_keeps_the_old_file_and_no_temp(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
 
 
-@pytest.fixture
-def full_disk_in(monkeypatch):
-    """Make fsync fail with ENOSPC for files in one folder (a full disk there), elsewhere
-    not: returns a function(folder) that arms it."""
-    real = os.fsync
-
-    def arm(folder):
-        folder = str(Path(folder).resolve())
-
-        def fsync(fd):
-            if os.readlink(f"/proc/self/fd/{fd}").startswith(folder + os.sep):
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return real(fd)
-
-        monkeypatch.setattr(npzio.os, "fsync", fsync)
-
-    if not Path("/proc/self/fd").is_dir():
-        pytest.skip("needs /proc/self/fd")
-    return arm
-
-
-def test_write_or_fallback_saves_the_result_elsewhere(tmp_path, monkeypatch, full_disk_in):
-    spare_dir = tmp_path / "tmp"
-    spare_dir.mkdir()
-    monkeypatch.setattr(npzio.tempfile, "tempdir", str(spare_dir))
+def test_write_or_fallback_saves_the_result_elsewhere(tmp_path, full_disk_in, spare_dir):
     out_dir = tmp_path / "full"
     out_dir.mkdir()
     full_disk_in(out_dir)
@@ -107,6 +82,8 @@ def test_output_path_rule(tmp_path):
     with pytest.raises(UsageError, match="already exists"):
         check_output_path(tmp_path / "file", False)
     assert check_output_path(tmp_path / "file", True) == tmp_path / "file"
+    with pytest.raises(UsageError, match="not a regular file"):
+        check_output_path("/dev/null", True)  # never replaced by a file, even with --force
     made = check_output_path(tmp_path / "a" / "b" / "x.npz", False)
     assert made.parent.is_dir() and list(made.parent.iterdir()) == []  # the probe is gone
 

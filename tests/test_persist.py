@@ -194,3 +194,60 @@ def test_kill_9_during_checkpoints_keeps_a_loadable_save(tmp_path):
     leftovers = [p for p in tmp_path.iterdir() if p.name != "ckpt.npz"]
     # a killed writer may leave its temp file behind, never a damaged target
     assert all(p.name.startswith(".ckpt.npz.") for p in leftovers)
+
+
+# ---- session state validation (rgflow.core.persist.validate_session_state) ---------------
+
+def _session_state():
+    from rgflow.core.config import SessionConfig
+    from rgflow.core.session import Session
+
+    s = Session(SessionConfig(L=8, dataset_capacity=200, batch=20, chains=20, train=False,
+                              sample_spacing=1))
+    s.run_steps(30)
+    return s.state()
+
+
+def _set(d, key, value):
+    d[key] = value
+
+
+CORRUPTIONS = {
+    "invalid config": lambda a, m: _set(m["config"], "L", 7),
+    "meta is incomplete": lambda a, m: m.pop("live"),
+    "counter 'sweeps' missing": lambda a, m: m["counters"].pop("sweeps"),
+    "missing member 'rng_mc'": lambda a, m: a.pop("rng_mc"),
+    "member 'spins' has shape": lambda a, m: _set(a, "spins", a["spins"][:4]),
+    "spins hold values other than": lambda a, m: _set(a, "spins", a["spins"] * 0),
+    "meta 'live' holds invalid values": lambda a, m: _set(m["live"], "T", -1.0),
+    "meta 'live' is malformed": lambda a, m: _set(m["live"], "T", "hot"),
+    "dataset holds values other than": lambda a, m: _set(a, "dataset", a["dataset"] * 2),
+    "holds NaN or infinite values": lambda a, m: _set(a, "rbm_W", a["rbm_W"] * np.nan),
+    "missing or malformed history 'pll'": lambda a, m: a.pop("history_pll"),
+    "invalid live spacing": lambda a, m: _set(m["counters"], "live_spacing", 0),
+}
+
+
+def test_a_valid_session_state_passes():
+    from rgflow.core.persist import validate_session_state
+    from rgflow.core.session import HISTORIES
+
+    arrays, meta = _session_state()
+    v = validate_session_state(arrays, meta, "s.npz", HISTORIES)
+    assert v.config.L == 8 and v.counters["step"] == 30 and set(v.histories) == set(HISTORIES)
+
+
+@pytest.mark.parametrize("reason", sorted(CORRUPTIONS))
+def test_each_inconsistency_is_one_save_file_error(reason):
+    import copy
+
+    from rgflow.core.persist import validate_session_state
+    from rgflow.core.session import HISTORIES
+
+    arrays, meta = _session_state()
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    meta = copy.deepcopy(meta)
+    CORRUPTIONS[reason](arrays, meta)
+    with pytest.raises(SaveFileError, match="s.npz") as info:
+        validate_session_state(arrays, meta, "s.npz", HISTORIES)
+    assert reason in str(info.value) and "\n" not in str(info.value)

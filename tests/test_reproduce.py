@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from rgflow.core.npzio import read_npz
+from rgflow.core.reproduce.claims import VERDICTS
 from rgflow.core.reproduce.exp3_rbm_flow import FLOW_STARTS
 from rgflow.core.reproduce.plan import assign_keys, build_plan
 from rgflow.core.reproduce.presets import get_preset
-from rgflow.core.reproduce.report import OUTPUT_FILES, write_outputs
+from rgflow.core.reproduce.report import OUTPUT_FILES
 from rgflow.core.reproduce.runner import Pipeline, compute_stage, default_threads, set_threads
 from rgflow.core.reproduce.stage import StageOutput, cache_hit
 from rgflow.tui.__main__ import main
@@ -171,18 +172,45 @@ def test_report_mentions_every_experiment_and_setting(tiny_run):
     text = (d / "report.md").read_text()
     for k in range(1, 5):
         assert f"## Experiment {k}" in text
-    for name in ("rbm_lr", "flow_steps", "grid", "corr_samples"):
-        assert f"| {name} |" in text
+    for name, words in (("rbm_lr", "RBM learning rate (Adam)"), ("flow_steps", "RBM flow: steps"),
+                        ("grid", "thermometer temperature grid"),
+                        ("corr_samples", "⟨v h⟩ Monte Carlo configurations")):
+        assert f"| `{name}` |" in text
+        assert f"| {words}" in text
     assert "±" in text and "As measured" in text
 
 
-def test_figures_written_when_matplotlib_is_available(tiny_run):
+def test_report_opens_with_the_claims_and_warns_on_tiny(tiny_run):
     d, summary = tiny_run
-    pytest.importorskip("matplotlib")
-    for name in ("exp1_correlators.png", "exp2_rg_temperature.png", "exp3_rbm_flow.png",
-                 "exp4_stacked.png"):
-        assert (d / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert name in summary["files"]
+    text = (d / "report.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[:2] == ["## The paper's claims, as measured", "## How to read this"]
+    assert "Smoke test: numbers are not meaningful" in text.split("## ")[0]
+    results = json.loads((d / "results.json").read_text())
+    claims = results["claims"]
+    assert [c["number"] for c in claims] == list(range(1, len(claims) + 1))
+    assert len(claims) >= 7
+    table = text.split("## The paper's claims, as measured")[1].split("\n## ")[0]
+    for c in claims:
+        assert c["verdict"] in VERDICTS
+        assert f"| {c['number']} | {c['claim']} |" in table
+        assert f"**{c['verdict']}**" in table
+
+
+def test_figures_are_written_and_embedded(tiny_run):
+    d, summary = tiny_run
+    pngs = sorted((d / "figures").glob("*.png"))
+    assert len(pngs) >= 6
+    text = (d / "report.md").read_text()
+    html = (d / "report.html").read_text()
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"figures/{png.name}" in summary["files"]
+        assert f"](figures/{png.name})" in text
+    # report.html stands alone: every figure inlined, none linked
+    assert html.count('src="data:image/png;base64,') == len(pngs)
+    assert 'src="figures/' not in html
+    assert "<table>" in html and "<h2>The paper's claims, as measured</h2>" in html
 
 
 def test_second_run_hits_the_cache_and_reproduces_results(tiny_run):
@@ -200,11 +228,17 @@ def test_second_run_hits_the_cache_and_reproduces_results(tiny_run):
 
 def test_plan_lists_stages_with_estimates(tiny_run):
     d, _ = tiny_run
-    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--plan"])
+    code, stdout = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--plan",
+                            "--json"])
     assert code == 0
     plan = json.loads(stdout)
     assert all(s["cached"] for s in plan["stages"])
     assert all(s["estimate_s"] >= 0 for s in plan["stages"])
+    code, table = run_cli(["reproduce", "--preset", "tiny", "--out", str(d), "--plan"])
+    assert code == 0
+    rows = [line.split() for line in table.splitlines() if line[:1].isdigit()]
+    assert [r[1] for r in rows] == [s["name"] for s in plan["stages"]]
+    assert all(r[-1] == "cached" for r in rows)
 
 
 # --------------------------------------------------------------------------- arguments
@@ -326,19 +360,6 @@ def test_stage_results_do_not_depend_on_threads(tiny_run, tmp_path):
                 np.testing.assert_array_equal(new[k], old[k], err_msg=f"{name}: {k}")
     finally:
         set_threads(default_threads())
-
-
-def test_missing_matplotlib_skips_figures_with_a_note(tiny_run, tmp_path, monkeypatch):
-    import sys
-
-    d, _ = tiny_run
-    pipe = Pipeline(TINY, d)
-    outputs = {st.name: StageOutput(st.path) for st in pipe.stages}
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
-    files, _ = write_outputs(TINY, pipe.stages, outputs, tmp_path)
-    assert not list(tmp_path.glob("*.png")) and not [f for f in files if f.endswith(".png")]
-    assert "matplotlib is not installed" in (tmp_path / "report.md").read_text()
-    assert (tmp_path / "results.json").read_bytes() == (d / "results.json").read_bytes()
 
 
 # --------------------------------------------------------------------------- Dask runs

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgflow.core.config import PRESETS, SessionConfig, build_config
+from rgflow.core.config import SESSION_PRESETS, SessionConfig, build_config
 from rgflow.core.errors import SaveFileError, UsageError
 from rgflow.core.session import History, Session
 
@@ -41,7 +41,7 @@ def test_build_config_layers(tmp_path):
     toml.write_text("L = 16\nlr = 0.01\ntrain = false\n")
     c = build_config("quick", toml, ["lr=0.02", "T=tc", "algorithm=heatbath"])
     assert (c.L, c.lr, c.train, c.algorithm) == (16, 0.02, False, "heatbath")
-    for preset in PRESETS:
+    for preset in SESSION_PRESETS:
         build_config(preset)
 
 
@@ -130,6 +130,7 @@ def test_same_seed_same_arrays_and_frames_do_not_perturb():
     assert_same_state(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["metropolis", "heatbath", "wolff"])
 def test_save_load_continue_is_bit_exact(tmp_path, algorithm):
     n, m = 23, 17
@@ -242,6 +243,7 @@ def test_background_checkpoint_equals_direct_save(tmp_path):
         np.testing.assert_array_equal(bg_arrays[name], direct_arrays[name], err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes", [
     dict(train=False, sample_spacing=7),
     dict(train=True, sample_spacing=9, sweeps_per_step=2, algorithm="heatbath", h=0.3),
@@ -277,3 +279,77 @@ def test_steps_with_samples_are_batched():
     s.run_steps(120)
     assert s.step_count == 120 and s.samples_taken == 40
     assert calls and max(n for n, _, _ in calls) >= 60 and all(e == 3 for _, _, e in calls)
+
+
+# ---- the live dataset's spacing follows tau_int -----------------------------------------
+
+def _live(**kw):
+    from rgflow.core.exact import TC
+
+    base = dict(L=16, T=TC, algorithm="metropolis", sample_spacing=1, train=False,
+                dataset_capacity=400, holdout_every=10, seed=3)
+    return Session(SessionConfig(**{**base, **kw}))
+
+
+def test_live_spacing_is_at_least_two_tau_near_tc():
+    """L = 16 at Tc with checkerboard Metropolis: tau_int is several sweeps, so the
+    configured spacing of 1 sweep is raised to >= 2 tau_int, and the Frame reports it."""
+    from rgflow.core.observables import tau_int
+
+    s = _live()
+    s.run_steps(3000)
+    assert s.tau_sweeps > 3, s.tau_sweeps
+    assert s.live_spacing >= 2 * s.tau_sweeps
+    # the estimate is the larger of E's and |m|'s tau_int over the recent history
+    n = s.histories["energy"].total
+    assert n >= 2000
+    frame = s.frame()
+    assert frame.sample_spacing == s.live_spacing and frame.tau_int_sweeps == s.tau_sweeps
+    assert 0 < frame.independent_samples <= frame.dataset_count
+    e = s.histories["energy"].values()[-2000:]
+    m = s.histories["abs_m"].values()[-2000:]
+    # measured at the last refresh, a few samples ago: the same within its error
+    expected = max(tau_int(e)[0], tau_int(m)[0])
+    assert s.tau_sweeps == pytest.approx(expected, rel=0.3)
+
+
+def test_live_spacing_does_not_depend_on_chunking():
+    a, b = _live(), _live()
+    a.run_steps(2500)
+    while b.step_count < 2500:
+        b.run_steps(min(37, 2500 - b.step_count))
+    assert a.live_spacing == b.live_spacing and a.tau_sweeps == b.tau_sweeps
+    np.testing.assert_array_equal(a.dataset, b.dataset)
+    np.testing.assert_array_equal(a.spins, b.spins)
+
+
+def test_live_spacing_survives_save_and_load(tmp_path):
+    a = _live()
+    a.run_steps(1500)
+    path = tmp_path / "s.npz"
+    a.save(path)
+    b = Session.load(path)
+    assert (b.live_spacing, b.tau_sweeps) == (a.live_spacing, a.tau_sweeps)
+    a.run_steps(1000)
+    b.run_steps(1000)
+    np.testing.assert_array_equal(a.dataset, b.dataset)
+    assert a.live_spacing == b.live_spacing
+
+
+def test_changing_temperature_measures_tau_afresh():
+    s = _live(algorithm="heatbath")
+    s.run_steps(1500)
+    assert s.tau_sweeps > 3
+    s.set_temperature(50.0)
+    since = s.histories["energy"].total
+    s.run_steps(1500)
+    assert s._tau_since == since
+    assert s.tau_sweeps < 2  # the hot dynamics' own tau, not the mix with Tc's
+
+
+def test_effective_samples():
+    from rgflow.core.sampling import effective_samples
+
+    assert effective_samples(100, 10, 2.0) == 100  # spacing >= 2 tau: all independent
+    assert effective_samples(100, 2, 10.0) == pytest.approx(10.0)  # tau = 5 samples
+    assert effective_samples(100, 1, float("nan")) == 100

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from error_bars import assert_error_matches_scatter
 
 from rgflow.core import thermometer as TH
 from rgflow.core.errors import UsageError
@@ -193,7 +194,8 @@ def test_reference_curves_against_enumeration():
 
 
 def test_observable_thermometer_recovers_mc_temperature_l8(reference_l8):
-    """Reference and held-out sets from two independent runs of rgflow.core.sampling (seeds 11, 12)."""
+    """Reference and held-out sets from two independent runs of rgflow.core.sampling
+    (seeds 11, 12)."""
     from rgflow.core.sampling import SampleSpec, generate
 
     th = TH.ObservableThermometer.from_reference(reference_l8)
@@ -319,3 +321,56 @@ def test_mlp_rejects_bad_input():
         mlp.predict_proba(x)  # not trained
     with pytest.raises(UsageError):
         TH.MLPThermometer(activation="softplus")
+
+
+# ---------------------------------------------------------------- error bars over repeats
+
+REPEATS = 200
+
+
+@pytest.fixture(scope="module")
+def l4_thermometers():
+    """Both thermometers for L = 4: a classifier trained on exactly sampled configurations on
+    a six-point grid, and observable matching against exact-enumeration curves."""
+    grid = np.array([1.0, 1.6, 2.2, 2.8, 3.4, 4.0])
+    rng = np.random.default_rng(501)
+    train = np.stack([exact_samples_l4(T, 500, rng) for T in grid])
+    mlp = TH.MLPThermometer(n_hidden=16)
+    mlp.fit(*TH.grouped_dataset(train), grid, epochs=10, batch=50, lr=3e-3, seed=0)
+    return mlp, TH.ObservableThermometer.from_exact(4, np.arange(0.5, 6.01, 0.25))
+
+
+@pytest.mark.parametrize("T", [1.9, 2.7])
+def test_repeats_measured_temperature_error_bars(l4_thermometers, T):
+    """The pipeline's per-set thermometer readings (classifier mean temperature, observable-
+    matching temperature, <|m|>) against the scatter over 200 independent sets of 100 exactly
+    sampled L = 4 configurations: each reported error must match the observed scatter
+    (tests/error_bars.py). A classifier error without its 1/sqrt(n) is 10x too large."""
+    mlp, obs = l4_thermometers
+    rng = np.random.default_rng(502)
+    readings = [TH.measure_temperature(exact_samples_l4(T, 100, rng), mlp, obs)
+                for _ in range(REPEATS)]
+    exact_abs_m = float(enumerate_ising(4, T)["abs_magnetisation"])
+    for key, truth in (("T_mlp", None), ("T_obs", T), ("abs_m", exact_abs_m)):
+        assert_error_matches_scatter([r[key] for r in readings],
+                                     [r[f"{key}_err"] for r in readings], truth=truth, label=key)
+
+
+def test_repeats_reference_curve_errors_account_for_autocorrelation():
+    """reference_from_spins on 200 independent Metropolis chains at L = 4 sampled every sweep
+    (tau_int ~ 1.2 sweeps): its errors of E/N and <|m|>, inflated by sqrt(2 tau_int), must
+    match the scatter of the chain means (without the inflation they are ~35% too small), and
+    the means must agree with exact enumeration."""
+    from rgflow.core.sampling import SampleSpec, generate
+
+    T = 2.5
+    spins, _, _ = generate(SampleSpec(L=4, temperatures=(T,) * REPEATS, n=500,
+                                      algorithm="metropolis", seed=7, thermalize=200,
+                                      spacing=1))
+    ref = TH.reference_from_spins(spins)
+    exact = enumerate_ising(4, T)
+    # Autocorrelated enough that a missing sqrt(2 tau) (> 1.4) is beyond the ~20% resolution.
+    assert ref["tau_e"].mean() > 1.0
+    for key, truth in (("e", exact["energy_per_spin"]), ("m", exact["abs_magnetisation"])):
+        assert_error_matches_scatter(ref[f"{key}_mean"], ref[f"{key}_err"], truth=float(truth),
+                                     label=key)

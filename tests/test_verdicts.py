@@ -7,6 +7,7 @@ import pytest
 
 from rgflow.core.exact import TC
 from rgflow.core.reproduce.verdicts import (
+    agreement,
     common_endpoint,
     compare,
     direction,
@@ -126,3 +127,11 @@ def test_common_endpoint_weighted_mean():
 
 def test_exact_value_has_zero_error():
     assert exact_value(0.125) == {"value": 0.125, "error": 0.0}
+
+
+@pytest.mark.parametrize("z, word", [(0.0, "consistent"), (2.0, "consistent"),
+                                     (-2.0, "consistent"), (2.1, "energy higher"),
+                                     (-2.1, "energy lower"), (None, "undetermined"),
+                                     (float("nan"), "undetermined")])
+def test_agreement_of_the_two_observable_readings(z, word):
+    assert agreement(z)["verdict"] == word

@@ -622,3 +622,53 @@ def test_plot_view_small_sizes_and_bad_data_do_not_crash():
             plot.set_scale(xscale="cubic")
 
     run_app(OneWidget(plot), body, size=(60, 20))
+
+
+def test_diverging_ends_stand_out_on_dark_and_light_backgrounds():
+    from rgflow.tui.widgets.palette import DIVERGING, contrast_ratio
+
+    for end in (DIVERGING[0], DIVERGING[-1]):
+        # WCAG's 3:1 for graphics, against black, a dark theme's grey and white
+        for background in ((0, 0, 0), (30, 30, 30), (255, 255, 255)):
+            assert contrast_ratio(end, background) >= 3.0, (end, background)
+
+
+def test_sign_glyphs_tell_negative_zero_and_positive_apart():
+    from rgflow.tui.widgets.palette import NEGATIVE_GLYPHS, POSITIVE_GLYPHS, sign_glyph
+
+    glyphs = [sign_glyph(level, 11) for level in range(11)]
+    assert glyphs[5] == " "
+    assert set(glyphs[:5]) <= set(NEGATIVE_GLYPHS) and set(glyphs[6:]) <= set(POSITIVE_GLYPHS)
+    assert glyphs[0] == NEGATIVE_GLYPHS[0] and glyphs[-1] == POSITIVE_GLYPHS[-1]  # strongest
+    assert glyphs[4] == NEGATIVE_GLYPHS[-1] and glyphs[6] == POSITIVE_GLYPHS[0]  # weakest
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_heat_map_colour_bar_and_no_color_sign(monkeypatch, no_color):
+    from rgflow.tui.widgets.palette import NEGATIVE_GLYPHS, POSITIVE_GLYPHS
+
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    values = np.tile(np.linspace(-1.0, 1.0, 20), (10, 1))  # negative left, positive right
+    view = HeatMap(title="m")
+    app = OneWidget(view)
+
+    async def body(pilot):
+        view.set_data(values, -1.0, 1.0)
+        await pilot.pause()
+        legend = view.border_subtitle
+        assert legend.startswith("-1 ") and legend.endswith(" 1")  # values at both ends
+        text = [view.render_line(y).text for y in range(view.size.height)]
+        cells = "".join(text)
+        if no_color:
+            assert any(g in legend for g in NEGATIVE_GLYPHS)
+            assert any(g in legend for g in POSITIVE_GLYPHS)
+            row = next(r for r in text if r.strip())
+            left, right = row.strip()[:3], row.strip()[-3:]
+            assert set(left) <= set(NEGATIVE_GLYPHS) and set(right) <= set(POSITIVE_GLYPHS)
+        else:
+            assert "█" in legend or "▀" in cells
+
+    run_app(app, body, size=(40, 12))

@@ -18,7 +18,6 @@ what happened through plain method calls made on the worker thread.
 
 import dataclasses
 import gc
-import os
 import queue
 import threading
 import time
@@ -49,8 +48,9 @@ Command = Callable[["Session"], str | None]
 
 def default_threads() -> int:
     """numba threads in the app: one core is left for the UI."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    from rgflow.core.cpu import available_cores
+
+    return max(1, available_cores() - 1)
 
 
 def set_numba_threads(n: int) -> None:
@@ -142,6 +142,7 @@ class SessionDriver:
         self.analysis_version = 0
         self.generation = 0  # bumped when the session is replaced or resized
         self.stopped_by_error = False
+        self.flow_rbm: tuple | None = None  # (frozen RBM copy, its training step) of the flow
         # worker-only state
         self._seq = 0
         self._publish_due = 0.0  # when the next periodic frame is due (perf_counter)
@@ -287,7 +288,9 @@ class SessionDriver:
 
         def rg_and_flow():
             t = tiny()
-            for rule in ("average", "majority", "decimation"):
+            from rgflow.core.config import RG_RULES
+
+            for rule in RG_RULES:
                 t.rg_levels(rule)
             t.flow_step()
 
@@ -397,6 +400,7 @@ class SessionDriver:
     def session_changed(self) -> None:
         """Worker: after open / a new L, drop everything derived from the old session."""
         self.generation += 1
+        self.flow_rbm = None
         self._rbm_view = None
         self.analysis = {}
         self.analysis_version += 1
@@ -440,6 +444,7 @@ class SessionDriver:
             "monitor_every": s.config.monitor_every,
             "rg_b": s.config.rg_b,
             "hidden": n_hidden,
+            "flow_rbm_step": None if self.flow_rbm is None else self.flow_rbm[1],
         }
         self._seq += 1
         self.published = Published(self._seq, frame, extras, done)

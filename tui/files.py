@@ -8,6 +8,9 @@ saves). Saves are written on a writer thread from a snapshot taken by the sessio
 so the simulation does not wait for the disk.
 """
 
+import contextlib
+import fcntl
+import os
 import re
 import threading
 import time
@@ -67,14 +70,36 @@ def write_autosave(snapshot: tuple[dict, dict], save_name: str | None, directory
                    when: float | None = None, keep: int = AUTOSAVE_KEEP) -> Path:
     """Write a session snapshot ((arrays, meta) from Session.snapshot()) as a new autosave
     of the session called save_name (None: never saved), atomically; then delete that
-    session's autosaves beyond the newest `keep`. Returns the path written."""
+    session's autosaves beyond the newest `keep` (except a dropped session's autosave that has
+not been offered yet, tui/lifecycle.py). Returns the path written."""
     from rgflow.core.persist import write_save
 
-    path = autosave_path(save_name, directory, when)
-    write_save(path, *snapshot)
-    for old in list_autosaves(directory, autosave_session_name(save_name))[keep:]:
-        old.unlink(missing_ok=True)
+    from .lifecycle import dropped_note_path
+
+    with autosave_lock(directory):
+        path = autosave_path(save_name, directory, when)
+        write_save(path, *snapshot)
+        for old in list_autosaves(directory, autosave_session_name(save_name))[keep:]:
+            if not dropped_note_path(directory, old).exists():  # kept until it is offered
+                old.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def autosave_lock(directory=None):
+    """Held while an autosave's name is chosen, the file written and old ones pruned: app
+    processes sharing a saves directory (`rgflow serve` tabs stopping together) never pick
+    the same name."""
+    from rgflow.core.persist import saves_dir
+
+    d = saves_dir(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / ".autosave.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class FilesMixin:
@@ -113,7 +138,7 @@ class FilesMixin:
                     self.notify(str(exc), severity="error")
 
         default = self.save_path.stem if self.save_path is not None else ""
-        self.push_screen(SaveDialog(self._list_saves, default), chosen)
+        self.push_screen(SaveDialog(self._list_saves, default, check=self._resolve), chosen)
 
     def _save_to(self, path: Path | None, then: Callable[[], None] | None = None,
                  only_if_unsaved: bool = False) -> None:
@@ -263,6 +288,42 @@ class FilesMixin:
             self.exit()  # nothing has run yet (or nothing can run): nothing to save
             return
         self.autosave(then=self.exit, only_if_unsaved=True)
+
+    # -- exports of the view shown (arrays from the view's module) and screenshots
+    def _exports_dir(self) -> Path:
+        from rgflow.core.persist import saves_dir
+
+        return saves_dir(self.saves_dir) / "exports"
+
+    def export_view(self) -> None:
+        """Write the arrays behind the current view to saves/exports/<view>-step<N>.npz."""
+        pub = self.driver.published
+        if pub is None:
+            return
+        f, extras = pub.frame, pub.extras
+        from .views import MODULES
+
+        arrays = {"spins": f.spins, **MODULES[self.view].export(self, f, extras)}
+        meta = {"view": self.view, "T": f.T, "L": f.L, "step": f.step, "sweeps": f.sweeps,
+                "train_step": f.train_step, "unit": extras["unit"]}
+        path = self._exports_dir() / f"{self.view}-step{f.step}.npz"
+
+        def write(_s):
+            from rgflow.core.npzio import atomic_write_npz
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_npz(path, arrays, meta)
+            self.last_export = path
+            return f"exported {path}"
+        self.submit(write)
+
+    def screenshot(self) -> Path:
+        directory = self._exports_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{self.view}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        path = Path(self.save_screenshot(filename=name, path=str(directory)))
+        self.notify(f"screenshot {path}")
+        return path
 
 
 def _mark_unsaved(s) -> None:

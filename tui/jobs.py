@@ -51,6 +51,29 @@ def train_job(driver, n: int) -> Iterator[tuple[int, int]]:
                            timeout=3)
 
 
+def frozen_flow_step(driver, s) -> int:
+    """One RBM flow step on the driver's frozen copy of the RBM (taken at the first step
+    after a reset of the flow, or of the session), so every step of one flow uses the same
+    model while training goes on. Worker thread only."""
+    if driver.flow_rbm is None or s.flow_v is None:
+        driver.flow_rbm = (s.trainer.rbm.copy(), s.trainer.steps_done)
+    live = s.trainer.rbm
+    s.trainer.rbm = driver.flow_rbm[0]
+    try:
+        return s.flow_step()
+    finally:
+        s.trainer.rbm = live
+
+
+def flow_job(driver, n: int) -> Iterator[tuple[int, int]]:
+    """n flow steps on the frozen RBM, one per next(), on the session's worker."""
+    for i in range(n):
+        frozen_flow_step(driver, driver.session)
+        yield i + 1, n
+    driver.listener.notify(f"{n} flow steps done (flow step {driver.session.flow_step_count})",
+                           timeout=3)
+
+
 def run_reproduce(post, preset, out: Path, threads: int, stop: threading.Event) -> dict:
     """Thread worker body: run a reproduce preset into out, posting its progress. Returns
     the run's summary, or {'stopped': ...} / {'error': ...}; never raises."""
@@ -134,14 +157,21 @@ class JobsMixin:
         self._reproduce_stop.set()
         self._calibrate_stop.set()
 
-    # -- train N steps (on the session worker)
-    def train_steps_text(self, text: str) -> None:
+    def _count(self, text: str) -> int | None:
+        """A positive whole number typed in a dialog, or None (after a notification)."""
         try:
             n = int(text)
-            if n <= 0:
-                raise ValueError
         except ValueError:
+            n = 0
+        if n <= 0:
             self.notify(f"not a positive whole number: {text!r}", severity="error")
+            return None
+        return n
+
+    # -- train N steps, flow N steps (on the session worker)
+    def train_steps_text(self, text: str) -> None:
+        n = self._count(text)
+        if n is None:
             return
         driver = self.driver
 
@@ -153,14 +183,31 @@ class JobsMixin:
             return f"training {n} steps in the background"
         self.submit(start)
 
+    def flow_steps_text(self, text: str) -> None:
+        n = self._count(text)
+        if n is None:
+            return
+        driver = self.driver
+        self.submit(lambda s: driver.start_job(flow_job(driver, n), n) or
+                    f"{n} flow steps in the background")
+
+    def reset_flow(self, source: str) -> None:
+        """Restart the flow chains; the next step freezes the RBM as it is then."""
+        driver = self.driver
+
+        def reset(s):
+            s.flow_reset(source)
+            driver.flow_rbm = None
+        self.submit(reset)
+
     def cancel_job(self) -> None:
         driver = self.driver
 
         def cancel(_s):
             if driver.job is None:
-                return "no training job is running"
+                return "no job is running"
             done = driver.cancel_job()
-            return f"training job cancelled after {done[0] if done else 0} steps"
+            return f"job cancelled after {done[0] if done else 0} steps"
         self.submit(cancel)
 
     # -- reproduce

@@ -28,11 +28,12 @@ class StatusContext:
 def status_text(f, extras: dict, ctx: StatusContext, width: int) -> str:
     """The status line. Fields are dropped, least important first, until it fits."""
     if not ctx.ready:
-        state = f"⧗ {ctx.loading_text or 'starting'}"
+        glyph, state = "⧗", f"⧗ {ctx.loading_text or 'starting'}"
     else:
-        state = "▶ running" if ctx.running else "⏸ paused"
+        glyph = "▶" if ctx.running else "⏸"
+        state = f"{glyph} running" if ctx.running else f"{glyph} paused"
     T, arrow = (f.T, "=") if ctx.pending_T is None else (ctx.pending_T, "→")
-    tc = " (Tc)" if abs(T - TC) < 5e-5 else ""
+    tc = " (Tc)" if abs(T - TC) < 5e-5 else f" T/Tc={T / TC:.3f}"
     acc = "–" if np.isnan(f.acceptance) else f"{f.acceptance:.3f}"
     rate = extras.get("rate", float("nan"))
     rate_text = "–" if not np.isfinite(rate) else si(rate)
@@ -46,11 +47,11 @@ def status_text(f, extras: dict, ctx: StatusContext, width: int) -> str:
     if ctx.paged:
         view = f"view {ctx.view_number}/{ctx.view_count}" + (
             f" page {ctx.page + 1}/{ctx.pages}" if ctx.pages > 1 else "")
-    # (priority, text): lower numbers survive longer
+    # (priority, text): lower numbers survive longer; the view is always there
     fields = [(0, state), (0, f"T{arrow}{T:.4f}{tc}"), (1, f"L={f.L} {f.algorithm}"),
               (4, f"sweeps {f.sweeps}"), (6, f"acc {acc}"),
               (3, f"{rate_text} flips/s"), (2, train), (7, f"{ctx.fps:.0f} fps"),
-              (2, name), (1 if ctx.paged else 5, view)]
+              (2, name), (0, view)]
     if ctx.job_text:
         fields.append((3, ctx.job_text))
     for limit in range(8, -1, -1):
@@ -58,6 +59,13 @@ def status_text(f, extras: dict, ctx: StatusContext, width: int) -> str:
         line = " " + " │ ".join(parts)
         if len(line) <= width:
             return line
+    # very narrow: the short forms of what must stay (state, T, view and page)
+    short_view = f"v{ctx.view_number}/{ctx.view_count}" + (
+        f" p{ctx.page + 1}/{ctx.pages}" if ctx.pages > 1 else "")
+    short_T = f"T{arrow}{T:.4f}" + ("" if tc == " (Tc)" else f" {T / TC:.3f}Tc")
+    line = " " + " │ ".join((glyph, short_T, short_view))
+    if len(line) > width:  # narrower still: the ratio to Tc goes before the view does
+        line = " " + " │ ".join((glyph, f"T{arrow}{T:.4f}", short_view))
     return line[:max(0, width)]
 
 

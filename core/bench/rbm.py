@@ -18,7 +18,6 @@ with 10% flipped), so no Monte Carlo is needed.
 """
 
 import importlib.util
-import os
 import sys
 import time
 
@@ -101,10 +100,9 @@ def _gemm_only_step(W, n_chains: int):
 
 
 def _all_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        return os.cpu_count() or 1
+    from rgflow.core.cpu import available_cores
+
+    return available_cores()
 
 
 def _sklearn_runner(n_hidden: int, cycle):

@@ -98,8 +98,11 @@ def calibration_gate(reading: dict, true_T: float, label: str) -> Gate:
     """The thermometer's reading of Monte Carlo configurations at a known temperature."""
     c = compare(reading, exact_value(true_T))
     z = c["z"]
+    if "bound" in reading:
+        return Gate(False, None, f"its reading of Monte Carlo at {label} (T = {true_T:.3f}) "
+                                 "lies at the end of its range (a bound, not a calibration)")
     if c["verdict"] == "undetermined" or z is None:
-        return Gate(False, None, f"its reading of Monte Carlo at {label} is not a measurement")
+        return Gate(False, None, f"it has no reading of Monte Carlo at {label}")
     if abs(z) <= CALIBRATION_Z_MAX:
         return Gate(True, z, "")
     return Gate(False, z, f"it reads Monte Carlo at {label} (T = {true_T:.3f}) as "
@@ -220,8 +223,31 @@ def _thermometer_gates(results, L: int, key: str) -> list:
     t = results["thermometers"].get(f"L{L}")
     if t is None:
         return [Gate(False, None, f"no classifier at L = {L}")]
-    n_t = round(1.0 / t["settings"]["chance"])
-    return [accuracy_gate(t["mlp_heldout_within_one"], n_t, t["settings"]["n_heldout"])]
+    g = t["accuracy_gate"]  # rgflow.core.reproduce.thermometers.judge
+    return [Gate(True, g["z"], "") if g["passed"] else
+            Gate(False, g["z"], f"at L = {L}, {g['reason']}")]
+
+
+def flow_silence(results, key: str) -> list:
+    """Why a thermometer may not judge the RBM flow (empty: it may): its readings of Monte
+    Carlo at Tc and at the two start temperatures, and (classifier) its accuracy."""
+    e3 = _exp(results, "3_rbm_flow")
+    ref = e3["mc_reference"]
+    gates = [calibration_gate(ref[name][key], ref[name]["settings"]["T"], label)
+             for name, label in (("tc", "Tc"), ("low", "the low start"),
+                                 ("high", "the high start"))]
+    return silent_reasons(gates + _thermometer_gates(results, e3["settings"]["L"], key))
+
+
+def rg_silence(results, start: dict, key: str) -> list:
+    """Why a thermometer may not judge one start of the RG temperature flow: its level-0
+    reading of the start's Monte Carlo configurations, and (classifier) the accuracy of the
+    thermometer of every level."""
+    T = start["settings"]["T_start"]
+    gates = [calibration_gate(start["levels"][0][key], T, "the start temperature")]
+    for lv in start["levels"]:
+        gates += _thermometer_gates(results, lv["settings"]["L"], key)
+    return silent_reasons(gates)
 
 
 def claim_rg_local(results) -> Claim:
@@ -249,7 +275,7 @@ def claim_rbm_global(results) -> Claim:
                                  rbm["peak_to_far"], rg["peak_to_far"])
     numbers = [("RBM own-block mean ⟨v h⟩", rbm.get("own_block_mean", meas(None, None))),
                ("RBM far-field mean ⟨v h⟩", rbm.get("far_mean", meas(None, None))),
-               ("RBM own-block fraction (RG beside)", rbm["own_block_fraction"]),
+               ("RBM own-block fraction", rbm["own_block_fraction"]),
                ("RG own-block fraction", rg["own_block_fraction"]),
                ("RBM peak-to-far contrast", rbm["peak_to_far"]),
                ("RG peak-to-far contrast", rg["peak_to_far"])]
@@ -260,26 +286,20 @@ def claim_rbm_global(results) -> Claim:
 
 
 def _flow_claim_inputs(results, train_set: str, key: str):
-    """(starts, finals, ref, gates) of one training set's flows and one thermometer."""
+    """(starts, finals, Tc reading, flows) of one training set's flows, one thermometer."""
     e3 = _exp(results, "3_rbm_flow")
-    ref = e3["mc_reference"]
-    L = e3["settings"]["L"]
-    gates = [calibration_gate(ref[name][key], ref[name]["settings"]["T"], label)
-             for name, label in (("tc", "Tc"), ("low", "the low start"),
-                                 ("high", "the high start"))]
-    gates += _thermometer_gates(results, L, key)
     flows = [rb for label, rb in e3["rbms"].items() if label.split("-h")[0] == train_set]
     starts = [st[key]["step0"] for rb in flows for st in rb["starts"].values()]
     finals = [st[key]["final"] for rb in flows for st in rb["starts"].values()]
-    return starts, finals, ref["tc"][key], gates, flows
+    return starts, finals, e3["mc_reference"]["tc"][key], flows
 
 
 def claim_flow_to_tc(results) -> Claim:
     per, numbers = {}, []
     for key, name in THERMOMETERS.items():
-        starts, finals, ref, gates, flows = _flow_claim_inputs(results, "mixed", key)
+        starts, finals, ref, flows = _flow_claim_inputs(results, "mixed", key)
         where = endpoints_vs_tc(starts, finals, ref) if flows else "undetermined"
-        per[name] = (flow_to_tc_verdict(where), silent_reasons(gates))
+        per[name] = (flow_to_tc_verdict(where), flow_silence(results, key))
         numbers.append((f"Monte Carlo at Tc, {name} T", ref))
         for rb in flows:
             for start, st in rb["starts"].items():
@@ -320,20 +340,18 @@ def claim_rg_away(results) -> Claim:
     e2 = _exp(results, "2_rg_temperature")
     per, numbers = {}, []
     for key, name in THERMOMETERS.items():
-        dirs, gates = [], []
+        dirs, reasons = [], []
         flow_key = "obs_flow" if key == "T_obs" else "mlp_flow"
         for st in e2["starts"]:
             side, T = st["settings"]["side"], st["settings"]["T_start"]
-            numbers += [(f"{name} T at level {lv['settings']['level']} from T = {T:.3f}",
-                         lv[key]) for lv in (st["levels"][0], st["levels"][-1])]
             if side == "at":
                 continue
+            numbers += [(f"{name} T at level {lv['settings']['level']} from T = {T:.3f}",
+                         lv[key]) for lv in (st["levels"][0], st["levels"][-1])]
             dirs.append(st[flow_key]["verdict"])
-            gates.append(calibration_gate(st["levels"][0][key], T, f"T = {T:.3f}"))
-            for lv in st["levels"]:
-                gates += _thermometer_gates(results, lv["settings"]["L"], key)
-        unique = list({g.reason: g for g in gates}.values())
-        per[name] = (away_verdict(dirs), silent_reasons(unique))
+            reasons += [f"start T = {T:.3f}: {r}" if r.startswith("it ") else r
+                        for r in rg_silence(results, st, key)]
+        per[name] = (away_verdict(dirs), list(dict.fromkeys(reasons)))
     verdict, notes = combine_thermometers(per)
     return Claim(5, "RG (majority rule) moves temperatures away from Tc: Tc is RG's unstable "
                  "fixed point", "arXiv:1906.05212 (standard RG)",
@@ -345,18 +363,17 @@ def claim_rg_away(results) -> Claim:
 def claim_controls(results) -> Claim:
     per, numbers = {}, []
     for key, name in THERMOMETERS.items():
-        wheres, reasons = [], []
+        wheres = []
         for ts in ("high", "low"):
-            starts, finals, ref, gates, flows = _flow_claim_inputs(results, ts, key)
+            starts, finals, ref, flows = _flow_claim_inputs(results, ts, key)
             if not flows:
                 continue
             wheres.append(endpoints_vs_tc(starts, finals, ref))
-            reasons = silent_reasons(gates)
             for rb in flows:
                 for start, st in rb["starts"].items():
                     numbers.append((f"{ts}-T RBM, last step from {start}, {name} T",
                                     st[key]["final"]))
-        per[name] = (controls_verdict(wheres), reasons)
+        per[name] = (controls_verdict(wheres), flow_silence(results, key))
     verdict, notes = combine_thermometers(per)
     if not any(label.split("-h")[0] in ("high", "low")
                for label in _exp(results, "3_rbm_flow").get("rbms", {})):

@@ -16,7 +16,6 @@ from .stage import StageContext
 from .verdicts import compare, exact_value, meas
 
 KEY = "1_correlators"
-FIGURE = ("exp1_correlators.png", "⟨v h⟩ maps (RG top, RBM middle) and radial profiles")
 
 
 def add_vh(b, name, data, rbms, L, n, title) -> str:
@@ -60,6 +59,10 @@ def _locality_numbers(maps, b: int) -> dict:
         return float(x.std(ddof=1)) if x.size > 1 else 0.0
 
     out = {
+        "best_own_block_mean": mean(loc["best_own_block_mean"]),
+        "best_far_mean": mean(loc["best_far_mean"]),
+        "spread_best_own_block_mean": spread(loc["best_own_block_mean"]),
+        "spread_best_far_mean": spread(loc["best_far_mean"]),
         "best_own_block_fraction": mean(loc["best_own_block_fraction"]),
         "best_peak_to_far": mean(loc["best_peak_to_far"]),
         "best_block_unique_fraction": float(loc["best_block_unique"].mean()),
@@ -72,6 +75,9 @@ def _locality_numbers(maps, b: int) -> dict:
         out["rg_peak_to_far"] = mean(loc["rg_peak_to_far"])
         out["spread_rg_own_block_fraction"] = spread(loc["rg_own_block_fraction"])
         out["spread_rg_peak_to_far"] = spread(loc["rg_peak_to_far"])
+        for key in ("own_block_mean", "far_mean"):
+            out[f"rg_{key}"] = mean(loc[f"rg_{key}"])
+            out[f"spread_rg_{key}"] = spread(loc[f"rg_{key}"])
     return out
 
 
@@ -164,6 +170,8 @@ def level_measurements(level: dict) -> dict:
             "peak_to_far": get("rg", "rg_peak_to_far", "spread_rg_peak_to_far"),
             "best_block_unique_fraction": get("rg", "best_block_unique_fraction"),
             "blocks_claimed_fraction": get("rg", "blocks_claimed_fraction"),
+            "own_block_mean": get("rg", "rg_own_block_mean", "spread_rg_own_block_mean"),
+            "far_mean": get("rg", "rg_far_mean", "spread_rg_far_mean"),
         },
         "rbm": {
             "own_block_fraction": get("rbm", "best_own_block_fraction",
@@ -171,6 +179,8 @@ def level_measurements(level: dict) -> dict:
             "peak_to_far": get("rbm", "best_peak_to_far", "spread_best_peak_to_far"),
             "best_block_unique_fraction": get("rbm", "best_block_unique_fraction"),
             "blocks_claimed_fraction": get("rbm", "blocks_claimed_fraction"),
+            "own_block_mean": get("rbm", "best_own_block_mean", "spread_best_own_block_mean"),
+            "far_mean": get("rbm", "best_far_mean", "spread_best_far_mean"),
         },
     }
 
@@ -253,38 +263,103 @@ def report_level(r: dict, title: str, diagnostics: dict | None = None) -> list:
     return lines + [""]
 
 
-def figure(p, results, views, path):
+def figures(p) -> list:
+    """(file name, caption, draw) of this experiment's figures."""
+    L = p.corr_sizes[0]
+    return [
+        ("vh_maps.png",
+         f"⟨v_i h_a⟩ maps at T = {p.corr_T:.4f}, L = {L} ({L * L} → {L * L // 4}): RG (block "
+         "average, top) beside the trained RBM (E[h|v], bottom) for the same four hidden "
+         "units, on one shared diverging colour scale; the box marks the unit's own 2×2 block "
+         "(RG) or the block holding most of its |map| (RBM). One seed's maps.", _figure_maps),
+        ("locality.png",
+         "Locality numbers, RG against the RBM: the share of Σ|⟨v h⟩| on the unit's block, "
+         "the peak-to-far contrast, and the signed ⟨v h⟩ on the own block and far away "
+         "(d ≥ L/4), with the radial profile of |⟨v h⟩|. Dashed lines: a uniform map.",
+         _figure_locality),
+    ]
+
+
+def _block_box(ax, a: int, L: int, b: int, colour="#ffbf00"):
+    from matplotlib.patches import Rectangle
+
+    K, J = divmod(int(a), L // b)
+    ax.add_patch(Rectangle((J * b - 0.5, K * b - 0.5), b, b, fill=False, lw=1.2, ec=colour))
+
+
+def _figure_maps(p, results, views, path):
+    from ..correlators import locality
+
     outputs = views[0]  # one seed's maps
     L = p.corr_sizes[0]
     a = outputs[f"vh-L{L}"].arrays
     maps = {"RG": a["rg_vh_level1"], "RBM": a["rbm_vh_level1"]}
     n_h = maps["RG"].shape[0]
-    units = np.linspace(0, n_h - 1, 6).round().astype(int)
-    fig = new_figure(13, 7)
-    gs = fig.add_gridspec(3, 6, height_ratios=[1, 1, 1.2])
-    for row, (name, m) in enumerate(maps.items()):
-        vmax = float(np.abs(m).max()) or 1.0
+    m = L // 2
+    units = [m * (m // 4) + m // 4, m * (m // 4) + 3 * m // 4, m * (3 * m // 4) + m // 4,
+             m * (3 * m // 4) + 3 * m // 4]
+    units = [u for u in units if u < n_h] or [0]
+    vmax = max(float(np.abs(x[units]).max()) for x in maps.values()) or 1.0
+    fig = new_figure(2.3 * len(units) + 1.2, 5.2)
+    axes = fig.subplots(2, len(units), squeeze=False)
+    for row, (name, mp) in enumerate(maps.items()):
+        best = locality(mp[units], 2)["best_block"]
         for j, u in enumerate(units):
-            ax = fig.add_subplot(gs[row, j])
-            im = ax.imshow(m[u], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{name} unit {u}", fontsize=8)
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    ax = fig.add_subplot(gs[2, :])
-    level = outputs[f"vh-L{L}"].meta["levels"][0]
-    for side, key, lab in (("rg", "rg_block", "RG, own block"),
-                           ("rbm", "best_block", "RBM, best block")):
-        summ = level[side]["summary"]
-        prof = summ[key]["radial_profile"]
-        r = np.array(summ["radial_r"])
-        err = np.array([np.nan if e is None else e for e in prof["sem"]])
-        ax.errorbar(r, prof["mean"], yerr=err, marker="o", ms=3, label=lab)
-    ax.set_xlabel("periodic distance from the block centre")
-    ax.set_ylabel("mean |⟨v h⟩|")
-    ax.legend()
-    fig.suptitle(f"Experiment 1: ⟨v_i h_a⟩ maps, {L * L} → {n_h}, T = {p.corr_T:.4f}")
-    fig.subplots_adjust(left=0.05, right=0.97, bottom=0.08, top=0.9, hspace=0.3)
+            ax = axes[row, j]
+            im = ax.imshow(mp[u], cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                           interpolation="nearest")
+            _block_box(ax, u if name == "RG" else best[j], L, 2)
+            ax.set_title(f"{name}, hidden unit {u}", fontsize=9)
+            ax.set_xticks([0, L // 2, L - 1])
+            ax.set_yticks([0, L // 2, L - 1])
+            if row == 1:
+                ax.set_xlabel("site column c")
+            if j == 0:
+                ax.set_ylabel("site row r")
+    cb = fig.colorbar(im, ax=axes, shrink=0.85)
+    cb.set_label("⟨v_i h_a⟩ (not connected)")
+    fig.suptitle(f"⟨v h⟩ maps, RG (top) vs RBM (bottom), L = {L}, T = {p.corr_T:.4f}; "
+                 "box: own / best block")
+    save_png(fig, path)
+
+
+def _figure_locality(p, results, views, path):
+    from .figures import ensemble_line, point_with_seeds
+
+    L = p.corr_sizes[0]
+    r = results["experiments"][KEY][f"L{L}"]
+    uniform = r["settings"]["uniform_own_block_fraction"]
+    fig = new_figure(16, 3.8)
+    axes = fig.subplots(1, 5)
+    colours = {"rg": "#1f77b4", "rbm": "#d62728"}
+    panels = (("own_block_fraction", "share of Σ|⟨v h⟩| on the block", uniform),
+              ("peak_to_far", "peak-to-far contrast of |⟨v h⟩|", 1.0),
+              ("own_block_mean", "⟨v h⟩ on the block (map sum > 0)", None),
+              ("far_mean", "⟨v h⟩ over d ≥ L/4 (map sum > 0)", None))
+    for ax, (key, ylabel, ref) in zip(axes[:4], panels, strict=True):
+        for x, side in enumerate(("rg", "rbm")):
+            point_with_seeds(ax, x, r[side][key], colours[side], side.upper())
+        if ref is not None:
+            ax.axhline(ref, color="0.4", ls="--", lw=1, label="uniform map")
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels(["RG", "RBM"])
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_ylabel(ylabel + " (dimensionless)", fontsize=9)
+        ax.legend(fontsize=7)
+    ax = axes[4]
+    for side, key, label in (("rg", "rg_block", "RG, own block"),
+                             ("rbm", "best_block", "RBM, best block")):
+        summs = [v[f"vh-L{L}"].meta["levels"][0][side]["summary"] for v in views]
+        profs = [s[key]["radial_profile"] for s in summs]
+        ensemble_line(ax, summs[0]["radial_r"], [pr["mean"] for pr in profs],
+                      [[np.nan if e is None else e for e in pr["sem"]] for pr in profs],
+                      colours[side], label, marker=".")
+    ax.axvline(L / 4, color="0.4", ls=":", lw=1, label="far region starts")
+    ax.set_xlabel("distance d from the block centre (sites)", fontsize=9)
+    ax.set_ylabel("|⟨v h⟩| averaged over units", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"Locality of the ⟨v h⟩ maps, L = {L} (mean over units; bold: value ± error, "
+                 "faint: each seed)")
     save_png(fig, path)
 
 
@@ -313,11 +388,12 @@ def report_section(p, section: dict, results: dict) -> list:
     lines = ["## Experiment 1: ⟨v h⟩ maps, RG vs RBM", "",
              "RG: h = block average of v (hidden unit a ↔ block a). RBM: h = E[h|v] = "
              "tanh(b + vW). Own-block fraction: share of Σ|⟨v_i h_a⟩| on the block's own "
-             "sites (RG: block a; RBM: the block holding most of the unit's |map|). Errors: "
+             "sites (RG: block a; RBM: the block holding most of the unit's |map|). "
+             "Own-block and far-field means: the map averaged over the block and over sites "
+             "at distance ≥ L/4, each map oriented to a positive sum (core/SCIENCE.md §4). "
+             "Errors: the standard error over training seeds (with one seed, each run's "
              f"jackknife over {p.jackknife_blocks} configuration blocks combined with the "
-             "spread over units / "
-             "√n_units. The RBM's training seed is one draw: its variation is not in the "
-             "error bar.", ""]
+             "spread over units / √n_units).", ""]
     for r in section.values():
         s = r["settings"]
         lines += report_level(

@@ -5,14 +5,21 @@ import numpy as np
 
 from ..exact import TC
 from ..thermometer import measure_temperature
-from .figures import new_figure, save_png
+from .claims import rg_silence
+from .figures import (
+    COLOURS,
+    ensemble_legend_note,
+    new_figure,
+    save_png,
+    seed_values,
+    series_with_seeds,
+)
 from .kinds import load_thermometers
 from .markdown import md_table, pm, zs
 from .stage import StageContext
 from .verdicts import bound_of, compare, direction, exact_value, meas, side_of_tc
 
 KEY = "2_rg_temperature"
-FIGURE = ("exp2_rg_temperature.png", "assigned temperature per majority-rule level")
 
 
 def add_stages(b) -> None:
@@ -118,12 +125,15 @@ def report_section(p, e2: dict, results: dict) -> list:
                  pm(lv["T_mlp"]), pm(lv["abs_m"])] for lv in st["levels"]]
         lines += md_table(["level", "L", "T (observables)", "T (classifier, mean)",
                             "⟨|m|⟩"], rows)
-        for name, key in (("observable thermometer", "obs_flow"),
-                          ("classifier", "mlp_flow")):
+        for name, key, reading in (("observable thermometer", "obs_flow", "T_obs"),
+                                   ("classifier", "mlp_flow", "T_mlp")):
             f = st[key]
             c = f["change"]
+            silence = rg_silence(results, st, reading)
+            verdict = (f"**{f['verdict']}**" if not silence else
+                       "no verdict: this thermometer is silent because " + "; ".join(silence))
             lines.append(f"- {name}: level 0 → {len(st['levels']) - 1}: change "
-                         f"{pm(c['difference'])} (z = {zs(c)}): **{f['verdict']}**.")
+                         f"{pm(c['difference'])} (z = {zs(c)}): {verdict}.")
         for name, key in (("observable thermometer", "calibration_obs_level0"),
                           ("classifier", "calibration_mlp_level0")):
             c = st[key]
@@ -133,24 +143,40 @@ def report_section(p, e2: dict, results: dict) -> list:
     return lines
 
 
-def figure(p, results, views, path):
-    outputs = views[0]  # one seed's readings
-    a = outputs["rg-temperature"].arrays
-    fig = new_figure(11, 4.2)
-    for j, (key, lab) in enumerate((("T_obs", "observable matching"),
-                                    ("T_mlp", "classifier (mean)"))):
-        ax = fig.add_subplot(1, 2, j + 1)
-        x = np.arange(a["level_L"].size)
-        for i, T in enumerate(a["start_T"]):
-            ax.errorbar(x, a[key][i], yerr=a[f"{key}_err"][i], marker="o",
-                        label=f"start T = {T:.3f}")
-        ax.axhline(TC, color="k", ls="--", lw=1, label="Tc")
+def figures(p) -> list:
+    """(file name, caption, draw) of this experiment's figures."""
+    return [("rg_temperature_flow.png",
+             f"The RG flow of temperature: configurations sampled at each start temperature "
+             f"(L = {p.rgT_L}) are coarse-grained by majority rule, and each level is read by "
+             "thermometers of that level's size. Left: observable matching; right: the "
+             "classifier. Dashed line: Tc. Open markers: readings at the end of the "
+             "thermometer's range (bounds).", _figure)]
+
+
+def _figure(p, results, views, path):
+    e2 = results["experiments"][KEY]
+    level_L = e2["settings"]["level_L"]
+    x = np.arange(len(level_L))
+    fig = new_figure(11, 4.4)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (key, title) in zip(axes, (("T_obs", "observable matching"),
+                                       ("T_mlp", "classifier (mean over configurations)")),
+                                strict=True):
+        for i, st in enumerate(e2["starts"]):
+            T0 = st["settings"]["T_start"]
+            series_with_seeds(ax, x, [lv[key] for lv in st["levels"]], COLOURS[i % 6],
+                              f"start T = {T0:.3f} ({st['settings']['side']} Tc)")
+            ax.plot([-0.12], [T0], marker="*", ms=11, color=COLOURS[i % 6], ls="none",
+                    label="sampled T at level 0" if i == len(e2["starts"]) - 1 else None)
+        ax.set_xlim(-0.35, len(level_L) - 0.65)
+        ax.axhline(TC, color="k", ls="--", lw=1, label=f"Tc = {TC:.3f}")
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{k}\nL={L}" for k, L in enumerate(a["level_L"])])
-        ax.set_xlabel("majority-rule level")
-        ax.set_ylabel("assigned T")
-        ax.set_title(lab)
+        ax.set_xticklabels([f"{k}\n(L = {L})" for k, L in enumerate(level_L)])
+        ax.set_xlabel("majority-rule level k")
+        ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
-    fig.suptitle("Experiment 2: RG flow of temperature")
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.88, wspace=0.2)
+    axes[0].set_ylabel("temperature read by the thermometer (J/k_B)")
+    n_seeds = max(len(seed_values(lv["T_obs"])) for st in e2["starts"] for lv in st["levels"])
+    fig.suptitle("Experiment 2: temperatures along the RG (majority-rule) flow "
+                 f"({ensemble_legend_note(n_seeds)})")
     save_png(fig, path)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..exact import TC
+from .claims import flow_silence
 from .costs import COST_MEASURE, COST_MEASURE_CONFIG
 from .ensemble import combined_z, stack_seeds
 from .figures import new_figure, save_png
@@ -29,8 +30,6 @@ DELTA_SIGMA_EXACT = 0.125  # exact 2D Ising scaling dimensions
 DELTA_EPSILON_EXACT = 1.0
 FLOW_STARTS = ("low", "high", "random")
 KEY = "3_rbm_flow"
-FIGURE = ("exp3_rbm_flow.png",
-          "temperatures, Δσ, Δε per flow step; ⟨|m|⟩ vs classifier T with Monte Carlo")
 
 
 def _run_flow(ctx: StageContext):
@@ -197,19 +196,27 @@ def report_section(p, e3: dict, results: dict) -> list:
              f"L = {s['L']}; {s['chains']} chains per start; v⁰ from Monte Carlo at low T, "
              f"high T, or random spins; then {s['steps']} steps h ~ P(h|v), v ~ P(v|h). "
              f"Power-law fits over {s['fit_window']} (paper convention, G_σ not connected); "
-             "Δ errors are jackknife errors over configuration blocks. Per-step histograms, "
+             "errors are standard errors over training seeds (with one seed, Δ errors are "
+             "jackknife errors over configuration blocks). Per-step histograms, "
              "G_σ(r), G_ε(r) are in flow.npz.", "",
              "Reference: the same instruments on Monte Carlo configurations (same L):", ""]
     rows = []
+    names = {"tc": "at Tc", "low": "low start", "high": "high start"}
     for name, r in e3["mc_reference"].items():
-        rows.append([name, f"{r['settings']['T']:.4f}", pm(r["T_obs"]), pm(r["T_mlp"]),
-                     pm(r["abs_m"]), pm(r["delta_sigma"]), pm(r["delta_epsilon"])])
+        rows.append([names.get(name, name), f"{r['settings']['T']:.4f}", pm(r["T_obs"]),
+                     pm(r["T_mlp"]), pm(r["abs_m"]), pm(r["delta_sigma"]),
+                     pm(r["delta_epsilon"])])
     lines += md_table(["Monte Carlo", "T", "T (observables)", "T (classifier)", "⟨|m|⟩",
                         "Δσ", "Δε"], rows)
     lines.append(f"Exact 2D Ising: Δσ = {DELTA_SIGMA_EXACT}, Δε = {DELTA_EPSILON_EXACT} "
                  "(finite L and a short fit window shift the fitted values, hence the Monte "
                  "Carlo reference at Tc).")
     lines.append("")
+    silent = {key: flow_silence(results, key) for key in ("T_obs", "T_mlp")}
+    for key, name in (("T_obs", "observable-matching"), ("T_mlp", "classifier")):
+        if silent[key]:
+            lines += [f"**The {name} thermometer is silent** (its readings are shown, but no "
+                      "verdict is drawn from them): " + "; ".join(silent[key]) + ".", ""]
     for rb in e3["rbms"].values():
         lines.append(f"### RBM {s['L'] ** 2} → {rb['settings']['n_hidden']} trained on "
                      f"{rb['settings']['description']}")
@@ -220,25 +227,29 @@ def report_section(p, e3: dict, results: dict) -> list:
                          pm(st["T_obs"]["final"]), pm(st["T_mlp"]["step1"]),
                          pm(st["T_mlp"]["final"]), pm(st["abs_m_final"]),
                          pm(st["delta_sigma_final"]), pm(st["delta_epsilon_final"])])
-        lines += md_table(["start", "T_obs n=0", "T_obs n=1", f"T_obs n={s['steps']}",
-                            "T_mlp n=1", f"T_mlp n={s['steps']}", "⟨|m|⟩ final",
-                            "Δσ final", "Δε final"], rows)
+        lines += md_table(["start", "T (observables) n = 0", "n = 1", f"n = {s['steps']}",
+                           "T (classifier) n = 1", f"n = {s['steps']}", "⟨|m|⟩ at the end",
+                           "Δσ at the end", "Δε at the end"], rows)
         lines.append("As measured:")
         for start, st in rb["starts"].items():
             tw = st["obs_toward_tc"]
             c = st["obs_final_vs_mc_tc"]
             cm = st["mlp_final_vs_mc_tc"]
             t1 = st["obs_toward_tc_after_step1"]
-            lines.append(
-                f"- from {start}: observable T from v⁰ to step {s['steps']}: "
-                f"**{tw['verdict']}** (distance to the Monte Carlo Tc reading "
-                f"{pm(tw.get('distance_start'))} → {pm(tw.get('distance_final'))}); from "
-                f"step 1 on: {t1['verdict']}; final T vs the Tc reading: {c['verdict']} "
-                f"(z = {zs(c)}); classifier: {st['mlp_toward_tc']['verdict']}, final vs its "
-                f"Tc reading {cm['verdict']} (z = {zs(cm)}).")
-        for key, name in (("common_endpoint_obs", "observable"),
-                          ("common_endpoint_mlp", "classifier")):
+            obs = (f"observable T from v⁰ to step {s['steps']}: **{tw['verdict']}** (distance "
+                   f"to the Monte Carlo Tc reading {pm(tw.get('distance_start'))} → "
+                   f"{pm(tw.get('distance_final'))}); from step 1 on: {t1['verdict']}; final "
+                   f"T vs the Tc reading: {c['verdict']} (z = {zs(c)})")
+            mlp = (f"classifier: {st['mlp_toward_tc']['verdict']}, final vs its Tc reading "
+                   f"{cm['verdict']} (z = {zs(cm)})")
+            said = [x for x, key in ((obs, "T_obs"), (mlp, "T_mlp")) if not silent[key]]
+            if said:
+                lines.append(f"- from {start}: " + "; ".join(said) + ".")
+        for key, name, reading in (("common_endpoint_obs", "observable", "T_obs"),
+                                   ("common_endpoint_mlp", "classifier", "T_mlp")):
             ce = rb[key]
+            if silent[reading]:
+                continue
             if ce["verdict"] == "undetermined":
                 lines.append(f"- endpoints ({name} T): undetermined.")
             else:
@@ -246,6 +257,8 @@ def report_section(p, e3: dict, results: dict) -> list:
                              f"(largest pairwise |z| = {ce['max_pairwise_z']:.1f}; weighted "
                              f"mean {pm(ce['weighted_mean'])}).")
         for start, st in rb["starts"].items():
+            if silent["T_obs"]:
+                break
             sta, ag = st["obs_stationary"], st["obs_energy_vs_abs_m_final"]
             lines.append(f"- from {start}: observable T at step {s['steps']} vs step "
                          f"{max(1, s['steps'] // 2)}: {sta['verdict']} (z = {zs(sta)}); at "
@@ -254,50 +267,117 @@ def report_section(p, e3: dict, results: dict) -> list:
         for start, st in rb["starts"].items():
             ds, de = st["delta_sigma_vs_mc_tc"], st["delta_epsilon_vs_mc_tc"]
             dm = st["abs_m_vs_mc_at_T_mlp"]
+            m_vs_mc = ("" if silent["T_mlp"] else f"; ⟨|m|⟩ vs Monte Carlo ⟨|m|⟩ at the "
+                       f"classifier's T: {dm['verdict']} (z = {zs(dm)})")
             lines.append(f"- from {start}, final step: Δσ vs Monte Carlo at Tc {ds['verdict']} "
                          f"(z = {zs(ds)}), Δε vs Monte Carlo at Tc {de['verdict']} "
-                         f"(z = {zs(de)}); ⟨|m|⟩ vs Monte Carlo ⟨|m|⟩ at the classifier's T: "
-                         f"{dm['verdict']} (z = {zs(dm)}).")
+                         f"(z = {zs(de)}){m_vs_mc}.")
         lines.append("")
     return lines
 
 
-def figure(p, results, views, path):
-    outputs = views[0]  # one seed's curves
-    flows = stages_of_kind(outputs.stages, "flow")
-    th = outputs[f"thermometer-L{p.flow_L}"].arrays
-    ref = outputs["mcref-flow"].arrays
-    R = len(flows)
-    fig = new_figure(17, 2.8 * R + 0.8)
+def figures(p) -> list:
+    """(file name, caption, draw) of this experiment's figures."""
+    return [
+        ("rbm_flow_temperature.png",
+         f"The RBM flow on L = {p.flow_L}: the temperature of the configurations vⁿ against "
+         "the flow step n, for each RBM training set (columns), from Monte Carlo at low T, "
+         "at high T and from random spins (colours), read by observable matching (top) and "
+         "the classifier (bottom). Grey band: the same thermometer's reading of Monte Carlo "
+         "configurations at Tc (± error); dotted: Tc. Open markers: readings at the end of "
+         "the thermometer's range (bounds).", _figure_temperature),
+        ("rbm_flow_scaling.png",
+         f"Scaling dimensions along the RBM flow (L = {p.flow_L}, power-law fits over "
+         f"{p.fit_r_min:g} ≤ r < L/2): Δσ (top) and Δε (bottom) of the configurations vⁿ "
+         "against the flow step, per training set and start. Grey band: the same fit on "
+         "Monte Carlo configurations at Tc (± error); dotted: the exact 2D Ising values "
+         "1/8 and 1. A missing point is a step where the fit is undefined for some seed (e.g. "
+         "no positive G(r) in an ordered state).", _figure_scaling),
+    ]
+
+
+def _flow_names(views) -> dict:
+    """{training-set label ("mixed-h81"): the flow's stage name} in plan order."""
+    return {st.base.removeprefix("flow-"): st.base
+            for st in stages_of_kind(views[0].stages, "flow")}
+
+
+TRAIN_SET_TITLES = {"mixed": "the whole grid", "tc": "T = Tc only", "high": "T > Tc only",
+                    "low": "T < Tc only"}
+
+
+def _start_labels(p) -> list:
+    return [f"start: Monte Carlo at T = {p.flow_start_T[0]:g}",
+            f"start: Monte Carlo at T = {p.flow_start_T[1]:g}", "start: random spins"]
+
+
+def _flow_panel(ax, views, name, key, steps, labels):
+    """One training set's flows: each start's mean over seeds bold, each seed faint."""
+    from .figures import COLOURS, ensemble_line
+
+    for i, _start in enumerate(FLOW_STARTS):
+        vals = np.array([v[name].arrays[key][i] for v in views], dtype=float)
+        errs = np.array([v[name].arrays[f"{key}_err"][i] for v in views], dtype=float)
+        if key == "T_obs":
+            bound = np.array([v[name].arrays["T_obs_bound"][i] != 0 for v in views])
+            clipped = np.where(bound, vals, np.nan)
+            vals, errs = np.where(bound, np.nan, vals), np.where(bound, np.nan, errs)
+            for k, row in enumerate(clipped):
+                ax.plot(steps, row, ls="none", marker="o", ms=5, mfc="none", color=COLOURS[i],
+                        label="range end (a bound)" if (i, k) == (2, 0) else None)
+        ensemble_line(ax, steps, vals, errs, COLOURS[i], labels[i], marker=".")
+
+
+def _flow_figure(p, results, views, path, rows, title):
+    from matplotlib.ticker import MaxNLocator
+
+    from .figures import ensemble_legend_note, reference_band
+
+    groups = _flow_names(views)
     steps = np.arange(p.flow_steps + 1)
-    cols = (("T_obs", "T (observables)"), ("T_mlp", "T (classifier)"),
-            ("delta_sigma", "Δσ"), ("delta_epsilon", "Δε"))
-    for r, st in enumerate(flows):
-        a = outputs[st.name].arrays
-        for c, (key, lab) in enumerate(cols):
-            ax = fig.add_subplot(R, 5, r * 5 + c + 1)
-            for i, start in enumerate(FLOW_STARTS):
-                ax.errorbar(steps, a[key][i], yerr=a[f"{key}_err"][i], ms=2, marker="o",
-                            lw=1, label=start)
-            refv = float(ref[f"tc_{key}"])
-            ax.axhline(refv, color="k", ls="--", lw=1, label="MC at Tc")
-            ax.set_ylabel(lab)
-            if r == R - 1:
+    ref = results["experiments"][KEY]["mc_reference"]["tc"]
+    fig = new_figure(3.4 * len(groups) + 1.0, 3.2 * len(rows) + 0.6)
+    axes = fig.subplots(len(rows), len(groups), squeeze=False, sharex=True)
+    for c, (label, name) in enumerate(groups.items()):
+        for r, (key, ylabel, exact) in enumerate(rows):
+            ax = axes[r, c]
+            _flow_panel(ax, views, name, key, steps, _start_labels(p))
+            m = ref[key]
+            reference_band(ax, m.get("value"), m.get("error"),
+                           label="same reading of Monte Carlo at Tc")
+            ax.axhline(exact[0], color="k", ls=":", lw=1, label=exact[1])
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if r == 0:
+                train, hidden = label.split("-h")
+                ax.set_title(f"RBM {p.flow_L ** 2} → {hidden} trained on "
+                             f"{TRAIN_SET_TITLES.get(train, train)}", fontsize=9)
+            if r == len(rows) - 1:
                 ax.set_xlabel("flow step n")
-            if c == 0:
-                ax.set_title(st.base.removeprefix("flow-"), fontsize=9, loc="left")
+            if c == 0 and key in ("T_obs", "T_mlp") and flow_silence(results, key):
+                ax.set_ylabel(ylabel + "\nSILENT: fails its calibration gates", color="#b00")
+            elif c == 0:
+                ax.set_ylabel(ylabel)
+            if r == 0 and c == 0:
                 ax.legend(fontsize=7)
-        ax = fig.add_subplot(R, 5, r * 5 + 5)
-        ax.plot(th["ref_temperatures"], th["ref_m_mean"], "k-", lw=1, label="MC")
-        for i, start in enumerate(FLOW_STARTS):
-            ax.errorbar(a["T_mlp"][i, 1:], a["abs_m"][i, 1:], xerr=a["T_mlp_err"][i, 1:],
-                        yerr=a["abs_m_err"][i, 1:], ls="none", marker=".", label=start)
-        ax.set_xlabel("T (classifier)")
-        ax.set_ylabel("⟨|m|⟩")
-    fig.suptitle(f"Experiment 3: RBM flow on L = {p.flow_L}")
-    fig.subplots_adjust(left=0.05, right=0.98, top=1 - 0.5 / fig.get_figheight(),
-                        bottom=0.45 / fig.get_figheight(), wspace=0.35, hspace=0.3)
+    n_seeds = len(views)
+    fig.suptitle(f"{title}, L = {p.flow_L} ({ensemble_legend_note(n_seeds)})", fontsize=11)
     save_png(fig, path)
+
+
+def _figure_temperature(p, results, views, path):
+    _flow_figure(p, results, views, path,
+                 [("T_obs", "T by observable matching (J/k_B)", (TC, f"Tc = {TC:.3f}")),
+                  ("T_mlp", "T by the classifier (J/k_B)", (TC, f"Tc = {TC:.3f}"))],
+                 "Experiment 3: temperature along the RBM flow")
+
+
+def _figure_scaling(p, results, views, path):
+    _flow_figure(p, results, views, path,
+                 [("delta_sigma", "Δσ from G_σ(r) ∝ r^(−2Δσ)",
+                   (DELTA_SIGMA_EXACT, "exact 2D Ising: 1/8")),
+                  ("delta_epsilon", "Δε from G_ε(r) ∝ r^(−2Δε)",
+                   (DELTA_EPSILON_EXACT, "exact 2D Ising: 1"))],
+                 "Experiment 3: scaling dimensions along the RBM flow")
 
 
 SHARED_FLOW_ARRAYS = ("rbm_labels", "start_labels", "steps", "temperatures", "r_sigma",

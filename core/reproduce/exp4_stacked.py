@@ -9,7 +9,6 @@ from .exp1_maps import add_vh, level_measurements, level_results, report_level
 from .figures import new_figure, save_png
 
 KEY = "4_stacked"
-FIGURE = ("exp4_stacked.png", "stacked RBM maps vs RG levels, own-block fraction per level")
 
 
 def add_stages(b) -> None:
@@ -34,10 +33,6 @@ def add_stages(b) -> None:
         data = hid
     add_vh(b, f"vh-stack-L{L}", d, layers, L, p.corr_samples,
            f"<v h> of {p.stack_levels} RG levels vs stacked RBMs, L={L}")
-
-
-def has_figure(p) -> bool:
-    return p.stack_L is not None
 
 
 def measure(p, view) -> dict:
@@ -71,33 +66,50 @@ def report_section(p, e4: dict, results: dict) -> list:
     return lines
 
 
-def figure(p, results, views, path):
+def figures(p) -> list:
+    """(file name, caption, draw) of this experiment's figures (none without stacked RBMs)."""
+    if p.stack_L is None:
+        return []
+    return [("stacked.png",
+             f"Stacked RBMs next to the RG levels (L = {p.stack_L}): one hidden unit's "
+             "⟨v h⟩ map per level for RG (top) and the RBM stack (bottom), each map on its own "
+             "symmetric colour scale (one seed), and the own-block fraction per level (right; "
+             "dashed: a uniform map).", _figure)]
+
+
+def _figure(p, results, views, path):
+    from .figures import point_with_seeds
+
     outputs = views[0]  # one seed's maps
     a = outputs[f"vh-stack-L{p.stack_L}"].arrays
     K = p.stack_levels
-    fig = new_figure(3.2 * K + 4, 6.5)
+    fig = new_figure(3.0 * K + 4.5, 6.0)
+    gs = fig.add_gridspec(2, K + 1, width_ratios=[1] * K + [1.6])
     for k in range(1, K + 1):
         for row, side in enumerate(("rg", "rbm")):
             m = a[f"{side}_vh_level{k}"]
             unit = m.shape[0] // 2
-            ax = fig.add_subplot(2, K + 1, row * (K + 1) + k)
+            ax = fig.add_subplot(gs[row, k - 1])
             vmax = float(np.abs(m[unit]).max()) or 1.0
-            ax.imshow(m[unit], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{side.upper()} level {k}, unit {unit}", fontsize=8)
-    ax = fig.add_subplot(1, K + 1, K + 1)
-    lv = results["experiments"]["4_stacked"]["levels"]
-    x = np.arange(1, K + 1)
-    for side in ("rg", "rbm"):
-        v = [np.nan if r[side]["own_block_fraction"]["value"] is None
-             else r[side]["own_block_fraction"]["value"] for r in lv]
-        e = [np.nan if r[side]["own_block_fraction"]["error"] is None
-             else r[side]["own_block_fraction"]["error"] for r in lv]
-        ax.errorbar(x, v, yerr=e, marker="o", label=side.upper())
-    ax.set_xlabel("level")
-    ax.set_ylabel("own-block fraction")
-    ax.legend()
+            im = ax.imshow(m[unit], cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                           interpolation="nearest")
+            fig.colorbar(im, ax=ax, shrink=0.7, label="⟨v_i h_a⟩")
+            ax.set_title(f"{side.upper()} level {k}, unit {unit}", fontsize=9)
+            ax.set_xlabel("site column c", fontsize=8)
+            ax.set_ylabel("site row r", fontsize=8)
+    ax = fig.add_subplot(gs[:, K])
+    lv = results["experiments"][KEY]["levels"]
+    for i, side in enumerate(("rg", "rbm")):
+        for j, r in enumerate(lv):
+            point_with_seeds(ax, j + 1 + (i - 0.5) * 0.1, r[side]["own_block_fraction"],
+                             ("#1f77b4", "#d62728")[i], side.upper() if j == 0 else None)
+    ax.hlines([r["settings"]["uniform_own_block_fraction"] for r in lv],
+              [k + 0.7 for k in range(K)], [k + 1.3 for k in range(K)], color="0.4",
+              ls="--", lw=1, label="uniform map")
+    ax.set_yscale("log")
+    ax.set_xticks(range(1, K + 1))
+    ax.set_xlabel("level k (block size 2^k)")
+    ax.set_ylabel("share of Σ|⟨v h⟩| on the unit's block (dimensionless)")
+    ax.legend(fontsize=8)
     fig.suptitle("Experiment 4: stacked RBMs vs RG levels")
-    fig.subplots_adjust(left=0.04, right=0.97, bottom=0.1, top=0.88, wspace=0.3)
     save_png(fig, path)

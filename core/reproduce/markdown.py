@@ -26,8 +26,11 @@ def zs(c: dict) -> str:
 
 
 def md_table(header, rows) -> list:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    """A Markdown table; a "|" inside a cell (as in ⟨|m|⟩) is escaped."""
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x).replace("|", "\\|") for x in row) + " |"
+              for row in rows]
     return lines + [""]
 
 

@@ -1,38 +1,29 @@
-"""The run's outputs from finished stages: results.json (every number with its error bar and
-the verdicts drawn from them), report.md, correlators.npz, flow.npz and the figures."""
+"""The run's outputs from finished stages: results.json (every number with its error bar, the
+verdicts drawn from them and the claims table), stages.json, report.md and report.html (the
+claims first, then how to read them, then each experiment with its figures),
+correlators.npz, flow.npz and the PNG figures in figures/."""
 
 import json
 from pathlib import Path
 
 from ..exact import TC
 from ..npzio import atomic_write_bytes
+from . import thermometers
+from .claims import evaluate_claims
 from .ensemble import FORMULA, ensemble_tree
 from .exp1_maps import correlator_arrays
 from .exp3_rbm_flow import DELTA_EPSILON_EXACT, DELTA_SIGMA_EXACT, flow_arrays
+from .html import markdown_to_html
 from .markdown import md_table, pm, zs
 from .plan import EXPERIMENTS
 from .presets import Preset
 from .stage import FORMAT, SCHEMA, SeedView, jsonable, stages_of_kind
-from .verdicts import Z_AGREE, binomial
+from .verdicts import Z_AGREE
+from .wording import BANNER, SMOKE_TEST_PRESETS, how_to_read, setting_rows
 
-OUTPUT_FILES = ("report.md", "results.json", "stages.json", "correlators.npz", "flow.npz")
-
-
-def _thermometer_measurements(view) -> dict:
-    """Seed k's classifier accuracies (binomial errors), per thermometer size."""
-    out = {}
-    for st in stages_of_kind(view.stages, "thermometer"):
-        fit = view[st.name].meta["fit"]
-        L = view[st.name].meta["L"]
-        out[f"L{L}"] = {
-            "settings": {"L": L, "stage": st.base, "n_train": fit["n_train"],
-                         "n_heldout": fit["n_heldout"], "chance": fit["chance"],
-                         "epochs": st.settings["epochs"], "hidden": st.settings["hidden"]},
-            "mlp_train_accuracy": binomial(fit["train_accuracy"], fit["n_train"]),
-            "mlp_heldout_accuracy": binomial(fit["heldout_accuracy"], fit["n_heldout"]),
-            "mlp_heldout_within_one": binomial(fit["heldout_within_one"], fit["n_heldout"]),
-        }
-    return out
+OUTPUT_FILES = ("report.md", "report.html", "results.json", "stages.json", "correlators.npz",
+                "flow.npz")
+FIGURE_DIR = "figures"
 
 
 def _rbm_diagnostics(views) -> dict:
@@ -57,16 +48,17 @@ def seed_views(stages, outputs, n_seeds: int) -> list:
 
 def build_results(p: Preset, stages, outputs) -> dict:
     """results.json: each experiment's numbers measured per seed, merged into ensembles
-    (rgflow.core.reproduce.ensemble), then its verdicts drawn from the ensembles. Nothing in
-    it depends on how or where the stages ran."""
+    (rgflow.core.reproduce.ensemble), then its verdicts drawn from the ensembles, then the
+    claims table (rgflow.core.reproduce.claims). Nothing in it depends on how or where the
+    stages ran."""
     from ..npzio import versions
 
     views = seed_views(stages, outputs, p.seeds)
     measured = ensemble_tree([
-        {"thermometers": _thermometer_measurements(v),
+        {"thermometers": thermometers.measure(v),
          "experiments": {exp.KEY: exp.measure(p, v) for exp in EXPERIMENTS}}
         for v in views])
-    return {
+    results = {
         "format": FORMAT + "-results",
         "schema": SCHEMA,
         "preset": p.settings(),
@@ -76,12 +68,14 @@ def build_results(p: Preset, stages, outputs) -> dict:
         "versions": versions(),
         "stages": [{"name": st.name, "kind": st.kind, "key": st.key, "seed": st.seed_index}
                    for st in stages],
-        "thermometers": measured["thermometers"],
+        "thermometers": thermometers.judge(measured["thermometers"], p.seeds),
         # Monitoring values of the training runs: one evaluation each, no error bars.
         "diagnostics": {"rbm_training": _rbm_diagnostics(views)},
         "experiments": {exp.KEY: exp.results(p, measured["experiments"][exp.KEY])
                         for exp in EXPERIMENTS},
     }
+    results["claims"] = evaluate_claims(results)
+    return results
 
 
 def stage_records(stages, outputs) -> list:
@@ -134,64 +128,82 @@ def _report_spread(results: dict) -> list:
                              "within-run error w", "s / w"], rows)
 
 
-def build_report(p: Preset, results: dict, figure_notes: list, stages: list) -> str:
-    lines = [f"# Reproduction report: preset `{p.name}`", "",
-             "Is Deep Learning a Renormalization Group Flow? (de Mello Koch, de Mello Koch, "
-             "Cheng, arXiv:1906.05212): the analyses of core/SCIENCE.md §4–§9 as measured by "
-             "rgflow.",
-             "",
-             "Every number is value ± one standard error (over training seeds: see "
-             "'Training seeds' below). A comparison reports the "
-             "difference, its combined error and z = difference / error; |z| ≤ "
-             f"{Z_AGREE:g} is called consistent, otherwise higher/lower. Conclusions below "
-             "are generated from these numbers, not written in advance.", ""]
-    lines += ["## Settings", ""]
-    lines += md_table(["setting", "value"], [[k, f"`{v}`"] for k, v in p.settings().items()])
-    lines += ["## Thermometers", "",
-              "Classifier: MLP N_v → 64 → n_T softmax trained on labelled Monte Carlo "
-              "configurations of the grid (its held-out accuracy is per grid point; "
-              "'within one' counts neighbours as right). Observable matching: E/N and ⟨|m|⟩ "
-              "inverted through Monte Carlo curves of the same L (no training).", ""]
-    rows = [[k, pm(t["mlp_heldout_accuracy"]), pm(t["mlp_heldout_within_one"]),
-             f"{t['settings']['chance']:.4f}", t["settings"]["n_train"]]
-            for k, t in results["thermometers"].items()]
-    lines += md_table(["L", "held-out accuracy", "held-out within one step", "chance",
-                        "training configurations"], rows)
-    lines += _report_spread(results)
+def _numbers_cell(numbers: list) -> str:
+    return "<br>".join(f"{n['label']}: {pm(n)}" for n in numbers) or "—"
+
+
+def claims_section(claims: list) -> list:
+    """The claims table and, under it, what decided each verdict."""
+    lines = ["## The paper's claims, as measured", ""]
+    rows = [[c["number"], c["claim"], c["source"], _numbers_cell(c["numbers"]), c["criterion"],
+             f"**{c['verdict']}**"] for c in claims]
+    lines += md_table(["#", "claim", "source", "our numbers", "criterion", "verdict"], rows)
+    notes = [c for c in claims if c["notes"]]
+    if notes:
+        lines += ["What decided the verdicts:", ""]
+        lines += [f"- Claim {c['number']}: " + " ".join(c["notes"]) for c in notes]
+        lines.append("")
+    return lines
+
+
+def _figure_lines(figs: list, counter: list) -> list:
+    lines = []
+    for path, caption in figs:
+        counter[0] += 1
+        short = caption.split(":")[0].split(".")[0]
+        lines += [f"![{short}]({path})", "", f"*Figure {counter[0]}.* {caption}", ""]
+    return lines
+
+
+def build_report(p: Preset, results: dict, figures: dict, stages: list) -> str:
+    """report.md. figures: {section key: [(relative path, caption)]}; stages: stage_records."""
+    lines = [f"# Reproduction report: preset `{p.name}`", ""]
+    if p.name in SMOKE_TEST_PRESETS:
+        lines += [BANNER.format(name=p.name), ""]
+    lines += ["*Is Deep Learning a Renormalization Group Flow?* (E. de Mello Koch, R. de Mello "
+              "Koch, L. Cheng, arXiv:1906.05212), its claims and those of the papers it builds "
+              "on, as measured by rgflow. The methods are described in core/SCIENCE.md.", ""]
+    lines += claims_section(results["claims"])
+    lines += how_to_read(results["ensemble"]["n_seeds"])
+    counter = [0]
+    lines += thermometers.report_section(results)
+    lines += _figure_lines(figures.get("thermometers", []), counter)
     for exp in EXPERIMENTS:
         lines += exp.report_section(p, results["experiments"][exp.KEY], results)
+        lines += _figure_lines(figures.get(exp.KEY, []), counter)
+    lines += _report_spread(results)
+    lines += ["## Settings", ""]
+    lines += md_table(["setting", "value", "key"], setting_rows(results["preset"]))
     lines += ["## Stages", "", "Cached in `cache/<stage>-<key>.npz`; seconds and worker are "
               "those of the run that computed the stage (also in stages.json).", ""]
     lines += md_table(["stage", "key", "seconds", "worker"],
                       [[s["name"], s["key"][:16], s["seconds"], s["worker"] or "n/a"]
                        for s in stages])
-    lines += ["## Figures", ""] + [f"- {n}" for n in figure_notes] + [""]
     lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
               ""]
     return "\n".join(lines)
 
 
-def write_figures(p, results, views, out_dir: Path) -> tuple[list, list]:
-    """PNG per experiment; (files, notes). Without matplotlib: no files and a note."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return [], ["matplotlib is not installed: no PNG figures were written "
-                    "(install matplotlib to get them)."]
-    files, notes = [], []
+def write_figures(p, results, views, out_dir: Path) -> dict:
+    """Every figure as figures/<name>.png; {section key: [(relative path, caption)]}."""
+    fig_dir = out_dir / FIGURE_DIR
+    fig_dir.mkdir(exist_ok=True)
+    jobs = [("thermometers", thermometers.FIGURE[0], thermometers.FIGURE[1],
+             lambda path: thermometers.figure(results, views, path))]
     for exp in EXPERIMENTS:
-        if not getattr(exp, "has_figure", lambda p: True)(p):
-            continue
-        name, what = exp.FIGURE
-        exp.figure(p, results, views, out_dir / name)
-        files.append(name)
-        notes.append(f"`{name}`: {what}")
-    return files, notes
+        for name, caption, draw in exp.figures(p):
+            jobs.append((exp.KEY, name, caption,
+                         lambda path, draw=draw: draw(p, results, views, path)))
+    out: dict = {}
+    for key, name, caption, draw in jobs:
+        draw(fig_dir / name)
+        out.setdefault(key, []).append((f"{FIGURE_DIR}/{name}", caption))
+    return out
 
 
 def write_outputs(p: Preset, stages, outputs, out_dir: Path) -> tuple[list, dict]:
-    """report.md, results.json, stages.json, correlators.npz, flow.npz and the figures,
-    atomically."""
+    """report.md, report.html, results.json, stages.json, correlators.npz, flow.npz and the
+    figures, each written atomically."""
     from ..npzio import atomic_write_npz
 
     results = build_results(p, stages, outputs)
@@ -200,12 +212,16 @@ def write_outputs(p: Preset, stages, outputs, out_dir: Path) -> tuple[list, dict
     meta = {"format": FORMAT, "schema": SCHEMA, "preset": p.name}
     atomic_write_npz(out_dir / "correlators.npz", correlator_arrays(p, views), meta)
     atomic_write_npz(out_dir / "flow.npz", flow_arrays(p, views), meta)
-    figs, notes = write_figures(p, results, views, out_dir)
+    figures = write_figures(p, results, views, out_dir)
     atomic_write_bytes(out_dir / "results.json", _json_bytes(results))
     atomic_write_bytes(out_dir / "stages.json", _json_bytes(
         {"format": FORMAT + "-stages", "schema": SCHEMA, "stages": records}))
-    atomic_write_bytes(out_dir / "report.md", build_report(p, results, notes, records).encode())
-    return list(OUTPUT_FILES) + figs, results
+    report = build_report(p, results, figures, records)
+    atomic_write_bytes(out_dir / "report.md", report.encode())
+    html = markdown_to_html(report, f"rgflow reproduction report: preset {p.name}", out_dir)
+    atomic_write_bytes(out_dir / "report.html", html.encode())
+    files = [path for figs in figures.values() for path, _ in figs]
+    return list(OUTPUT_FILES) + files, results
 
 
 def _json_bytes(x) -> bytes:

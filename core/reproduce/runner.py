@@ -162,8 +162,9 @@ class Pipeline:
 
 
 def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
+    from ..cpu import available_cores
+
+    return available_cores()
 
 
 def set_threads(jobs: int) -> None:

@@ -9,6 +9,8 @@ from rgflow.tui.cli.common import positive_int
 TARGETS = {
     "ising": "rgflow.core.bench.ising",
     "rbm": "rgflow.core.bench.rbm",
+    # PCD's carried hidden field against a fresh one: trained log-likelihood over seeds
+    "chain-field": "rgflow.core.bench.chain_field",
     "tui": "rgflow.tui.bench_tui",
 }
 
@@ -24,7 +26,8 @@ def add_parser(sub):
     p.add_argument("target", choices=available_targets(), help="what to measure")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
-    p.add_argument("--repeats", type=positive_int, help="repeats per case (default per target)")
+    p.add_argument("--repeats", type=positive_int,
+                   help="repeats per case (default per target; seeds for chain-field)")
     p.set_defaults(run=run)
 
 

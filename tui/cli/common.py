@@ -70,9 +70,72 @@ def stderr_console():
     return Console(stderr=True)
 
 
+LINE_SECONDS = 5.0  # a progress line this often when stderr is not a terminal
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class LineProgress:
+    """Progress as whole lines (for logs and pipes, where a bar is cut to the terminal
+    width or redrawn with control codes): one line every `every` seconds and a last one
+    when done, never truncated."""
+
+    def __init__(self, description: str, total: float, fields=(), stream=None,
+                 clock=None, every: float = LINE_SECONDS):
+        import time
+
+        self.description, self.total = description, total
+        self.values = {name: "" for name in fields}
+        self.completed = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock or time.monotonic
+        self.every = every
+        self.start = self.clock()
+        self.next_line = self.start + every
+
+    def update(self, completed=None, description=None, total=None, **values):
+        if completed is not None:
+            self.completed = completed
+        if description is not None:
+            self.description = description
+        if total is not None:
+            self.total = total
+        self.values.update(values)
+        now = self.clock()
+        if now >= self.next_line:
+            self.next_line = now + self.every
+            self.emit(now)
+
+    def line(self, now: float) -> str:
+        elapsed = now - self.start
+        done, total = self.completed, self.total
+        text = f"{self.description}: {done:g}/{total:g}"
+        if total:
+            text += f" ({100.0 * done / total:.1f}%)"
+        text += f" elapsed {_clock_text(elapsed)}"
+        if done and total and done < total:
+            text += f" eta {_clock_text(elapsed * (total - done) / done)}"
+        return " ".join([text, *(f"{k}={v}" for k, v in self.values.items() if v != "")])
+
+    def emit(self, now=None) -> None:
+        self.stream.write(self.line(self.clock() if now is None else now) + "\n")
+        self.stream.flush()
+
+
 @contextmanager
 def progress_bar(description: str, total: float, fields: tuple[str, ...] = ()):
-    """A rich progress bar on stderr. Yields update(advance_to, **fields)."""
+    """Progress on stderr: a rich bar on a terminal, whole lines every few seconds
+    otherwise (LineProgress). Yields update(completed=..., **fields)."""
+    if not sys.stderr.isatty():
+        progress = LineProgress(description, total, fields)
+        try:
+            yield progress.update
+        finally:
+            progress.emit()
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -124,10 +124,14 @@ def run_ls(args) -> int:
     import json
     import sys
 
-    from rgflow.core.errors import DataFileError
-    from rgflow.core.persist import saves_dir
+    import os
+
+    from rgflow.core.errors import DataFileError, UsageError
+    from rgflow.core.persist import SAVES_ENV, saves_dir
 
     d = saves_dir(args.saves_dir)
+    if (args.saves_dir or os.environ.get(SAVES_ENV)) and not d.is_dir():
+        raise UsageError(f"{d}: no such folder")
     files = sorted(d.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True) \
         if d.is_dir() else []
     rows = []

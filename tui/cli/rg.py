@@ -15,13 +15,13 @@ import argparse
 
 from rgflow.tui.cli.common import nonnegative_int, positive_int
 
-# mirrors rgflow.core.rg.RULES (kept here so `rgflow --help` imports no numba; a test checks)
-RULES = ("average", "majority", "decimation")
 # show a per-temperature progress bar from this many input spins on
 PROGRESS_MIN_SPINS = 1 << 24
 
 
 def add_parser(sub) -> None:
+    from rgflow.core.config import RG_RULES  # the one list of rules (numpy, never numba)
+
     p = sub.add_parser(
         "rg",
         help="block-spin RG hierarchy (average, majority, decimation) of a sampled dataset",
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, metavar="FILE.npz", help="input dataset (spins)")
     p.add_argument(
         "--rule",
-        choices=RULES,
+        choices=RG_RULES,
         default="average",
         help="average: b x b mean, float values, no re-binarisation (the paper); majority: "
         "sign of the block sum, random tie-break; decimation: keep each block's top-left spin "
@@ -113,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.b < 2:
         raise UsageError(f"--b must be >= 2, got {args.b}")
+    if args.seed is not None and not (args.rule == "majority" and args.b % 2 == 0):
+        raise UsageError("--seed applies to --rule majority with an even --b only (the other "
+                         "rules, and odd blocks, never draw a random number)")
     out = check_output_path(args.out, args.force)
     data = Path(args.data)
     if data.resolve() == out.resolve():

@@ -17,9 +17,10 @@ def add_parser(sub):
                    help="temperature, 'tc', or an inclusive range (repeatable; default tc)")
     p.add_argument("--n", type=positive_int, default=1000,
                    help="samples per temperature (default 1000)")
-    p.add_argument("--algo", default="auto",
+    p.add_argument("--algorithm", "--algo", dest="algo", default="auto",
                    choices=("metropolis", "heatbath", "wolff", "auto"),
-                   help="update algorithm (auto: Wolff up to 1.3 Tc, Metropolis above)")
+                   help="update algorithm (default auto: Wolff up to 1.3 Tc, heat-bath above; "
+                   "the choice is recorded in meta)")
     p.add_argument("--h", type=float, default=0.0, help="external field (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--symmetrize", action="store_true",
@@ -28,7 +29,7 @@ def add_parser(sub):
                    help="thermalisation sweeps (default: max(200, 20 tau_int))")
     p.add_argument("--spacing", type=positive_int, metavar="SWEEPS",
                    help="sweeps between samples (default: ceil(2 tau_int))")
-    p.add_argument("--threads", type=positive_int,
+    p.add_argument("--threads", "--jobs", dest="threads", type=positive_int, metavar="N",
                    help="temperatures run in parallel (default: all cores)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -65,8 +66,10 @@ def run(args) -> int:
         "shape": list(spins.shape),
         "seconds": meta["seconds"],
         "per_temperature": [
-            {k: r[k] for k in ("T", "algorithm", "spacing_sweeps", "tau_int_sweeps",
-                               "independent_samples")}
+            {**{k: r[k] for k in ("T", "algorithm", "spacing_sweeps", "tau_int_sweeps",
+                                  "independent_samples")},
+             "overlap_consecutive": r["overlap"]["consecutive"],
+             "overlap_far": r["overlap"]["far"]}
             for r in meta["per_temperature"]
         ],
     })

@@ -4,10 +4,14 @@ from rgflow.tui.cli.common import positive_float, positive_int
 
 
 def add_parser(sub):
+    from rgflow.core.config import SESSION_PRESETS, settings_help
+
     p = sub.add_parser("run", help="start a new session and run it headless",
-                       description="Start a new session (defaults, a preset, a TOML config "
-                       "and key=value overrides) and run N steps, saving to NAME.")
-    p.add_argument("--preset", help="named preset (default, quick, flow, hierarchy, big)")
+                       description="Start a new session (defaults, then a preset, a TOML "
+                       "config and KEY=VALUE overrides) and run N steps, saving to NAME "
+                       "(saves/NAME.npz) or PATH (containing '/', ending in .npz, or an "
+                       "existing file). Settings and their defaults: " + settings_help() + ".")
+    p.add_argument("--preset", choices=tuple(SESSION_PRESETS), help="named preset")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of settings")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting (repeatable)")
@@ -16,7 +20,11 @@ def add_parser(sub):
     p.add_argument("--force", action="store_true", help="overwrite an existing save")
     p.set_defaults(run=run_new)
 
-    p = sub.add_parser("resume", help="continue a saved session headless")
+    p = sub.add_parser("resume", help="continue a saved session headless",
+                       description="Load a session save (NAME in the saves directory, or a "
+                       "PATH), run N more steps and save it back (or to --save). The save "
+                       "carries its settings; the continuation is bit-identical to an "
+                       "uninterrupted run on the same numpy and numba versions.")
     p.add_argument("name", metavar="NAME|PATH")
     _run_options(p)
     p.add_argument("--save", metavar="NAME|PATH", help="save elsewhere (default: back to NAME)")
@@ -28,7 +36,8 @@ def _run_options(p):
     p.add_argument("--steps", type=positive_int, required=True, help="steps to run")
     p.add_argument("--checkpoint-every", type=positive_float, default=60.0, metavar="SECONDS",
                    help="save a checkpoint this often (default 60 s)")
-    p.add_argument("--saves-dir", help="saves directory (default ./saves or $RGFLOW_SAVES)")
+    p.add_argument("--saves-dir", metavar="DIR",
+                   help="saves directory (default ./saves or $RGFLOW_SAVES)")
 
 
 def run_new(args) -> int:

@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
     mode.add_argument("--cd", dest="persistent", action="store_false",
                       help="contrastive divergence restarted from the data")
     p.add_argument("--chains", type=positive_int, metavar="C",
-                   help="persistent chains (default: the batch size)")
+                   help="persistent chains (default: the batch size; refused with --cd)")
     p.add_argument("--fresh-chain-field", action="store_true",
                    help="PCD: recompute the chains' hidden field from the updated parameters "
                    "every step instead of carrying it over from the last one (a fifth more "
@@ -46,8 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (eps 1e-2, as in the paper) or sgd with momentum (default adam)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--momentum", type=finite_float, default=0.9,
-                   help="sgd momentum in [0, 1) (default 0.9)")
+    p.add_argument("--momentum", type=finite_float,
+                   help="sgd momentum in [0, 1) (default 0.9; refused with adam)")
     p.add_argument("--l1", type=finite_float, default=0.0, help="L1 weight decay (default 0)")
     p.add_argument("--l2", type=finite_float, default=0.0, help="L2 weight decay (default 0)")
     p.add_argument("--batch", type=positive_int, default=100, help="minibatch size (default 100)")
@@ -57,8 +57,9 @@ def add_parser(sub) -> None:
                    help="fraction held out for the free-energy gap, in [0, 1) (default 0.1)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--monitor-every", type=positive_int, metavar="N",
-                   help="steps between monitoring evaluations (default: about 20 per run, "
-                   "at least 100 steps apart)")
+                   help="steps between full monitoring evaluations (default: on a time "
+                   "budget, at most 10%% of the training time; the minibatch reconstruction "
+                   "error is refreshed twice a second either way)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     p.set_defaults(run=run)
@@ -126,12 +127,21 @@ def run(args) -> int:
     from rgflow.core.errors import UsageError
     from rgflow.core.npzio import check_output_path, write_or_fallback
     from rgflow.core.rbm import TrainConfig
-    from rgflow.core.training import default_monitor_every, load_dataset, save_trained, train
+    from rgflow.core.training import load_dataset, save_trained, train
     from rgflow.tui.cli.common import emit_json, progress_bar
 
     out = check_output_path(args.out, args.force)
     _check(math.isfinite(args.holdout) and 0.0 <= args.holdout < 1.0,
            f"--holdout must be in [0, 1), got {args.holdout}")
+    # options that do not apply are refused, not silently ignored
+    _check(args.momentum is None or args.optimizer == "sgd",
+           "--momentum applies to --optimizer sgd only (adam has no momentum setting)")
+    _check(args.chains is None or args.persistent,
+           "--chains applies to --pcd only (--cd restarts its chains from the data)")
+    _check(not args.fresh_chain_field or args.persistent,
+           "--fresh-chain-field applies to --pcd only (--cd has no carried chains)")
+    if args.momentum is None:
+        args.momentum = 0.9
     _check(0.0 <= args.momentum < 1.0, f"--momentum must be in [0, 1), got {args.momentum}")
     _check(args.l1 >= 0.0, f"--l1 must be >= 0, got {args.l1}")
     _check(args.l2 >= 0.0, f"--l2 must be >= 0, got {args.l2}")
@@ -152,7 +162,7 @@ def run(args) -> int:
     t_indices = args.t_index if args.t_index else list(range(len(temps)))
     n_visible = int(np.prod(spins.shape[1:]))
     n_hidden = args.hidden or max(1, n_visible // 4)
-    monitor_every = args.monitor_every or default_monitor_every(args.steps)
+    monitor_every = args.monitor_every  # None: on a time budget
     n_held = int(round(args.holdout * len(spins)))
     _check(len(spins) - n_held >= args.batch,
            f"--batch {args.batch} is larger than the {len(spins) - n_held} training "
@@ -167,13 +177,15 @@ def run(args) -> int:
     # Signals stay deferred until the file is written: a first Ctrl-C / SIGTERM during the
     # save only changes the exit code; a second one aborts (the atomic write leaves no file).
     with _deferred_signals() as stop:
-        with progress_bar("train", total=args.steps, fields=("recon", "pll", "fe_gap")) \
-                as update:
+        with progress_bar("train", total=args.steps,
+                          fields=("batch_recon", "pll", "fe_gap", "monitored_at")) as update:
 
             def progress(step, metrics):
-                update(completed=step, recon=_fmt(metrics.get("reconstruction_error")),
+                update(completed=step,
+                       batch_recon=_fmt(metrics.get("batch_reconstruction_error")),
                        pll=_fmt(metrics.get("pll")),
-                       fe_gap=_fmt(metrics.get("free_energy_gap")))
+                       fe_gap=_fmt(metrics.get("free_energy_gap")),
+                       monitored_at=metrics.get("step"))
 
             result = train(
                 config, spins, args.steps, n_hidden=n_hidden, units=args.units,
@@ -197,7 +209,7 @@ def run(args) -> int:
             "n_train": result.n_train,
             "n_heldout": result.n_heldout,
             "steps_requested": int(args.steps),
-            "monitor_every": int(monitor_every),
+            "monitor_every": monitor_every,
             "weight_scale": WEIGHT_SCALE,
             "history": result.history,
             "interrupted": signame,

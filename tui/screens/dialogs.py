@@ -122,6 +122,9 @@ class SaveBrowser(_SavesList):
             yield Label(self._title)
             yield Label("Reading saves…", id="browser-status", classes="dialog-hint")
             yield OptionList(id="browser-list")
+            yield Input(placeholder="or type a path to any save, then Enter",
+                        id="browser-path")
+            yield Label("", id="browser-error", classes="dialog-hint")
             yield Label("Enter to open, Escape to cancel", classes="dialog-hint")
 
     def on_mount(self) -> None:
@@ -131,6 +134,16 @@ class SaveBrowser(_SavesList):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if self.entries is not None:
             self.dismiss(self.entries[int(event.option.id)][0])
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """A typed path: opened if it is a file, else the dialog stays with the reason."""
+        path = Path(event.value.strip()).expanduser()
+        if not event.value.strip():
+            return
+        if not path.is_file():
+            self.query_one("#browser-error", Label).update(f"no such file: {path}")
+            return
+        self.dismiss(path)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -145,9 +158,13 @@ class SaveDialog(_SavesList):
         Binding("down", "focus_list", "Existing saves", show=False, id="save-list"),
     ]
 
-    def __init__(self, loader: Callable[[], Entries], value: str = "") -> None:
+    def __init__(self, loader: Callable[[], Entries], value: str = "",
+                 check: Callable[[str], object] | None = None) -> None:
+        """check(name) raises an RgflowError for a name that cannot be saved: the dialog
+        then stays open and shows the error."""
         super().__init__(loader)
         self._value = value
+        self._check = check
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog browser"):
@@ -186,7 +203,16 @@ class SaveDialog(_SavesList):
         self.query_one("#browser-list", OptionList).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        from rgflow.core.errors import RgflowError
+
+        name = event.value.strip()
+        if name and self._check is not None:
+            try:
+                self._check(name)
+            except RgflowError as exc:
+                self.query_one("#save-hint", Label).update(f"⚠ {exc}")
+                return
+        self.dismiss(name or None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

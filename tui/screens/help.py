@@ -1,4 +1,5 @@
-"""The help screen (? or F1): keys, views and what is on screen, from help.md."""
+"""The help screen (? or F1): keys (generated from the bindings), views and what is on
+screen, from help.md."""
 
 from importlib import resources
 
@@ -13,7 +14,10 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close help", id="help-close")]
 
     def compose(self) -> ComposeResult:
+        from ..keys import KEYS_MARKER, key_table
+
         text = resources.files("rgflow.tui").joinpath("help.md").read_text(encoding="utf-8")
+        text = text.replace(KEYS_MARKER, key_table(self.app.BINDINGS))
         with VerticalScroll(id="help"):
             yield Markdown(text)
 

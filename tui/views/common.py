@@ -32,11 +32,33 @@ def plot_thermo(plot: PlotView, f, names: tuple[str, ...]) -> None:
     if "energy" in names:
         plot.set_reference("Onsager E/N", float(onsager_energy_per_spin(f.T)))
     if "abs_m" in names:
-        plot.set_reference("Onsager m", float(onsager_magnetisation(f.T)))
-    plot.set_labels(xlabel="sweeps ago")
+        plot.set_reference("Onsager |m|", float(onsager_magnetisation(f.T)))
+    # x is negative inside (now = 0, on the right); the ticks read as positive "ago"
+    plot.set_labels(xlabel="steps ago", ylabel=" and ".join(labels[n] for n in names),
+                    xticks="ago")
 
 
 def fmt(v) -> str:
     if isinstance(v, float | np.floating):
         return "∞" if np.isinf(v) else f"{v:.4g}"
     return str(v)
+
+
+def one_scale(L: int, lattices: list, maps: list[tuple]) -> float:
+    """Draw L x L lattices (LatticeView) and maps ((HeatMap or LatticeView, its side)) at
+    one scale: the largest whole zoom at which the lattice fits in every pane, else the
+    lattice's own mode (braille, downsampled) with the maps matched to it. Every map then
+    spans the same width as the lattice, centred in its pane. Returns columns per site."""
+    panes = [*lattices, *(widget for widget, _ in maps)]
+    fits = [min(w.size.width // L, (2 * w.size.height) // L) for w in panes if w.display]
+    zoom = max(1, min(fits, default=1))
+    for lattice in lattices:
+        lattice.zoom = zoom
+    per_site = min((lattice.columns_per_site for lattice in lattices), default=float(zoom))
+    for widget, side in maps:
+        per_cell = per_site * L / side
+        if hasattr(widget, "zoom"):  # a lattice of block spins
+            widget.zoom = max(1, int(round(per_cell)))
+        else:
+            widget.scale = per_cell
+    return per_site

@@ -26,41 +26,52 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
                      "stored (the maps need at least 10; recomputed every few seconds "
                      "while shown)")
         return
-    n_rbm = c["rbm"].shape[0]
+    connected = app.connected
+    rg_maps, rbm_maps = (c["rg_c"], c["rbm_c"]) if connected else (c["rg"], c["rbm"])
+    kind = "connected" if connected else "not connected"
+    n_rbm = rbm_maps.shape[0]
     unit = min(extras["unit"], n_rbm - 1)
-    rg_unit = min(unit, c["rg"].shape[0] - 1)
-    lim = float(max(np.abs(c["rg"][rg_unit]).max(), np.abs(c["rbm"][unit]).max(), 1e-9))
+    rg_unit = min(unit, rg_maps.shape[0] - 1)
+    lim = float(max(np.abs(rg_maps[rg_unit]).max(), np.abs(rbm_maps[unit]).max(), 1e-9))
     rg_map = app.w("corr-rg")
-    rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩ (block average)"
-    rg_map.set_data(c["rg"][rg_unit], -lim, lim)
+    rg_map.border_title = f"RG ⟨v h_{rg_unit}⟩ {kind} (c)"
+    rg_map.set_data(rg_maps[rg_unit], -lim, lim)
     rbm_map = app.w("corr-rbm")
-    rbm_map.border_title = f"RBM ⟨v h_{unit}⟩"
-    rbm_map.set_data(c["rbm"][unit], -lim, lim)
+    rbm_map.border_title = f"RBM ⟨v h_{unit}⟩ {kind} (c)"
+    rbm_map.set_data(rbm_maps[unit], -lim, lim)
     start = (unit // GRID_PAGE) * GRID_PAGE
     grid = app.w("corr-grid")
-    grid.border_title = f"RBM ⟨v h⟩ units {start}–{min(start + GRID_PAGE, n_rbm) - 1}"
-    grid.set_maps(c["rbm"][start:start + GRID_PAGE], per_map=True)
-    lines = [f"{c['n']} configurations, RBM train step {c['train_step']}",
+    grid.border_title = (f"RBM ⟨v h⟩ {kind}, units {start}–"
+                         f"{min(start + GRID_PAGE, n_rbm) - 1}")
+    grid.set_maps(rbm_maps[start:start + GRID_PAGE], per_map=True)
+    app.set_text("corr-info", "\n".join(info_lines(c, unit, rg_unit, connected)))
+
+
+def info_lines(c: dict, unit: int, rg_unit: int, connected: bool) -> list[str]:
+    """The locality numbers of the unit shown, and the means over units for both kinds."""
+    p = "c_" if connected else ""
+    shown = ("connected ⟨v h⟩ − ⟨v⟩⟨h⟩" if connected
+             else "⟨v h⟩ not connected (near Tc ~m² everywhere)")
+    lines = [f"{shown}; c: the other",
+             f"{c['n']} configurations, RBM train step {c['train_step']}",
              f"unit {unit}  (b={c['b']}, uniform map: {c['uniform_own_block_fraction']:.4f})"]
-    if "rg_own" in c:
-        lines += [
-            "",
-            f"{'':<10}{'RG':>10}{'RBM':>10}",
-            f"{'own-block':<10}{fmt(c['rg_own'][rg_unit]):>10}{fmt(c['rbm_own'][unit]):>10}",
-            f"{'peak/far':<10}{fmt(c['rg_ptf'][rg_unit]):>10}{fmt(c['rbm_ptf'][unit]):>10}",
-            "mean over units",
-            f"{'own-block':<10}{fmt(c['rg_own_stats']['mean']):>10}"
-            f"{fmt(c['rbm_own_stats']['mean']):>10}",
-            f"{'peak/far':<10}{fmt(c['rg_ptf_stats']['median']):>10}"
-            f"{fmt(c['rbm_ptf_stats']['median']):>10}  (median)",
-            "",
-            f"RBM unit {unit}: best block {int(c['rbm_block'][unit])}",
-            f"RBM: {c['rbm_blocks_claimed']}/{c['n_blocks']} blocks claimed, "
-            f"{100 * c['rbm_unique']:.0f}% units unique",
-        ]
-    elif "locality_error" in c:
-        lines.append(f"locality: {c['locality_error']}")
-    app.set_text("corr-info", "\n".join(lines))
+    if "locality_error" in c:
+        return [*lines, f"locality: {c['locality_error']}"]
+    lines += [
+        f"{'':<10}{'RG':>9}{'RBM':>9}",
+        f"{'own-block':<10}{fmt(c[p + 'rg_own'][rg_unit]):>9}{fmt(c[p + 'rbm_own'][unit]):>9}",
+        f"{'peak/far':<10}{fmt(c[p + 'rg_ptf'][rg_unit]):>9}{fmt(c[p + 'rbm_ptf'][unit]):>9}",
+        f"RBM unit {unit}: best block {int(c[p + 'rbm_block'][unit])}, "
+        f"{c[p + 'rbm_blocks_claimed']}/{c[p + 'n_blocks']} blocks claimed",
+        "over units      not conn.  connected",
+    ]
+    for label, key, stat in (("own-block RG", "rg_own", "mean"),
+                             ("own-block RBM", "rbm_own", "mean"),
+                             ("peak/far RG", "rg_ptf", "median"),
+                             ("peak/far RBM", "rbm_ptf", "median")):
+        lines.append(f"{label:<14}{fmt(c[key + '_stats'][stat]):>10}"
+                     f"{fmt(c['c_' + key + '_stats'][stat]):>11}")
+    return lines
 
 
 def export(app, f, extras: dict) -> dict:

@@ -5,17 +5,17 @@ from textual.widgets import ContentSwitcher
 from ..widgets.heatmap import HeatMap
 from ..widgets.lattice import LatticeView
 from ..widgets.plot import PlotView
-from .common import plot_thermo, rg_level
+from .common import one_scale, plot_thermo, rg_level
 
 TITLE = "Lattice · RG · RBM"
 PANES = ("lattice", "rg-pane", "dash-recon", "dash-plot")
 
 
 def compose():
-    yield LatticeView(title="spins", id="lattice")
+    yield LatticeView(title="spins", id="lattice", spin_legend=True)
     with ContentSwitcher(initial="rg-map", id="rg-pane"):
         yield HeatMap(title="RG level", id="rg-map")
-        yield LatticeView(title="RG level", id="rg-spins")
+        yield LatticeView(title="RG level", id="rg-spins", spin_legend=True)
     yield HeatMap(title="RBM reconstruction ⟨v'⟩", id="dash-recon")
     yield PlotView(title="E/N and |m| (· Onsager)", id="dash-plot", background=True)
 
@@ -25,6 +25,11 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     if slow:
         draw_rg(app, f)
         app.w("dash-recon").set_data(f.rbm["reconstruction"], -1.0, 1.0)
+        _, level = rg_level(app, f)
+        maps = [(app.w("dash-recon"), f.L)]
+        if level is not None:
+            maps.append((app.w(app.w("rg-pane").current), level.shape[0]))
+        one_scale(f.L, [app.w("lattice")], maps)
     plot_thermo(app.w("dash-plot"), f, ("energy", "abs_m"))
 
 

@@ -16,7 +16,7 @@ SHOWN_CHAINS = 3
 
 def compose():
     for i in range(SHOWN_CHAINS):
-        yield LatticeView(title=f"flow chain {i + 1}", id=f"flow-{i}")
+        yield LatticeView(title=f"flow chain {i + 1}", id=f"flow-{i}", spin_legend=True)
     yield Static("", id="flow-info", classes="info", markup=False)
     yield PlotView(title="flow T per chain", id="flow-hist", background=True)
 
@@ -34,7 +34,11 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     else:
         err = reading["T_err"]
         err_text = f" ± {err:.3f}" if np.isfinite(err) else ""
+        frozen = extras.get("flow_rbm_step")
+        model = ("RBM frozen at train step " + str(frozen) if frozen is not None
+                 else "RBM: not frozen yet (restored flow)")
         text = (f"flow step {f.flow_step} of {len(chains)} chains (f: one more)\n"
+                f"{model}\n"
                 f"⟨|m|⟩ = {m[-1]:.4f}\n"
                 f"T from E/N (Onsager): {reading['T']:.3f}{err_text}\n"
                 f"{classifier_text(app, f, extras.get('classifier'))}\n"
@@ -50,7 +54,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
             top = float(y.max())
             hist.set_reference("T", (np.array([f.T, f.T]), np.array([0.0, top])))
             hist.set_reference("Tc", (np.array([TC, TC]), np.array([0.0, top])))
-            hist.set_labels(xlabel="T per chain (from E/N)")
+            hist.set_labels(xlabel="T per chain (from E/N)", ylabel="chains")
 
 
 def classifier_text(app, f, reading: dict | None) -> str:

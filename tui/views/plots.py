@@ -20,32 +20,68 @@ def compose():
     yield PlotView(title="flow temperature", id="plot-flow-t", background=True)
 
 
+def sampling_text(name: str, y) -> str:
+    """τ_int of a history (in steps, Sokal's window) and the effective number of
+    independent values it holds, n / (2 τ_int): the pane title's sampling numbers."""
+    from rgflow.core.observables import tau_int
+
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) < 20:
+        return name
+    tau, window, _ = tau_int(y)
+    bound = "≥" if window >= len(y) - 1 else ""  # too short a series: a lower bound
+    return f"{name} τ_int {bound}{tau:.1f} steps, n_eff {len(y) / (2 * tau):.0f}"
+
+
 def draw(app, f, extras: dict, slow: bool = True) -> None:
-    plot_thermo(app.w("plot-energy"), f, ("energy",))
-    plot_thermo(app.w("plot-m"), f, ("abs_m",))
+    for pane, name, label in (("plot-energy", "energy", "E/N"), ("plot-m", "abs_m", "|m|")):
+        plot = app.w(pane)
+        plot_thermo(plot, f, (name,))
+        if slow and plot.display:
+            plot.border_title = sampling_text(label, f.histories[name])
     gr = app.w("plot-gr")
     result = app.analysis.get("gr")
+    log = app.gr_log
+    gr.set_scale(xscale="log" if log else "linear", yscale="log" if log else "linear")
+    gr.border_title = "G(r) log-log (g: linear)" if log else "G(r) (g: log-log)"
     if gr.display and result is not None:
         gr.set_series("data", *result["data"])
         if "rg" in result:
             gr.set_series(f"RG {result['rg_size']}² (coarse r)", *result["rg"])
         gr.set_series("RBM recon.", *result["rbm"])
-        gr.set_labels(xlabel="r", title=f"G(r), {result['n']} configs")
-    train = app.w("plot-train")
-    if train.display:
-        steps = f.histories["train_step"]
-        recon = f.histories["recon_error"]
-        n = min(len(steps), len(recon))
-        train.set_series("recon. error", steps[-n:], recon[-n:])
-        every = extras["monitor_every"]
-        for name, label in (("pll", "pseudo-LL / N"), ("fe_gap", "F gap")):
-            y = f.histories[name]
-            if len(y):
-                x = f.train_step - every * (np.arange(len(y))[::-1])
-                train.set_series(label, x, y)
-        train.set_labels(xlabel="training step")
+        if log:  # the critical power law G ~ r^(-1/4) as a guide through the data at r = 1
+            r, g = (np.asarray(a, float) for a in result["data"])
+            ok = (r > 0) & (g > 0)
+            if ok.any():
+                r0 = r[ok][0]
+                gr.set_reference("r^(-1/4)", (r[ok], g[ok][0] * (r[ok] / r0) ** -0.25))
+        else:
+            gr.remove("r^(-1/4)")
+        gr.set_labels(xlabel="r (sites)", ylabel="G(r)", title=f"{result['n']} configs",
+                      xticks="auto" if log else "integer")
+    draw_training(app.w("plot-train"), f, extras)
     plot_flow_m(app.w("plot-flow-m"), f)
     plot_flow_t(app.w("plot-flow-t"), f, extras)
+
+
+def draw_training(train: PlotView, f, extras: dict) -> None:
+    """Reconstruction error and pseudo-LL/N (both of order one) on the left axis, the
+    free-energy gap (up to hundreds) on its own right axis."""
+    if not train.display:
+        return
+    steps = f.histories["train_step"]
+    recon = f.histories["recon_error"]
+    n = min(len(steps), len(recon))
+    train.set_series("recon. error", steps[-n:], recon[-n:])
+    every = extras["monitor_every"]
+    for name, label, side in (("pll", "pseudo-LL / N", "left"), ("fe_gap", "F gap", "right")):
+        y = f.histories[name]
+        if len(y):
+            x = f.train_step - every * (np.arange(len(y))[::-1])
+            train.set_series(label, x, y, yside=side)
+    train.set_labels(xlabel="training step", ylabel="error, LL / N",
+                     ylabel_right="F gap" if len(f.histories["fe_gap"]) else "",
+                     xticks="integer")
 
 
 def plot_flow_m(plot: PlotView, f) -> None:
@@ -58,7 +94,7 @@ def plot_flow_m(plot: PlotView, f) -> None:
         m = f.histories["abs_m"]
         if len(m):
             plot.set_reference("data ⟨|m|⟩", float(np.mean(m[-500:])))
-        plot.set_labels(xlabel="flow step")
+        plot.set_labels(xlabel="flow step", ylabel="⟨|m|⟩", xticks="integer")
 
 
 def plot_flow_t(plot: PlotView, f, extras: dict) -> None:
@@ -70,7 +106,7 @@ def plot_flow_t(plot: PlotView, f, extras: dict) -> None:
         plot.set_series("flow T (Onsager E)", np.array(x, float), np.array(y, float))
         plot.set_reference(f"T = {f.T:.3f}", f.T)
         plot.set_reference("Tc", TC)
-        plot.set_labels(xlabel="flow step")
+        plot.set_labels(xlabel="flow step", ylabel="T", xticks="integer")
 
 
 def export(app, f, extras: dict) -> dict:

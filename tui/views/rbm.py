@@ -6,7 +6,7 @@ from textual.widgets import Static
 
 from ..widgets.heatmap import HeatMap
 from ..widgets.lattice import LatticeView
-from .common import unit_side
+from .common import one_scale, unit_side
 
 TITLE = "RBM"
 PANES = ("rbm-v", "rbm-hidden", "rbm-recon", "rbm-recon-sample", "rbm-weights", "rbm-info")
@@ -16,10 +16,11 @@ METRIC_LABELS = {"reconstruction_error": "recon. error", "pll": "pseudo-LL",
 
 
 def compose():
-    yield LatticeView(title="input v", id="rbm-v")
+    yield LatticeView(title="input v", id="rbm-v", spin_legend=True)
     yield HeatMap(title="hidden ⟨h⟩", id="rbm-hidden")
     yield HeatMap(title="reconstruction ⟨v'⟩", id="rbm-recon")
-    yield LatticeView(title="reconstruction sample v'", id="rbm-recon-sample")
+    yield LatticeView(title="reconstruction sample v'", id="rbm-recon-sample",
+                      spin_legend=True)
     yield HeatMap(title="weights of unit", id="rbm-weights")
     yield Static("", id="rbm-info", classes="info", markup=False)
 
@@ -40,6 +41,8 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     sample = f.rbm["reconstruction_sample"]
     app.w("rbm-recon-sample").set_spins(
         np.where(sample > (0 if sample.min() < 0 else 0.5), 1, -1))
+    one_scale(L, [app.w("rbm-v"), app.w("rbm-recon-sample")],
+              [(app.w("rbm-recon"), L), (app.w("rbm-weights"), L)])
     weights = app.w("rbm-weights")
     row, col = divmod(unit, side) if side else (0, unit)
     weights.border_title = f"weights of hidden unit {unit} (row {row}, col {col})"

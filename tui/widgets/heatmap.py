@@ -18,6 +18,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from rgflow.tui.widgets.lattice import frame_rows
 from rgflow.tui.widgets.palette import (
     BACKGROUND_INDEX,
     NAN_COLOR,
@@ -27,6 +28,7 @@ from rgflow.tui.widgets.palette import (
     quantise,
     resample_palette,
     rgb_only_filters,
+    sign_glyph,
     style_rgb,
     value_range,
 )
@@ -97,24 +99,27 @@ def _even(n: int) -> int:
 
 
 def legend_text(
-    vmin: float, vmax: float, colors: tuple[RGB, ...] | None = None, *, diverging: bool = True
+    vmin: float, vmax: float, colors: tuple[RGB, ...] | None = None, *, diverging: bool = True,
+    glyphs: bool = False, labels: tuple[str, str] | None = None,
 ) -> Text:
-    """One-line colour legend: "min ██████0█████ max" (the '0' marks zero for diverging maps).
-
-    The numbers carry the information without colour (NO_COLOR).
+    """One-line colour bar: "min ██████0█████ max" (the '0' marks zero for diverging maps).
+    glyphs=True (NO_COLOR): each level drawn with its sign glyph instead of its colour.
     """
     colors = palette(diverging) if colors is None else colors
-    text = Text(f"{vmin:.3g} ", no_wrap=True)
+    low, high = labels or (f"{vmin:.3g}", f"{vmax:.3g}")
+    text = Text(f"{low} ", no_wrap=True)
     zero_level = None
     if diverging and vmax > vmin and vmin <= 0.0 <= vmax:
         zero_level = min(int((0.0 - vmin) / (vmax - vmin) * len(colors)), len(colors) - 1)
     for level, rgb in enumerate(colors):
-        if level == zero_level:
+        if glyphs:
+            text.append("0" if level == zero_level else sign_glyph(level, len(colors)))
+        elif level == zero_level:
             ink = (0, 0, 0) if sum(rgb) > 384 else (255, 255, 255)
             text.append("0", fg_bg_style(ink, rgb))
         else:
             text.append("█", fg_bg_style(rgb, None))
-    text.append(f" {vmax:.3g}")
+    text.append(f" {high}")
     return text
 
 
@@ -173,6 +178,7 @@ class _PixelMap(Widget):
         self._segment_cache: dict[int, Segment] = {}
         self.build_count = 0
         """How many times the rows were rebuilt (for tests and benchmarks)."""
+        self.show_legend = True
         if title is not None:
             self.border_title = title
 
@@ -186,7 +192,17 @@ class _PixelMap(Widget):
 
     def legend(self) -> Text:
         """Colour legend for the current data (see legend_text)."""
-        return legend_text(self._vmin, self._vmax, self._colors, diverging=self._diverging)
+        return legend_text(self._vmin, self._vmax, self._colors, diverging=self._diverging,
+                           glyphs=self._glyph_mode())
+
+    def _glyph_mode(self) -> bool:
+        """NO_COLOR and a diverging map: the sign is drawn with glyphs."""
+        return self._diverging and self.is_attached and bool(self.app.no_color)
+
+    def _show_legend(self) -> None:
+        """The colour bar with its values in the lower border."""
+        if self.show_legend:
+            self.border_subtitle = self.legend()
 
     def _palette_for(self, diverging: bool) -> tuple[RGB, ...]:
         colors = palette(diverging)
@@ -265,6 +281,8 @@ class _PixelMap(Widget):
             return []
         self.build_count += 1
         image = image[: 2 * height, :width]
+        if self._glyph_mode():
+            return self._glyph_strips(image, width, height)
         (n_rows, n_cols), run_rows, run_codes, run_lengths = pixels_to_runs(
             image, len(self._colors)
         )
@@ -296,6 +314,24 @@ class _PixelMap(Widget):
         return strips
 
 
+    def _glyph_strips(self, image: np.ndarray, width: int, height: int) -> list[Strip]:
+        """NO_COLOR: one glyph per cell for the more extreme of its two pixel rows, so the
+        sign and rough size of every value stay readable without colour."""
+        if image.shape[0] % 2:
+            image = np.vstack([image, np.full((1, image.shape[1]), BACKGROUND_INDEX,
+                                              image.dtype)])
+        top, bottom = image[0::2].astype(np.int32), image[1::2].astype(np.int32)
+        mid = len(self._colors) // 2
+        pick = np.where(np.abs(bottom - mid) > np.abs(top - mid), bottom, top)
+        pick = np.where(top == BACKGROUND_INDEX, bottom, pick)
+        glyphs = {level: sign_glyph(level, len(self._colors))
+                  for level in range(len(self._colors))}
+        glyphs[BACKGROUND_INDEX] = " "
+        rows = ["".join(glyphs.get(int(v), "?") for v in row) for row in pick]
+        n_cols = len(rows[0]) if rows else 0
+        return frame_rows(rows, n_cols, width, height, self.rich_style, self.rich_style)
+
+
 class HeatMap(_PixelMap):
     """One continuous map, scaled to fit the widget (nearest neighbour, aspect kept)."""
 
@@ -325,9 +361,22 @@ class HeatMap(_PixelMap):
         """
         super().__init__(title=title, n_levels=n_levels, name=name, id=id, classes=classes)
         self._fit = fit
+        self._scale: float | None = None
         self._levels: np.ndarray | None = None
         if values is not None:
             self.set_data(values)
+
+    @property
+    def scale(self) -> float | None:
+        """Columns per map cell, set by a view that draws several maps at one scale (None:
+        as large as fits). Shrunk if the map would not fit."""
+        return self._scale
+
+    @scale.setter
+    def scale(self, value: float | None) -> None:
+        if value != self._scale:
+            self._scale = value
+            self._changed()
 
     def set_data(
         self,
@@ -346,7 +395,10 @@ class HeatMap(_PixelMap):
         new = (self._colors, self._vmin, self._vmax, self._diverging)
         if old == new and self._levels is not None and np.array_equal(levels, self._levels):
             return False
+        first = self._levels is None
         self._levels = levels
+        if old != new or first:
+            self._show_legend()
         self._changed()
         return True
 
@@ -367,7 +419,10 @@ class HeatMap(_PixelMap):
         if not self._fit:
             return self._levels
         rows, cols = self._levels.shape
-        return resample(self._levels, fit_scale(rows, cols, width, 2 * height))
+        scale = fit_scale(rows, cols, width, 2 * height)
+        if self._scale is not None:
+            scale = min(scale, self._scale)
+        return resample(self._levels, scale)
 
 
 class HeatMapGrid(_PixelMap):
@@ -426,7 +481,14 @@ class HeatMapGrid(_PixelMap):
         new = (self._colors, self._vmin, self._vmax, self._diverging)
         if old == new and self._levels is not None and np.array_equal(levels, self._levels):
             return False
+        first = self._levels is None
         self._levels = levels
+        if per_map and self.show_legend:  # one scale per map: the bar has no shared numbers
+            self.border_subtitle = legend_text(
+                -1, 1, self._colors, diverging=diverging, glyphs=self._glyph_mode(),
+                labels=("−max", "+max each map") if diverging else ("min", "max each map"))
+        elif old != new or first:
+            self._show_legend()
         self._changed()
         return True
 

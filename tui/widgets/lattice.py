@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
@@ -175,6 +176,7 @@ class LatticeView(Widget):
         *,
         title: str | None = None,
         show_mode: bool = True,
+        spin_legend: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -184,6 +186,7 @@ class LatticeView(Widget):
             spins: Optional first frame.
             title: Optional border title (visible when the widget has a border).
             show_mode: Keep the border subtitle set to mode_label.
+            spin_legend: Put "█ +1 █ −1" in the colours of up and down spins before it.
         """
         super().__init__(name=name, id=id, classes=classes)
         self._spins: np.ndarray | None = None
@@ -192,6 +195,8 @@ class LatticeView(Widget):
         self._cache_key: tuple | None = None
         self._strips: list[Strip] = []
         self._show_mode = show_mode
+        self._spin_legend = spin_legend
+        self._zoom = 1
         self.build_count = 0
         """How many times the rows were rebuilt (for tests and benchmarks)."""
         if title is not None:
@@ -218,6 +223,40 @@ class LatticeView(Widget):
         return self._spins
 
     @property
+    def zoom(self) -> int:
+        """Text columns per site when the lattice is drawn half-block (1 = 1:1): set by a
+        view that draws several maps at one scale. Ignored when the zoomed lattice does not
+        fit."""
+        return self._zoom
+
+    @zoom.setter
+    def zoom(self, k: int) -> None:
+        k = max(1, int(k))
+        if k != self._zoom:
+            self._zoom = k
+            self._frame += 1
+            self._sync_mode_label()
+            self.refresh()
+
+    def _zoom_fits(self, width: int, height: int) -> bool:
+        if self._zoom <= 1 or self._spins is None:
+            return False
+        rows, cols = self._spins.shape
+        need_cols, need_rows = cells_needed((rows * self._zoom, cols * self._zoom), HALF_BLOCK)
+        return need_cols <= width and need_rows <= height
+
+    @property
+    def columns_per_site(self) -> float:
+        """Text columns one site takes as drawn now (1 at half-block 1:1)."""
+        mode = self.mode
+        if mode is None:
+            return 1.0
+        if self._zoom_fits(*self.size):
+            return float(self._zoom)
+        name, scale = mode
+        return {HALF_BLOCK: 1.0, DOWNSAMPLED: 1.0 / scale}.get(name, 0.5)
+
+    @property
     def mode(self) -> tuple[str, int] | None:
         """(mode, scale) for the current lattice and widget size, or None with no data."""
         if self._spins is None:
@@ -229,6 +268,8 @@ class LatticeView(Widget):
     def mode_label(self) -> str:
         """E.g. "half-block 1:1", "braille 1:1", "downsampled ×4"; "" with no data."""
         mode = self.mode
+        if mode is not None and self._zoom_fits(*self.size):
+            return f"half-block ×{self._zoom}"
         return "" if mode is None else mode_label(*mode)
 
     # -- Textual hooks -------------------------------------------------------------------
@@ -250,6 +291,8 @@ class LatticeView(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
+        if self._spin_legend and self._spins is not None:
+            self._sync_mode_label()
 
     def get_line_filters(self):
         return rgb_only_filters(self)
@@ -266,11 +309,23 @@ class LatticeView(Widget):
 
     # -- internals -----------------------------------------------------------------------
 
+    def spin_legend(self) -> Text:
+        """Which colour is +1 and which −1, drawn in the lattice's own colours."""
+        style = self._lattice_style()
+        return Text.assemble(("█", Style(color=style.color)), " +1 ",
+                             ("█", Style(color=style.bgcolor)), " −1")
+
     def _sync_mode_label(self) -> None:
-        if self._show_mode:
-            label = self.mode_label
-            if self.border_subtitle != label:
-                self.border_subtitle = label
+        if not self._show_mode:
+            return
+        label = self.mode_label
+        if self._spin_legend and self.is_attached:
+            text = self.spin_legend()
+            if label:
+                text.append(f"  {label}")
+            self.border_subtitle = text
+        elif self.border_subtitle != label:
+            self.border_subtitle = label
 
     def _lattice_style(self) -> Style:
         up = self.get_component_rich_style("lattice-view--up", partial=True)
@@ -281,8 +336,11 @@ class LatticeView(Widget):
         if self._spins is None or width <= 0 or height <= 0:
             return []
         self.build_count += 1
-        mode, scale = choose_mode(self._spins.shape, width, height)
-        rows = encode_rows(self._spins, mode, scale)[:height]
+        spins = self._spins
+        if self._zoom_fits(width, height):
+            spins = np.repeat(np.repeat(spins, self._zoom, axis=0), self._zoom, axis=1)
+        mode, scale = choose_mode(spins.shape, width, height)
+        rows = encode_rows(spins, mode, scale)[:height]
         n_cols = min(len(rows[0]), width)
         if n_cols < len(rows[0]):
             rows = [row[:n_cols] for row in rows]

@@ -18,19 +18,22 @@ if TYPE_CHECKING:
 
 RGB = tuple[int, int, int]
 
-# ColorBrewer RdBu (11 classes), ordered negative -> positive: blue, white, red.
+# Diverging, negative -> positive: blue, near-white, red (after ColorBrewer RdBu). The ends
+# are saturated mid-luminance colours (relative luminance ~0.2), not RdBu's near-black navy
+# and maroon, so -1 and +1 stand out on dark and on light themes alike (contrast about 4:1
+# against black and against white).
 DIVERGING: tuple[RGB, ...] = (
-    (5, 48, 97),
-    (33, 102, 172),
-    (67, 147, 195),
-    (146, 197, 222),
-    (209, 229, 240),
-    (247, 247, 247),
-    (253, 219, 199),
-    (244, 165, 130),
-    (214, 96, 77),
-    (178, 24, 43),
-    (103, 0, 31),
+    (40, 110, 255),
+    (70, 135, 245),
+    (105, 160, 240),
+    (150, 190, 240),
+    (195, 215, 240),
+    (235, 235, 235),
+    (245, 205, 190),
+    (245, 170, 150),
+    (240, 125, 105),
+    (235, 85, 70),
+    (230, 40, 40),
 )
 
 # viridis sampled at 9 levels: dark, perceptually uniform, readable on dark and light themes.
@@ -111,6 +114,40 @@ def quantise(values: np.ndarray, vmin: float, vmax: float, n_levels: int) -> np.
     else:
         idx = np.where(np.isnan(v), NAN_INDEX, n_levels // 2)
     return idx.astype(np.int16)
+
+
+def relative_luminance(rgb: RGB) -> float:
+    """WCAG relative luminance of an sRGB colour (0 black .. 1 white)."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(lin @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+def contrast_ratio(a: RGB, b: RGB) -> float:
+    """WCAG contrast ratio of two colours (1 .. 21)."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+# NO_COLOR: a diverging map keeps its sign in its glyphs: denser shading for larger
+# positive values, more strokes for larger negative ones, blank at zero
+NEGATIVE_GLYPHS = "≡=-"  # strongest first
+POSITIVE_GLYPHS = "░▒▓"  # weakest first
+
+
+def sign_glyph(level: int, n_levels: int) -> str:
+    """The NO_COLOR glyph of palette level `level` of a diverging map of n_levels levels."""
+    mid = n_levels // 2
+    if level < 0:
+        return "?"
+    if level == mid:
+        return " "
+    if level < mid:  # negative: 0 is the most negative
+        k = min(len(NEGATIVE_GLYPHS) - 1, level * len(NEGATIVE_GLYPHS) // max(mid, 1))
+        return NEGATIVE_GLYPHS[k]
+    k = min(len(POSITIVE_GLYPHS) - 1,
+            (level - mid - 1) * len(POSITIVE_GLYPHS) // max(n_levels - mid - 1, 1))
+    return POSITIVE_GLYPHS[k]
 
 
 def rich_color(rgb: RGB | None) -> RichColor | None:

@@ -146,6 +146,7 @@ class _Series:
     color: RGB | None
     reference: bool = False
     level: float | None = None  # horizontal reference line at this y
+    yside: str = "left"  # "right": drawn against its own, separately scaled y axis
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,37 @@ class PlotSpec:
     yscale: str = "linear"
     color: bool = True
     max_points: int | None = None
+    ylabel_right: str = ""
+    xticks: str = "auto"  # "integer": whole-number ticks; "ago": same, labelled |x|
+
+
+def integer_ticks(lo: float, hi: float, most: int = 5) -> list[int]:
+    """At most `most` whole-number ticks spanning [lo, hi] at a 1-2-5 step."""
+    span = max(hi - lo, 1.0)
+    magnitude = 1
+    while True:
+        for base in (1, 2, 5):
+            step = base * magnitude
+            if span / step <= most - 1:
+                first = int(np.ceil(lo / step)) * step
+                return list(range(first, int(np.floor(hi)) + 1, step))
+        magnitude *= 10
+
+
+def legend_line(entries: list[tuple[str, str, RGB | None]], width: int) -> str:
+    """One line above the plot naming each series with its marker, in its colour (ANSI),
+    so no legend box covers the data."""
+    parts, used = [], 0
+    for marker, name, color in entries:
+        text = f"{marker} {name}"
+        if used + len(text) + 2 > width:
+            break
+        used += len(text) + 2
+        if color is not None:
+            r, g, b = color
+            text = f"\x1b[38;2;{r};{g};{b}m{marker}\x1b[0m {name}"
+        parts.append(text)
+    return "  ".join(parts)
 
 
 def _finite_points(x: np.ndarray, y: np.ndarray, log_x: bool, log_y: bool):
@@ -223,31 +255,41 @@ def _build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) 
 
     plt.clf()
     plt.limit_size(False, False)
-    plt.plotsize(spec.width, spec.height)
+    plt.plotsize(spec.width, spec.height - 1)  # the legend takes the first line
     plt.theme("clear")
     color_index = 0
+    legend = []
     for name, x, y, s in prepared:
         if s.reference:
             color = s.color or reference_color
-            marker = "·"
+            marker, shown = "·", "···"
         else:
             color = s.color or series_colors[color_index % len(series_colors)]
             color_index += 1
-            marker = "braille"
-        plt.plot(x.tolist(), y.tolist(), marker=marker, color=color, label=name)
+            marker, shown = "braille", "━━"
+        side = f" ({s.yside} axis)" if any(t.yside == "right" for t in spec.series.values()) \
+            and not s.reference else ""
+        legend.append((shown, name + side, color if spec.color else None))
+        plt.plot(x.tolist(), y.tolist(), marker=marker, color=color, yside=s.yside)
     if spec.title:
         plt.title(spec.title)
     if spec.xlabel:
         plt.xlabel(spec.xlabel)
     if spec.ylabel:
         plt.ylabel(spec.ylabel)
+    if spec.ylabel_right:
+        plt.ylabel(spec.ylabel_right, yside="right")
     if log_x:
         plt.xscale("log")
     if log_y:
         plt.yscale("log")
+    if spec.xticks != "auto" and not log_x and prepared:
+        ticks = integer_ticks(x_lo, x_hi)
+        labels = [str(abs(t)) if spec.xticks == "ago" else str(t) for t in ticks]
+        plt.xticks(ticks, labels)
     if not spec.color:
         plt.clear_color()
-    return plt.build()
+    return legend_line(legend, spec.width) + "\n" + plt.build()
 
 
 class PlotView(Widget):
@@ -305,7 +347,8 @@ class PlotView(Widget):
         """
         super().__init__(name=name, id=id, classes=classes)
         self._series: dict[str, _Series] = {}
-        self._labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel}
+        self._labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel,
+                        "ylabel_right": "", "xticks": "auto"}
         self._scales = {"xscale": "linear", "yscale": "linear"}
         self._color = color
         self._max_points = max_points
@@ -335,8 +378,10 @@ class PlotView(Widget):
         y: np.ndarray,
         *,
         color: RGB | None = None,
+        yside: str = "left",
     ) -> None:
-        """Add or replace a series. ``x=None`` plots against the index."""
+        """Add or replace a series. ``x=None`` plots against the index; yside="right" draws
+        it against a second y axis with its own scale."""
         y_arr = np.asarray(y, dtype=np.float64).ravel()
         x_arr = (
             np.arange(len(y_arr), dtype=np.float64)
@@ -345,7 +390,7 @@ class PlotView(Widget):
         )
         if x_arr.shape != y_arr.shape:
             raise ValueError(f"series {name!r}: x has {len(x_arr)} points, y has {len(y_arr)}")
-        self._series[name] = _Series(x_arr, y_arr, color)
+        self._series[name] = _Series(x_arr, y_arr, color, yside=yside)
         self._invalidate()
 
     def set_reference(
@@ -377,9 +422,12 @@ class PlotView(Widget):
             self._invalidate()
 
     def set_labels(
-        self, *, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None
+        self, *, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+        ylabel_right: str | None = None, xticks: str | None = None,
     ) -> None:
-        for key, value in (("title", title), ("xlabel", xlabel), ("ylabel", ylabel)):
+        """Labels; xticks "integer" or "ago" (whole numbers, "ago" labelled positive)."""
+        for key, value in (("title", title), ("xlabel", xlabel), ("ylabel", ylabel),
+                           ("ylabel_right", ylabel_right), ("xticks", xticks)):
             if value is not None and self._labels[key] != value:
                 self._labels[key] = value
                 self._invalidate()

@@ -457,3 +457,87 @@ def test_cli_modules_import_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1]).stdout
     assert out.split("\n")[:2] == ["[]", "[]"]
+
+
+# ----------------------------------------------------------------------------- live progress
+
+
+class FakeTime:
+    """A clock that moves only when told: a training step costs `step`, an evaluation
+    `monitor` (both in fake seconds), so the schedule is tested without timing."""
+
+    def __init__(self, step, monitor):
+        self.now, self.step, self.monitor = 0.0, step, monitor
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def fake_run(monkeypatch):
+    import rgflow.core.rbm_monitor as rbm_monitor
+
+    def make(step_cost, monitor_cost, monitor_every=None):
+        clock = FakeTime(step_cost, monitor_cost)
+        real_monitor = rbm_monitor.monitor
+
+        def monitor(*args, **kwargs):
+            clock.now += clock.monitor
+            return real_monitor(*args, **kwargs)
+
+        monkeypatch.setattr(rbm_monitor, "monitor", monitor)
+        spins = make_spins(50).reshape(100, L, L)
+        trainer = make_trainer(16, 4, small_config(batch=10, n_chains=10), seed=1)
+        real_step = trainer.step
+
+        def step(*args, **kwargs):
+            clock.now += clock.step
+            return real_step(*args, **kwargs)
+
+        trainer.step = step
+        return TrainingRun(trainer, spins, None, seed=5, monitor_every=monitor_every,
+                           clock=clock)
+
+    return make
+
+
+def test_monitoring_stays_within_its_time_budget(fake_run):
+    """Steps of 1 s, evaluations of 5 s: with monitor_every=None evaluations happen during
+    the run, spread out, and all of them (the first and last included) take at most 10%
+    of the training time."""
+    from rgflow.core.training import MONITOR_BUDGET
+
+    run = fake_run(1.0, 5.0)
+    run.run(1000)
+    steps = [h["step"] for h in run.history]
+    assert steps[0] == 0 and steps[-1] == 1000 and len(steps) >= 10
+    assert run.train_seconds == 1000 and run.monitor_seconds == 5.0 * len(steps)
+    assert run.monitor_seconds <= MONITOR_BUDGET * run.train_seconds
+    assert max(np.diff(steps)) <= 200  # never stale for long once the budget allows
+
+
+def test_monitor_every_keeps_its_step_schedule(fake_run):
+    run = fake_run(1.0, 5.0, monitor_every=100)
+    run.run(300)
+    assert [h["step"] for h in run.history] == [0, 100, 200, 300]
+
+
+def test_batch_reconstruction_error_is_fresh_every_half_second(fake_run):
+    """Evaluations are rare (expensive), but progress gets the minibatch reconstruction
+    error at least every CHEAP_METRIC_SECONDS of training plus two steps (it is due at
+    the first step that starts after the interval, and arrives when that step ends)."""
+    from rgflow.core.training import CHEAP_METRIC_SECONDS
+
+    run = fake_run(0.25, 1000.0)
+    seen = []
+    run.run(100, progress=lambda step, m: seen.append((run.clock(), m.get("batch_step"),
+                                                      m.get("batch_reconstruction_error"))))
+    refreshed = {}
+    for now, batch_step, error in seen:
+        assert error is not None and 0 <= error <= 4
+        refreshed.setdefault(batch_step, now)
+    times = sorted(refreshed.values())
+    assert len(times) > 10
+    monitor_time = 1000.0 * len(run.history)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b - a < monitor_time / 2]
+    assert max(gaps) <= CHEAP_METRIC_SECONDS + 2 * 0.25

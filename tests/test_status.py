@@ -1,0 +1,39 @@
+"""The status line as a pure function: what stays at each width."""
+
+from types import SimpleNamespace
+
+from rgflow.core.exact import TC
+from rgflow.tui.status import StatusContext, status_text
+
+FRAME = SimpleNamespace(T=2.5, acceptance=0.4, L=64, algorithm="metropolis", sweeps=100,
+                        train_step=5, training=True, save_name=None, unsaved=True)
+
+
+def ctx(**kw):
+    base = dict(view_number=4, view_count=5, view_title="Plots", page=1, pages=3,
+                paged=False, running=True, fps=12)
+    return StatusContext(**{**base, **kw})
+
+
+def test_wide_line_has_the_view_and_T_over_Tc():
+    line = status_text(FRAME, {"rate": 1e6}, ctx(), 200)
+    assert "4/5 Plots 2/3" in line and f"T/Tc={2.5 / TC:.3f}" in line
+    assert "1.00M flips/s" in line and "▶ running" in line and "unsaved *" in line
+
+
+def test_at_Tc_no_ratio():
+    line = status_text(SimpleNamespace(**{**vars(FRAME), "T": TC}), {}, ctx(), 200)
+    assert "(Tc)" in line and "T/Tc" not in line
+
+
+def test_narrow_lines_keep_state_T_view_and_page():
+    for width in (80, 60, 40, 30):
+        line = status_text(FRAME, {}, ctx(paged=True), width)
+        assert len(line) <= width
+        assert ("view 4/5 page 2/3" in line) or ("v4/5 p2/3" in line), (width, line)
+        assert "▶" in line and "T=2.5000" in line
+
+
+def test_a_pending_temperature_is_shown_with_an_arrow():
+    line = status_text(FRAME, {}, ctx(pending_T=2.6), 200)
+    assert "T→2.6000" in line
