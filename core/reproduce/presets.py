@@ -14,7 +14,7 @@ def _grid(start: float, stop: float, count: int) -> tuple:
     return tuple(float(x) for x in np.linspace(start, stop, count).round(10))
 
 
-PAPER_GRID = _grid(0.1, 6.0, 60)  # 0.1 ... 6.0 (Iso et al. used 0 to 6; core/SCIENCE.md §6)
+DEFAULT_GRID = _grid(0.1, 6.0, 60)  # 0.1 ... 6.0 (Iso et al. used 0 to 6; core/SCIENCE.md §6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Preset:
     rbm_steps: int = 10_000
     jackknife_blocks: int = 10
     # thermometers (experiments 2 and 3)
-    grid: tuple = PAPER_GRID
+    grid: tuple = DEFAULT_GRID
     thermo_samples: int = 2000        # Monte Carlo configurations per grid T (levels of exp. 2)
     mlp_hidden: int = 64              # Iso et al.: N_v -> 64 -> n_T softmax
     mlp_epochs: int = 20
