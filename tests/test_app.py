@@ -302,7 +302,7 @@ def test_views_show_live_analysis(tmp_path):
         assert not any(re.search(r"-\d", row) for row in rows)
         # the session's own tau_int and effective sample count, on the status line
         f = app.driver.published.frame
-        assert app.w("plot-energy").border_title == f"E/N · {sampling_text(f)}"
+        assert app.w("plot-energy").border_title == sampling_text(f)
         screen = app.export_screenshot().replace("&#160;", " ")
         assert sampling_text(f).replace(" ", "") in re.sub(r"<[^>]*>|\s", "", screen)
         await until(pilot, lambda: "RBM recon." in "\n".join(lines(gr)), "the G(r) legend")
