@@ -138,7 +138,7 @@ def settings_help() -> str:
                      else f"{f.name}={f.default}" for f in fields(SessionConfig))
 
 
-PRESETS = {
+SESSION_PRESETS = {  # named starting points of a session (not the reproduce presets)
     # the paper's correlator setting at a size that runs live (1024 -> 256)
     "default": {},
     "quick": {"L": 16, "dataset_capacity": 500, "history": 2000},
@@ -155,9 +155,10 @@ def build_config(preset=None, toml_path=None, overrides=()) -> SessionConfig:
     """Defaults, then a preset, then a TOML file, then key=value overrides."""
     data: dict = {}
     if preset is not None:
-        if preset not in PRESETS:
-            raise UsageError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-        data.update(PRESETS[preset])
+        if preset not in SESSION_PRESETS:
+            raise UsageError(f"unknown preset {preset!r}; choose from "
+                             f"{', '.join(SESSION_PRESETS)}")
+        data.update(SESSION_PRESETS[preset])
     if toml_path is not None:
         path = Path(toml_path)
         try:

@@ -50,3 +50,35 @@ def test_keeps_the_newest_five_of_a_session_and_never_another_sessions(tmp_path)
     assert not written[0].exists() and not written[1].exists()
     assert other.exists() and list_autosaves(tmp_path, "unsaved") == [other]
     assert autosave_path("run1", tmp_path, when=T0 + 3600).name.startswith("autosave-run1-")
+
+
+def test_a_dropped_sessions_autosave_is_not_pruned_until_it_is_offered(tmp_path):
+    from rgflow.tui.lifecycle import dropped_sessions, forget_dropped, write_dropped_note
+
+    snapshot = small_session(1).snapshot()
+    dropped = write_autosave(snapshot, None, tmp_path, when=T0)
+    write_dropped_note(tmp_path, dropped, "signal SIGHUP", 1)
+    later = [write_autosave(snapshot, None, tmp_path, when=T0 + 60 * (i + 1))
+             for i in range(AUTOSAVE_KEEP + 1)]
+    assert dropped.exists()  # another tab's unsaved session: kept for its offer
+    assert not later[0].exists()  # the oldest of the rest went as usual
+    forget_dropped(dropped_sessions(tmp_path)[0])  # offered
+    write_autosave(snapshot, None, tmp_path, when=T0 + 3600)
+    assert not dropped.exists()
+
+
+def test_an_autosave_waits_for_the_saves_directory_lock(tmp_path):
+    import threading
+
+    from rgflow.tui.files import autosave_lock
+
+    snapshot = small_session(1).snapshot()
+    written = []
+    with autosave_lock(tmp_path):  # another process choosing and writing its autosave
+        writer = threading.Thread(
+            target=lambda: written.append(write_autosave(snapshot, None, tmp_path, when=T0)))
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive() and written == [] and list_autosaves(tmp_path) == []
+    writer.join(10)
+    assert [p.name for p in written] == ["autosave-unsaved-20260102-030405.npz"]

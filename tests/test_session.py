@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgflow.core.config import PRESETS, SessionConfig, build_config
+from rgflow.core.config import SESSION_PRESETS, SessionConfig, build_config
 from rgflow.core.errors import SaveFileError, UsageError
 from rgflow.core.session import History, Session
 
@@ -41,7 +41,7 @@ def test_build_config_layers(tmp_path):
     toml.write_text("L = 16\nlr = 0.01\ntrain = false\n")
     c = build_config("quick", toml, ["lr=0.02", "T=tc", "algorithm=heatbath"])
     assert (c.L, c.lr, c.train, c.algorithm) == (16, 0.02, False, "heatbath")
-    for preset in PRESETS:
+    for preset in SESSION_PRESETS:
         build_config(preset)
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "open": "rgflow.tui.cli.app_cmds",
     "reproduce": "rgflow.tui.cli.reproduce",
     "calibrate": "rgflow.tui.cli.calibrate",
+    "serve": "rgflow.tui.cli.serve",
 }
 
 

@@ -149,6 +149,10 @@ class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App
                                     warm_up=warm_up, listener=AppListener(self))
         self.fps = self.driver.fps
         self.saves_dir = saves_dir
+        # set by tui/cli/app_cmds.py for the real app: signals autosave (tui/lifecycle.py)
+        self.guard_session = False
+        self.autosave_seconds: float | None = None  # None: the default interval
+        self.lifecycle = None
         self.autorun = (save_path is None) if autorun is None else bool(autorun)
         self._init_files(save_path)
         self._init_jobs()
@@ -218,9 +222,20 @@ class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App
         self._widgets = {w.id: w for w in self._main.query("*") if w.id}
         self._apply_layout(self.size.width, self.size.height)
         self.driver.start()
+        if self.guard_session:  # the real app (tui/cli/app_cmds.py), not a test's
+            self._guard_session()
         # catches up after modal screens close; new frames are also drawn on FrameReady
         self.set_interval(1.0 / self.fps, self._draw)
         self.set_timer(SPINNER_DELAY, self._show_spinner)
+
+    def _guard_session(self) -> None:
+        """Signals autosave, periodic autosaves, a dropped session offered (tui/lifecycle.py)."""
+        from .lifecycle import attach
+        from .screens.recover import offer_dropped_session
+
+        self.lifecycle = attach(self)
+        if self.save_path is None:
+            offer_dropped_session(self, self.open_save)
 
     def _show_spinner(self) -> None:
         if not self.live:
@@ -334,6 +349,8 @@ class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App
         self.push_screen(HelpScreen())
 
     def exit(self, *args, **kwargs) -> None:
+        if self.lifecycle is not None:
+            self.lifecycle.close()
         self.driver.stop()
         self._stop_jobs()
         super().exit(*args, **kwargs)

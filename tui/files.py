@@ -8,6 +8,9 @@ saves). Saves are written on a writer thread from a snapshot taken by the sessio
 so the simulation does not wait for the disk.
 """
 
+import contextlib
+import fcntl
+import os
 import re
 import threading
 import time
@@ -67,14 +70,36 @@ def write_autosave(snapshot: tuple[dict, dict], save_name: str | None, directory
                    when: float | None = None, keep: int = AUTOSAVE_KEEP) -> Path:
     """Write a session snapshot ((arrays, meta) from Session.snapshot()) as a new autosave
     of the session called save_name (None: never saved), atomically; then delete that
-    session's autosaves beyond the newest `keep`. Returns the path written."""
+    session's autosaves beyond the newest `keep` (except a dropped session's autosave that has
+not been offered yet, tui/lifecycle.py). Returns the path written."""
     from rgflow.core.persist import write_save
 
-    path = autosave_path(save_name, directory, when)
-    write_save(path, *snapshot)
-    for old in list_autosaves(directory, autosave_session_name(save_name))[keep:]:
-        old.unlink(missing_ok=True)
+    from .lifecycle import dropped_note_path
+
+    with autosave_lock(directory):
+        path = autosave_path(save_name, directory, when)
+        write_save(path, *snapshot)
+        for old in list_autosaves(directory, autosave_session_name(save_name))[keep:]:
+            if not dropped_note_path(directory, old).exists():  # kept until it is offered
+                old.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def autosave_lock(directory=None):
+    """Held while an autosave's name is chosen, the file written and old ones pruned: app
+    processes sharing a saves directory (`rgflow serve` tabs stopping together) never pick
+    the same name."""
+    from rgflow.core.persist import saves_dir
+
+    d = saves_dir(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / ".autosave.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class FilesMixin:

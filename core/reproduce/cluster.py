@@ -63,9 +63,12 @@ def connect(workers: int | None = None, scheduler: str | None = None,
     env.update(worker_environment(threads))
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
                           "distributed.worker.daemon": False}):
+        # The scheduler serves HTTP (health, and the dashboard if asked) on a free port: the
+        # usual 8787 may be taken by another cluster on this machine.
         cluster = LocalCluster(n_workers=workers or default_threads(), threads_per_worker=1,
                                processes=True, host="127.0.0.1",
-                               dashboard_address=":0" if dashboard else None,
+                               dashboard_address="127.0.0.1:0" if dashboard else None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                silence_logs=logging.ERROR)
     try:
         with Client(cluster) as client:

@@ -291,8 +291,8 @@ def figures(p) -> list:
          f"{p.fit_r_min:g} ≤ r < L/2): Δσ (top) and Δε (bottom) of the configurations vⁿ "
          "against the flow step, per training set and start. Grey band: the same fit on "
          "Monte Carlo configurations at Tc (± error); dotted: the exact 2D Ising values "
-         "1/8 and 1. A missing point is a step where the fit is undefined (e.g. no positive "
-         "G(r) in an ordered state).", _figure_scaling),
+         "1/8 and 1. A missing point is a step where the fit is undefined for some seed (e.g. "
+         "no positive G(r) in an ordered state).", _figure_scaling),
     ]
 
 

@@ -3,6 +3,7 @@ display needed), and the ensemble drawing every figure shares: each seed's curve
 mean over seeds bold with its error bar (core/SCIENCE.md §8)."""
 
 import io
+import warnings
 
 import numpy as np
 
@@ -29,16 +30,19 @@ def save_png(fig, path) -> None:
 
 def ensemble_mean(values, errors) -> tuple[np.ndarray, np.ndarray]:
     """Mean over seeds (axis 0) and its error: the standard error over seeds for two or
-    more seeds, the single run's own error for one (NaN entries are left out)."""
+    more seeds, the single run's own error for one. Where a seed has no value (NaN) the mean
+    is NaN too: a mean over some of the seeds would pass for the ensemble."""
     v = np.asarray(values, dtype=float)
     e = np.asarray(errors, dtype=float)
     if v.shape[0] == 1:
         return v[0], e[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        n = np.sum(np.isfinite(v), axis=0)
-        mean = np.nanmean(v, axis=0) if np.isfinite(v).any() else v[0]
+    n = np.sum(np.isfinite(v), axis=0)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no value there
+        mean = np.nanmean(v, axis=0)
         sem = np.nanstd(v, axis=0, ddof=1) / np.sqrt(n)
-    return mean, np.where(n > 1, sem, np.nan)
+    full = n == v.shape[0]
+    return np.where(full, mean, np.nan), np.where(full, sem, np.nan)
 
 
 def ensemble_line(ax, x, values, errors, colour, label, marker="o"):

@@ -4,11 +4,18 @@ import argparse
 import gc
 import os
 
-from rgflow.tui.cli.common import positive_float, positive_int
-
+from rgflow.tui.cli.common import finite_float, positive_float, positive_int
 
 # the app's options; before a sub-command they are refused (see rgflow.tui.__main__)
-APP_OPTIONS = ("fps", "threads", "theme", "saves_dir", "preset", "config", "set")
+APP_OPTIONS = ("fps", "threads", "theme", "saves_dir", "autosave_minutes", "preset", "config",
+               "set")
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or positive, got {text}")
+    return value
 
 
 def add_app_options(p, prefix: str = "", new_session: bool = True):
@@ -23,6 +30,10 @@ def add_app_options(p, prefix: str = "", new_session: bool = True):
                    help="Textual theme name (e.g. textual-dark, nord, gruvbox)")
     p.add_argument("--saves-dir", dest=f"{prefix}saves_dir", metavar="DIR",
                    help="saves directory (default ./saves or $RGFLOW_SAVES)")
+    p.add_argument("--autosave-minutes", dest=f"{prefix}autosave_minutes",
+                   type=non_negative_float, metavar="M",
+                   help="write an autosave every M minutes while the session changes "
+                   "(default 5; 0: only on quit, hang-up or termination)")
     if not new_session:  # accepted only to be refused with a reason (run_open)
         for flag in ("--preset", "--config", "--set"):
             p.add_argument(flag, dest=f"refused_{flag[2:]}", action="append",
@@ -75,8 +86,17 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
             raise UsageError(f"unknown theme {args.theme!r}; choose from "
                              + ", ".join(sorted(app.available_themes)))
         app.theme = args.theme
+    from rgflow.tui.lifecycle import protect_protocol_stdout
+
+    protect_protocol_stdout()
+    app.guard_session = True
+    if args.autosave_minutes is not None:
+        app.autosave_seconds = args.autosave_minutes * 60
     app.run()
-    return 0
+    if app.lifecycle is None:
+        return app.return_code or 0
+    # 128 + N after signal N, once its autosave is written (tui/lifecycle.py)
+    return app.lifecycle.after_exit(app.session, app.driver.alive, app.return_code or 0)
 
 
 def run_default(args) -> int:

@@ -4,14 +4,14 @@ from rgflow.tui.cli.common import positive_float, positive_int
 
 
 def add_parser(sub):
-    from rgflow.core.config import PRESETS, settings_help
+    from rgflow.core.config import SESSION_PRESETS, settings_help
 
     p = sub.add_parser("run", help="start a new session and run it headless",
                        description="Start a new session (defaults, then a preset, a TOML "
                        "config and KEY=VALUE overrides) and run N steps, saving to NAME "
                        "(saves/NAME.npz) or PATH (containing '/', ending in .npz, or an "
                        "existing file). Settings and their defaults: " + settings_help() + ".")
-    p.add_argument("--preset", choices=tuple(PRESETS), help="named preset")
+    p.add_argument("--preset", choices=tuple(SESSION_PRESETS), help="named preset")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of settings")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting (repeatable)")
