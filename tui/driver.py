@@ -329,9 +329,16 @@ class SessionDriver:
             self._run_job(lambda: clock() >= job_deadline or self._interrupted())
         if self.running:
             s = self.session
-            sweeps0, t0 = s.sweeps, clock()
-            s.run_steps(1 << 60, stop=lambda: clock() >= deadline or not self.running
-                        or self._interrupted())
+            sweeps0, steps0, t0 = s.sweeps, s.step_count, clock()
+
+            def stop() -> bool:
+                # a key press still ends the chunk before any step; a frame that is already
+                # due (a loaded machine) does not: every chunk takes one step at least
+                if not self.running or self._interrupted():
+                    return True
+                return s.step_count > steps0 and clock() >= deadline
+
+            s.run_steps(1 << 60, stop=stop)
             self._count_rate((s.sweeps - sweeps0) * s.config.L ** 2, clock() - t0)
 
     def _count_rate(self, updates: float, seconds: float) -> None:
