@@ -22,7 +22,7 @@ from rgflow.tui import lifecycle as lc
 
 SMALL = dict(L=8, batch=10, chains=10, dataset_capacity=50, sample_spacing=2,
              flow_chains=4, monitor_every=5, history=64)
-DEADLINE = 60.0  # generous: a cold numba cache compiles for tens of seconds
+DEADLINE = 180.0  # a cold numba cache compiles for a minute or more on a busy machine
 
 
 def wait_for(predicate, timeout: float, what: str):
