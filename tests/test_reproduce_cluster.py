@@ -62,3 +62,23 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     assert len(err) == 1
     assert err[0].startswith("rgflow reproduce: error: cannot reach the Dask scheduler at "
                              "tcp://127.0.0.1:9")
+
+
+def _numba_threads():
+    import os
+
+    import numba
+
+    return os.environ.get("NUMBA_NUM_THREADS"), numba.config.NUMBA_NUM_THREADS
+
+
+def test_local_workers_get_one_numba_thread_and_the_client_keeps_its_environment(monkeypatch):
+    import os
+
+    from rgflow.core.reproduce.cluster import connect
+
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    with connect(workers=1) as client:
+        seen = list(client.run(_numba_threads).values())
+    assert seen == [("1", 1)]
+    assert "NUMBA_NUM_THREADS" not in os.environ  # numba here may still use every core

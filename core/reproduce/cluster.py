@@ -2,9 +2,9 @@
 
 `connect` gives a Client: to a running scheduler (`--scheduler ADDRESS` or
 DASK_SCHEDULER_ADDRESS: `dask scheduler` + `dask worker`, or dask-jobqueue on SLURM/PBS), or to
-a new LocalCluster of single-threaded worker processes (numba and BLAS threads set in the
-nanny's pre-spawn environment; the numba cache warmed once before they start, so they do not
-race to write it). `run_on_dask` checks that every worker sees the output directory, submits
+a new LocalCluster of single-threaded worker processes (numba and BLAS threads set in each
+worker's environment as it starts; the numba cache warmed once before they start, so they do
+not race to write it). `run_on_dask` checks that every worker sees the output directory, submits
 each stage whose cache file is missing as a future depending on its inputs' futures (tasks
 return only their cache path; retries 2), and writes the outputs when all are done.
 
@@ -59,9 +59,13 @@ def connect(workers: int | None = None, scheduler: str | None = None,
             yield client
         return
     warm_numba_cache()
-    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    # Set in each worker process as it starts, before it imports numba. Not the nanny's
+    # pre-spawn environment: that is written into this process's own os.environ (and left
+    # there), after which numba here refuses to run ("Cannot set NUMBA_NUM_THREADS to a
+    # different value once the threads have been launched").
+    env = dict(dask.config.get("distributed.nanny.environ", {}))
     env.update(worker_environment(threads))
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
+    with dask.config.set({"distributed.nanny.environ": env,
                           "distributed.worker.daemon": False}):
         # The scheduler serves HTTP (health, and the dashboard if asked) on a free port: the
         # usual 8787 may be taken by another cluster on this machine.
