@@ -38,6 +38,9 @@ class SessionConfig:
     rg_levels: int = 3
     # RBM (core/SCIENCE.md §3: spin units, PCD-1, Adam lr 1e-3 eps 1e-2, batch 100)
     hidden: int = 0  # 0 = n_visible / 4
+    # hidden unit a sees only the sites within periodic Chebyshev distance R of its 2x2
+    # block (rgflow.core.rbm_local); -1 = every site (the paper's global RBM)
+    receptive_field: int = -1
     units: str = "spin"
     k: int = 1
     pcd: bool = True
@@ -67,6 +70,11 @@ class SessionConfig:
         return self.hidden or max(1, self.n_visible // 4)
 
     @property
+    def field_radius(self) -> int | None:
+        """The receptive field R, or None for the global RBM."""
+        return None if self.receptive_field < 0 else self.receptive_field
+
+    @property
     def effective_rg_levels(self) -> int:
         """rg_levels, capped at what L and rg_b allow (L=12, b=2: 2 levels)."""
         levels, size = 0, self.L
@@ -87,6 +95,11 @@ class SessionConfig:
                      "flow_chains", "history"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1 (got {getattr(self, name)})")
         _check(self.hidden >= 0, f"hidden must be >= 0 (0 = L*L/4), got {self.hidden}")
+        _check(self.receptive_field >= -1,
+               f"receptive_field must be >= 0, or -1 for global (got {self.receptive_field})")
+        _check(self.receptive_field < 0 or self.n_hidden == self.n_visible // 4,
+               f"a receptive field needs one hidden unit per 2x2 block (hidden = "
+               f"{self.n_visible // 4} or 0), got hidden = {self.hidden}")
         _check(self.L % self.rg_b == 0,
                f"rg_b={self.rg_b} must divide L={self.L} for at least one RG level")
         _check(self.units in ("spin", "binary"), "units must be 'spin' or 'binary'")

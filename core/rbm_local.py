@@ -208,6 +208,15 @@ class LocalRBM(RBM):
     def dtype(self) -> np.dtype:
         return self.patches.dtype
 
+    def unit_weights(self, a: int) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, field) of hidden unit a over the visible sites (n_v,): the weights,
+        zero off the field, and the boolean field itself."""
+        weights = np.zeros(self.n_visible, dtype=self.dtype)
+        weights[self.index[a]] = self.patches[a]
+        field = np.zeros(self.n_visible, dtype=bool)
+        field[self.index[a]] = True
+        return weights, field
+
     def dense(self, patch_array) -> np.ndarray:
         """(n_v, n_h) array holding patch_array (n_h, P) on the field, zeros elsewhere."""
         out = np.zeros((self.n_visible, self.n_hidden), dtype=patch_array.dtype)
@@ -253,11 +262,13 @@ class LocalRBM(RBM):
                         self.units, self.L, self.receptive_field)
 
     def hidden_field(self, v, out=None) -> np.ndarray:
+        v = np.ascontiguousarray(v, dtype=self.dtype)
         zT = np.empty((self.n_hidden, v.shape[0]), dtype=self.dtype)
         _gather_dot_kernel(_transposed(v), self.patches, self.index, zT)
         return _transposed(zT, out)
 
     def visible_field(self, h, out=None) -> np.ndarray:
+        h = np.ascontiguousarray(h, dtype=self.dtype)
         fT = np.empty((self.n_visible, h.shape[0]), dtype=self.dtype)
         _scatter_add_kernel(_transposed(h), self.patches, self.index, fT)
         return _transposed(fT, out)

@@ -180,12 +180,12 @@ class Session:
                            lr=c.lr, momentum=c.momentum, l1=c.l1, l2=c.l2, batch=c.batch)
 
     def _reset_rbm(self) -> None:
-        from .rbm import RBM, Trainer
+        from .rbm_local import make_rbm, trainer_for
 
         c = self.config
-        rbm = RBM.create(c.n_visible, c.n_hidden, units=c.units, dtype=np.dtype(c.dtype),
-                         seed_or_state=self._stream("rbm-init"))
-        self.trainer = Trainer(rbm, self._trainer_config(), self._stream("rbm"))
+        rbm = make_rbm(c.n_visible, c.n_hidden, c.field_radius, units=c.units,
+                       dtype=np.dtype(c.dtype), seed_or_state=self._stream("rbm-init"))
+        self.trainer = trainer_for(rbm, self._trainer_config(), self._stream("rbm"))
         self.flow_v = None
         self.flow_step_count = 0
 
@@ -250,7 +250,7 @@ class Session:
         old = self.config
         self.config = new
         lattice_keys = {"L", "seed"}
-        rbm_keys = {"hidden", "units", "dtype"}  # a new RBM
+        rbm_keys = {"hidden", "units", "dtype", "receptive_field"}  # a new RBM
         # same weights, fresh optimiser state and chains
         optimiser_keys = {"k", "pcd", "chains", "fresh_chain_field", "optimizer", "lr",
                           "momentum", "l1", "l2", "batch"}
@@ -263,10 +263,10 @@ class Session:
             if any(getattr(old, k) != getattr(new, k) for k in rbm_keys):
                 self._reset_rbm()
             elif any(getattr(old, k) != getattr(new, k) for k in optimiser_keys):
-                from .rbm import Trainer
+                from .rbm_local import trainer_for
 
-                self.trainer = Trainer(self.trainer.rbm, self._trainer_config(),
-                                       self.trainer.state)
+                self.trainer = trainer_for(self.trainer.rbm, self._trainer_config(),
+                                           self.trainer.state)
             if old.history != new.history:
                 self.histories = {n: History(new.history, h.values(), h.total)
                                   for n, h in self.histories.items()}
@@ -700,7 +700,7 @@ class Session:
         """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError
         (the checks are rgflow.core.persist.validate_session_state)."""
         from .persist import validate_session_state
-        from .rbm import Trainer
+        from .rbm_local import restore_trainer
 
         v = validate_session_state(arrays, meta, path, HISTORIES)
         config = v.config
@@ -715,8 +715,8 @@ class Session:
         session.heldout = arrays["heldout"].copy()
         session.rng = {n: arrays[f"rng_{n}"].copy() for n in ("mc", "data", "flow")}
         try:
-            session.trainer = Trainer.from_state_arrays(v.rbm_arrays, session._trainer_config(),
-                                                        config.units)
+            session.trainer = restore_trainer(v.rbm_arrays, session._trainer_config(),
+                                              config.units, config.field_radius)
         except (KeyError, ValueError, TypeError, UsageError) as exc:
             raise SaveFileError(path, f"RBM state is invalid ({exc})") from None
         rbm = session.trainer.rbm

@@ -25,7 +25,7 @@ from .npzio import atomic_write_npz, file_sha256, read_npz, versions
 from .rng import new_states, seed_sequence
 
 FORMAT = TRAINED_RBM  # (files with the older id "rgflow.trained_rbm" are read too)
-SCHEMA = 1
+SCHEMA = 2  # 2: meta "receptive_field" (absent in 1: the global RBM)
 UNITS = ("spin", "binary")
 DTYPES = ("float32", "float64")
 RBM_MEMBERS = ("W", "visible_bias", "hidden_bias")
@@ -317,15 +317,17 @@ class TrainResult:
 
 
 def make_trainer(n_visible: int, n_hidden: int, config, *, units: str = "spin",
-                 dtype="float32", seed: int = 0, weight_scale: float = 0.05):
-    """A fresh RBM (W ~ N(0, weight_scale²), biases 0) and its Trainer, from the seed's
-    "init" and "rbm" streams."""
-    from .rbm import RBM, Trainer
+                 dtype="float32", seed: int = 0, weight_scale: float = 0.05,
+                 receptive_field: int | None = None):
+    """A fresh RBM (W ~ N(0, weight_scale²), biases 0; with a receptive_field R, the locally
+    connected RBM of rgflow.core.rbm_local) and its Trainer, from the seed's "init" and "rbm"
+    streams."""
+    from .rbm_local import make_rbm, trainer_for
 
     validate_model(n_visible, n_hidden, units, dtype)
-    rbm = RBM.create(n_visible, n_hidden, units=units, dtype=np.dtype(dtype),
-                     seed_or_state=new_states(seed, name="init"), weight_scale=weight_scale)
-    return Trainer(rbm, config, new_states(seed, name="rbm"))
+    rbm = make_rbm(n_visible, n_hidden, receptive_field, units=units, dtype=np.dtype(dtype),
+                   seed_or_state=new_states(seed, name="init"), weight_scale=weight_scale)
+    return trainer_for(rbm, config, new_states(seed, name="rbm"))
 
 
 def validate_model(n_visible, n_hidden, units, dtype) -> None:
@@ -342,15 +344,17 @@ def validate_model(n_visible, n_hidden, units, dtype) -> None:
 def train(config, data, steps: int, *, n_hidden: int | None = None, units: str = "spin",
           dtype="float32", holdout_fraction: float = 0.1, seed: int = 0,
           monitor_every: int | None = None, monitor_samples: int = DEFAULT_MONITOR_SAMPLES,
-          weight_scale: float = 0.05, trainer=None, history=None, elapsed_s: float = 0.0,
-          progress=None, stop=None) -> TrainResult:
+          weight_scale: float = 0.05, receptive_field: int | None = None, trainer=None,
+          history=None, elapsed_s: float = 0.0, progress=None, stop=None) -> TrainResult:
     """Train an RBM (rgflow.core.rbm.TrainConfig `config`) on `data`, ±1 int8 spins (n, L, L) or
     (n, N), until `steps` total updates (a resumed `trainer` continues from its steps_done;
     pass the saved `history` and `elapsed_s` along to continue those too).
 
     holdout_fraction of the configurations (chosen by the seed) are held out for the
     free-energy gap. n_hidden defaults to n_visible // 4 (core/SCIENCE.md §3).
-    monitor_every=None monitors on a time budget (TrainingRun). progress(step,
+    monitor_every=None monitors on a time budget (TrainingRun). receptive_field R (a new RBM
+    only): each hidden unit sees the sites within distance R of its 2×2 block
+    (rgflow.core.rbm_local; needs L×L data and n_hidden = n_visible / 4). progress(step,
     metrics) is called after every step; stop() returning True, or KeyboardInterrupt raised
     by either callback, ends the run after the last complete step (see TrainingRun.run).
     """
@@ -371,7 +375,8 @@ def train(config, data, steps: int, *, n_hidden: int | None = None, units: str =
         )
     if trainer is None:
         trainer = make_trainer(n_visible, n_hidden, config, units=units, dtype=dtype,
-                               seed=seed, weight_scale=weight_scale)
+                               seed=seed, weight_scale=weight_scale,
+                               receptive_field=receptive_field)
     elif trainer.rbm.n_visible != n_visible:
         raise UsageError(f"the RBM has {trainer.rbm.n_visible} visible units, "
                          f"the data {n_visible}")
@@ -416,8 +421,11 @@ def save_trained(path, trainer, meta: dict | None = None) -> Path:
     """Write the Trainer's complete state (Trainer.state_arrays(): W (n_visible, n_hidden),
     visible_bias, hidden_bias, persistent chains, optimiser moments, RNG state, step) and a
     `meta` JSON member (format, schema, units, sizes, dtype, TrainConfig, steps_done,
-    versions, plus the caller's `meta`: data file + sha256, T indices, history, ...)
-    atomically to `path`."""
+    versions, receptive_field (None: global), plus the caller's `meta`: data file + sha256,
+    T indices, history, ...) atomically to `path`. A locally connected RBM's weights are
+    written dense, exact zeros outside the field."""
+    from .rbm_local import receptive_field_of
+
     arrays = dict(trainer.state_arrays())
     missing = [m for m in RBM_MEMBERS if m not in arrays]
     if missing:
@@ -431,6 +439,7 @@ def save_trained(path, trainer, meta: dict | None = None) -> Path:
         "n_visible": int(rbm.n_visible),
         "n_hidden": int(rbm.n_hidden),
         "dtype": np.dtype(rbm.dtype).name,
+        "receptive_field": receptive_field_of(rbm),
         "config": config_to_json(trainer.config),
         "steps_done": int(trainer.steps_done),
         "versions": versions(),
@@ -441,7 +450,7 @@ def save_trained(path, trainer, meta: dict | None = None) -> Path:
 def load_trained(path):
     """Read a save_trained file back: (Trainer, meta). The Trainer resumes bit-exactly
     (trainer.rbm is the RBM). Any problem raises DataFileError(path, reason)."""
-    from .rbm import Trainer
+    from .rbm_local import check_receptive_field, restore_trainer
 
     p = Path(path)
     arrays, meta = read_npz(p)
@@ -473,7 +482,8 @@ def load_trained(path):
                             f"do not match W {W.shape}")
     config = config_from_json(meta.get("config"), p)
     try:
-        trainer = Trainer.from_state_arrays(arrays, config, units)
+        field = check_receptive_field(meta.get("receptive_field"))
+        trainer = restore_trainer(arrays, config, units, field)
     except (KeyError, ValueError, TypeError, UsageError) as exc:
         raise DataFileError(p, f"cannot restore the training state ({exc})") from None
     return trainer, meta

@@ -24,6 +24,7 @@ from rgflow.tui.app import PANES, VIEWS, create_app
 from rgflow.tui.files import list_autosaves
 from rgflow.tui.screens.dialogs import ConfirmQuit, InputDialog, SaveBrowser, SaveDialog
 from rgflow.tui.screens.help import HelpScreen
+from rgflow.tui.status import sampling_text
 
 CFG = dict(L=8, batch=10, chains=10, dataset_capacity=50, sample_spacing=2, flow_chains=4,
            monitor_every=5, history=64, seed=1)
@@ -299,7 +300,13 @@ def test_views_show_live_analysis(tmp_path):
         rows = lines(m_plot)
         assert "|m|" in rows[0] and "Onsager |m|" in rows[0]  # the legend line, above
         assert not any(re.search(r"-\d", row) for row in rows)
-        assert "τ_int" in m_plot.border_title and "n_eff" in m_plot.border_title
+        # the session's own tau_int and effective sample count, on the status line
+        f = app.driver.published.frame
+        assert app.w("plot-energy").border_title == sampling_text(f)
+        screen = app.export_screenshot().replace("&#160;", " ")
+        assert sampling_text(f).replace(" ", "") in re.sub(r"<[^>]*>|\s", "", screen)
+        await until(pilot, lambda: "RBM recon." in "\n".join(lines(gr)), "the G(r) legend")
+        assert all(name in "\n".join(lines(gr)) for name in gr.series_names)
         assert train._series["F gap"].yside == "right"  # its own scale
         assert train._series["recon. error"].yside == "left"
         await press(pilot, "g")
@@ -836,6 +843,35 @@ def test_no_color_keeps_every_view_readable(tmp_path, monkeypatch):
         assert "T=" in status(app)
 
     run(app, body)
+
+
+def test_receptive_field_from_the_palette_and_in_the_rbm_view(tmp_path):
+    """'Set receptive field…' makes the RBM locally connected; the RBM view draws the
+    selected unit's weights on its field and the no-data colour outside it."""
+    from rgflow.core.rbm_local import LocalRBM, field_mask
+
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        _command(app, "Set receptive field…").callback()
+        await _answer(pilot, "1")
+        assert app.session.config.receptive_field == 1
+        assert isinstance(app.session.trainer.rbm, LocalRBM)
+        await press(pilot, "2", "down", "right")
+        await until(pilot, lambda: app.driver.published.extras["field"] is not None,
+                    "a frame of the local RBM")
+        await settle(pilot)
+        mask = field_mask(8, 1)[:, 5].reshape(8, 8)
+        np.testing.assert_array_equal(app.driver.published.extras["field"], mask)
+        levels = app.w("rbm-weights").levels
+        assert (levels[~mask] == -1).all() and (levels[mask] >= 0).all()
+        assert "receptive field R=1" in app.w("rbm-weights").border_title
+        _command(app, "Set receptive field…").callback()
+        await _answer(pilot, "-1")
+        assert not isinstance(app.session.trainer.rbm, LocalRBM)
+        _command(app, "Set receptive field…").callback()
+        await _answer(pilot, "-3")
+        assert any("receptive_field must be" in m for m in notifications(app))
 
 
 # ---------------------------------------------------------------------------------------------

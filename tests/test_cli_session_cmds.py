@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from rgflow.core.persist import read_save
+from rgflow.core.persist import read_save, write_save
 from rgflow.core.session import Session
 
 SMALL = ["--set", "L=8", "--set", "batch=10", "--set", "chains=10", "--set",
@@ -28,6 +28,21 @@ def test_run_resume_equals_one_long_run(run_cli, tmp_path, capsys):
     assert meta_a["counters"] == meta_b["counters"]
     for name in arrays_a:
         np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+
+
+def test_resume_keeps_the_classifier_calibration_saved_with_the_session(run_cli, tmp_path):
+    path, other = tmp_path / "c.npz", tmp_path / "d.npz"
+    assert run_cli(["run", *SMALL, "--steps", "4", "--save", str(path)])[0] == 0
+    arrays, meta = read_save(path)
+    calibration = {"classifier_L": np.array(8), "classifier_w0": np.arange(6.0).reshape(2, 3)}
+    write_save(path, {**arrays, **calibration}, meta)
+    assert run_cli(["resume", str(path), "--steps", "3"])[0] == 0
+    assert run_cli(["resume", str(path), "--steps", "2", "--save", str(other)])[0] == 0
+    for written in (path, other):
+        kept, meta = read_save(written)
+        assert meta["counters"]["step"] == (7 if written == path else 9)
+        for name, value in calibration.items():
+            np.testing.assert_array_equal(kept[name], value, err_msg=f"{written.name} {name}")
 
 
 def test_run_refuses_existing_save_and_bad_settings(run_cli, tmp_path, capsys):

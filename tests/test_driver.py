@@ -4,6 +4,7 @@ replacement, driven one worker cycle at a time (and once on its own thread)."""
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -81,13 +82,22 @@ def test_running_steps_the_session_and_pausing_stops_it():
     driver.cycle(idle_wait=0)
     assert driver.session.step_count == 0  # paused: no steps
     driver.set_running(True)
-    driver.cycle(idle_wait=0)  # a frame may be due first: this chunk can end at once
-    driver.cycle(idle_wait=0)  # the next frame is due a period later: this one steps
+    driver._publish_due = time.perf_counter() - 1.0  # a frame overdue (a loaded machine)
+    driver.cycle(idle_wait=0)  # ... still, the chunk steps before it publishes
     ran = driver.session.step_count
     assert ran > 0
     driver.set_running(False)
     driver.cycle(idle_wait=0)
     assert driver.session.step_count == ran
+
+
+def test_a_queued_key_still_ends_a_chunk_before_its_first_step():
+    driver, _ = make_driver()
+    driver.set_running(True)
+    driver._publish_due = time.perf_counter() + 60.0  # no frame due: only the key stops it
+    driver.submit(lambda s: None)
+    driver._chunk()
+    assert driver.session.step_count == 0
 
 
 def test_published_weights_are_the_selected_units():

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+
 def _walk(package: str) -> list[str]:
     """Every module of a package, found on disk (no hand-kept list to fall behind)."""
     pkg = importlib.import_module(package)
@@ -129,3 +130,25 @@ def test_one_core_count_helper_and_one_rule_list():
             if path.name != "config.py":
                 assert '("average", "majority", "decimation")' not in text, path
 
+
+
+def test_the_app_loads_neither_dask_nor_matplotlib_up_to_a_drawn_frame(tmp_path):
+    # the first frame needs neither (they serve `rgflow reproduce` and its figures)
+    code = f"""
+import asyncio, sys
+from rgflow.core.config import SessionConfig
+from rgflow.tui.app import create_app
+
+app = create_app(None, config=SessionConfig(L=8, batch=10, chains=10, dataset_capacity=50),
+                 warm_up=False, autorun=False, threads=1, saves_dir={str(tmp_path)!r})
+
+async def main():
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.driver.published is None or app._drawn_seq != app.driver.published.seq:
+            await pilot.pause(0.01)
+        print(sorted(m for m in sys.modules
+                     if m.split('.')[0] in ('dask', 'distributed', 'matplotlib')))
+
+asyncio.run(main())
+"""
+    assert run_python(code).splitlines()[-1] == "[]"

@@ -2,13 +2,14 @@
 temporary write and the rename, a full disk), and the output-path rule every command uses."""
 
 import errno
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rgflow.core import npzio
-from rgflow.core.errors import UsageError
+from rgflow.core.errors import DataFileError, UsageError
 from rgflow.core.npzio import (
     atomic_write_npz,
     check_output_path,
@@ -114,3 +115,73 @@ def test_read_only_folder_is_refused(tmp_path):
             check_output_path(ro / "x.npz", False)
     finally:
         ro.chmod(0o755)
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    """mkstemp makes 0600 files; an output gets 0666 minus the umask, like any new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = atomic_write_npz(tmp_path / "m.npz", {"x": np.arange(3)})
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_file_sha256_of_a_file_larger_than_one_block(tmp_path):
+    import hashlib
+
+    data = np.random.default_rng(0).bytes(3 * (1 << 20) + 12345)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    assert npzio.file_sha256(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_pickled_members_are_never_loaded(tmp_path):
+    path = tmp_path / "p.npz"
+    np.savez(path, obj=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataFileError, match="pickled"):
+        read_npz(path)
+
+
+def test_unreadable_file_is_one_error(tmp_path, monkeypatch):
+    path = tmp_path / "r.npz"
+    atomic_write_npz(path, {"x": np.arange(3)})
+
+    def denied(_):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(npzio.zipfile, "is_zipfile", denied)
+    with pytest.raises(DataFileError, match=r"cannot be read \(Permission denied\)"):
+        read_npz(path)
+
+
+def test_refusals_name_the_system_reason(tmp_path, full_disk_in, spare_dir):
+    """The reason in parentheses is the OS's own words, not a repr of the exception."""
+    if Path("/proc").is_dir():
+        with pytest.raises(UsageError) as info:
+            ensure_output_dir("/proc/rgflow-x")
+        assert str(info.value).endswith("(No such file or directory)")
+    full_disk_in(tmp_path)  # the output folder and the temporary folder are both full
+    with pytest.raises(UsageError) as info:
+        write_or_fallback(tmp_path / "r.npz",
+                          lambda p: atomic_write_npz(p, {"x": np.arange(3)}))
+    assert str(info.value) == (f"{tmp_path / 'r.npz'}: cannot write (No space left on device); "
+                               "the fallback in the temporary folder failed too "
+                               "(No space left on device)")
+
+
+def test_members_are_stored_unless_compression_is_asked_for(tmp_path):
+    """Uncompressed by default (large datasets load without inflating); compress=True
+    deflates. Either way the arrays read back the same."""
+    import zipfile
+
+    x = np.zeros(10_000)
+    for compress, method in ((False, zipfile.ZIP_STORED), (True, zipfile.ZIP_DEFLATED)):
+        path = atomic_write_npz(tmp_path / f"c{compress}.npz", {"x": x}, {"k": 1},
+                                compress=compress)
+        with zipfile.ZipFile(path) as z:
+            assert {i.compress_type for i in z.infolist()} == {method}
+        np.testing.assert_array_equal(read_npz(path)[0]["x"], x)
+    plain = atomic_write_npz(tmp_path / "default.npz", {"x": x})
+    with zipfile.ZipFile(plain) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}

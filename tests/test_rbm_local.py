@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 import rgflow.core.rbm_local as RL
 from rgflow.core.errors import UsageError
 from rgflow.core.rbm import RBM, TrainConfig, hidden_mean, sample_hidden, sample_visible
@@ -128,26 +129,30 @@ def _data(n, n_v, seed=0):
     return ordered * np.where(rng.random((n, n_v)) < 0.2, -1.0, 1.0)
 
 
-def _train(trainer, data, steps, batch):
+def _train(trainer, data, steps, batch, other_batch=None):
     for i in range(steps):
+        size = other_batch if other_batch and i % 3 == 2 else batch
         start = (i * batch) % (len(data) - batch + 1)
-        trainer.step(data[start:start + batch])
+        trainer.step(data[start:start + size])
 
 
-@pytest.mark.parametrize("R", [3, 7])
-@pytest.mark.parametrize("persistent", [True, False])
-def test_covering_field_follows_the_global_rbm(R, persistent):
+@pytest.mark.parametrize("R,persistent,k,fresh", [(3, True, 1, False), (7, True, 1, False),
+                                                  (3, False, 1, False), (7, False, 2, False),
+                                                  (3, True, 2, True)])
+def test_covering_field_follows_the_global_rbm(R, persistent, k, fresh):
     """With the field covering the 8×8 lattice the two differ only in the summation order
     of their products (float64: last-place differences, far below any sampling threshold
-    in 40 steps), so the chains stay identical and the weights agree to 1e-12."""
-    cfg = TrainConfig(batch=20, n_chains=10, persistent=persistent, lr=0.01)
+    in 40 steps), so the chains stay identical and the weights agree to 1e-12. Batches of
+    two sizes alternate (the buffers are rebuilt when the size changes)."""
+    cfg = TrainConfig(batch=20, n_chains=10, persistent=persistent, lr=0.01, k=k,
+                      fresh_chain_field=fresh)
     local = RL.trainer_for(RL.LocalRBM.create(8, R, dtype=np.float64, seed_or_state=1), cfg,
                            new_states(9))
     glob = RL.trainer_for(RBM.create(64, 16, dtype=np.float64, seed_or_state=1), cfg,
                           new_states(9))
     data = _data(200, 64)
-    _train(local, data, 40, 20)
-    _train(glob, data, 40, 20)
+    _train(local, data, 40, 20, other_batch=13)
+    _train(glob, data, 40, 20, other_batch=13)
     if persistent:
         assert np.array_equal(local.chains, glob.chains)
     np.testing.assert_allclose(local.rbm.W, glob.rbm.W, rtol=0, atol=1e-12)

@@ -36,7 +36,7 @@ def out(meta=None, **arrays):
     return SimpleNamespace(meta=base | (meta or {}), arrays=arrays)
 
 
-def level(rg_own, rbm_own, rg_ptf, rbm_ptf, L, n_hidden):
+def level(rg_own, rbm_own, rg_ptf, rbm_ptf, L, n_hidden, rbm_prefix="best"):
     def side(prefix, own, ptf):
         numbers = {f"{prefix}_own_block_fraction": own, f"{prefix}_peak_to_far": ptf,
                    f"{prefix}_own_block_mean": 0.8 if prefix == "rg" else 0.6,
@@ -46,7 +46,7 @@ def level(rg_own, rbm_own, rg_ptf, rbm_ptf, L, n_hidden):
         return {"numbers": numbers, "jackknife_errors": errors}
 
     return {"level": 1, "b": 2, "L": L, "n_hidden": n_hidden, "n_configs": 300,
-            "rg": side("rg", rg_own, rg_ptf), "rbm": side("best", rbm_own, rbm_ptf)}
+            "rg": side("rg", rg_own, rg_ptf), "rbm": side(rbm_prefix, rbm_own, rbm_ptf)}
 
 
 def thermometer_meta(L, within_one):
@@ -70,9 +70,10 @@ def flow_arrays(start_T, final_T, delta_sigma):
 
 
 def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=False,
-          within_one=0.8, delta_sigma=0.125):
-    """Stage outputs of the preset P with the given flow endpoints (one per start) and the
-    RG-flow reading of the start below Tc at the last level."""
+          within_one=0.8, delta_sigma=0.125, local=(0.2, 2.0)):
+    """Stage outputs of the preset P with the given flow endpoints (one per start), the
+    RG-flow reading of the start below Tc at the last level, and the local RBMs' own-block
+    fraction and peak-to-far contrast `local` (the global RBM's: 0.01 and 1.05)."""
     stages = build_plan(P)
     assign_keys(stages, Path("/nonexistent"))
     actual = {st.base: st.name for st in stages}  # one seed: "vh-L8" is "vh-L8-s0"
@@ -105,14 +106,26 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
         ref[f"{name}_T_mlp"] = np.array(t - (1.0 if classifier_off else 0.0))
         ref[f"{name}_delta_sigma"], ref[f"{name}_delta_epsilon"] = np.array(0.125), np.array(1.0)
         ref[f"{name}_T_obs_bound"] = np.array(0, np.int8)
-    outputs[actual["mcref-flow"]] = out({"tc": {"n": 100}, "low": {"n": 100}, "high": {"n": 100}},
-                                **ref)
+    for st in stages:
+        if st.kind == "mc_reference":
+            outputs[st.name] = out({"tc": {"n": 100}, "low": {"n": 100}, "high": {"n": 100}},
+                                   **ref)
+        elif st.base.startswith("vh-local-"):
+            Ll = P.local_L
+            glob = "-global-" in st.base
+            args = (0.30, 0.01, 2.0, 1.05) if glob else (0.30, local[0], 2.0, local[1])
+            outputs[st.name] = out({"levels": [level(*args, Ll, Ll * Ll // 4,
+                                                     "best" if glob else "rg")]})
+        elif st.base.startswith("mc-peak-"):  # a flat specific heat: no T_pc
+            Lp = int(st.base.removeprefix("mc-peak-L"))
+            outputs[st.name] = out(spins=np.ones((len(P.fss_peak_T), 40, Lp, Lp), np.int8),
+                                   temperatures=np.asarray(P.fss_peak_T))
     start_T = (P.flow_start_T[0], P.flow_start_T[1], 3.9)  # random spins read as hot
     finals = {"mixed": mixed_final, "tc": mixed_final, "high": high_final, "low": low_final}
     ranges = [[{"disagreement_sigma": 0.0}] * (STEPS + 1)] * len(FLOW_STARTS)
     for st in stages:
-        if st.kind == "flow":
-            ts = st.base.removeprefix("flow-").split("-h")[0]
+        if st.kind in ("flow", "flow_other"):
+            ts = st.base.removeprefix("flow-").split("-h")[0] if st.kind == "flow" else "tc"
             outputs[st.name] = out({"observable_ranges": ranges},
                                    **flow_arrays(start_T, finals[ts], delta_sigma))
     return stages, outputs
@@ -133,7 +146,7 @@ def test_a_world_where_the_paper_is_right():
     verdicts, table, _ = claims_table(*world(AT_TC, (3.5, 3.6, 3.7), (1.2, 1.3, 1.4),
                                              rg_below_final=1.5))
     assert verdicts == {1: REPRODUCED, 2: REPRODUCED, 3: REPRODUCED, 4: REPRODUCED,
-                        5: REPRODUCED, 6: REPRODUCED, 7: NOT_RUN}
+                        5: REPRODUCED, 6: REPRODUCED, 7: NOT_RUN, 8: REPRODUCED}
     assert "silent" not in table
 
 
@@ -141,7 +154,8 @@ def test_a_world_where_the_paper_is_wrong():
     """The mixed RBM ends at T = 1.5 from every start, the controls end at Tc, majority rule
     moves the start below Tc up towards Tc, and the fixed point has Δσ = 0.3."""
     verdicts, _, _ = claims_table(*world((1.5, 1.5, 1.5), AT_TC, AT_TC, rg_below_final=2.2,
-                                         delta_sigma=0.3))
+                                         delta_sigma=0.3, local=(0.01, 1.0)))
+    assert verdicts[8] == NOT_REPRODUCED  # local RBMs no more local than the global one
     assert verdicts[3] == NOT_REPRODUCED
     assert verdicts[4] == NOT_REPRODUCED
     assert verdicts[5] == NOT_REPRODUCED
@@ -191,3 +205,17 @@ def test_huge_errors_are_inconclusive():
 
 def test_every_setting_has_plain_words():
     assert set(P.settings()) <= set(SETTING_WORDS)
+
+
+def test_local_fields_verdict_hand_made():
+    from rgflow.core.reproduce.claims import local_fields_verdict
+
+    def c(verdict):
+        return {"verdict": verdict}
+
+    higher, same, lower, open_ = c("higher"), c("consistent"), c("lower"), c("undetermined")
+    assert local_fields_verdict([(higher, higher), (higher, higher)]) == REPRODUCED
+    assert local_fields_verdict([(higher, higher), (same, higher)]) == NOT_REPRODUCED
+    assert local_fields_verdict([(higher, lower)]) == NOT_REPRODUCED
+    assert local_fields_verdict([(higher, higher), (open_, higher)]) == INCONCLUSIVE
+    assert local_fields_verdict([]) == NOT_RUN

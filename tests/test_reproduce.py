@@ -152,7 +152,13 @@ def test_results_json_has_an_error_bar_for_every_number(tiny_run):
             assert math.isfinite(m["value"]) and math.isfinite(m["error"]), path
     assert found > 100
     exps = results["experiments"]
-    assert set(exps) == {"1_correlators", "2_rg_temperature", "3_rbm_flow", "4_stacked"}
+    assert set(exps) == {"1_correlators", "2_rg_temperature", "3_rbm_flow", "4_stacked",
+                         "5_local", "6_finite_size"}
+    for m in exps["5_local"]["models"].values():
+        assert m["vs_global"]["own_block_fraction"]["verdict"] in (
+            "consistent", "higher", "lower", "undetermined")
+    assert exps["6_finite_size"]["tracking"]["verdict"] in ("T_pc", "Tc", "both", "neither",
+                                                            "undetermined")
     # Verdicts are computed, and only from the allowed vocabulary.
     c = exps["1_correlators"]["L8"]["comparison"]["own_block_fraction"]
     assert c["verdict"] in ("consistent", "higher", "lower", "undetermined")

@@ -28,8 +28,9 @@ def test_output_directory_unseen_by_a_worker_is_refused(tmp_path, capsys):
 
     shared = tmp_path / "shared"
     shared.mkdir()
-    with LocalCluster(n_workers=0, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+            Client(cluster) as client:
         script = (f"mount -t tmpfs none {shared} && exec {sys.executable} -m "
                   f"distributed.cli.dask_worker {cluster.scheduler_address} --nthreads 1 "
                   "--no-dashboard")

@@ -281,6 +281,41 @@ def test_steps_with_samples_are_batched():
     assert calls and max(n for n, _, _ in calls) >= 60 and all(e == 3 for _, _, e in calls)
 
 
+def test_local_receptive_field_session_saves_and_resumes(tmp_path):
+    from rgflow.core.rbm_local import LocalRBM, field_mask
+
+    straight = small_session(receptive_field=1)
+    straight.run_steps(40)
+    assert isinstance(straight.trainer.rbm, LocalRBM) and straight.trainer.steps_done > 0
+    first = small_session(receptive_field=1)
+    first.run_steps(25)
+    path = tmp_path / "local.npz"
+    first.save(path)
+    resumed = Session.load(path)
+    assert isinstance(resumed.trainer.rbm, LocalRBM)
+    resumed.run_steps(15)
+    assert_same_state(straight, resumed)
+    arrays, _ = straight.state()
+    outside = ~field_mask(8, 1)
+    assert not arrays["rbm_W"][outside].any() and arrays["rbm_W"][~outside].all()
+    with pytest.raises(UsageError, match="one hidden unit per 2x2 block"):
+        SessionConfig(**{**SMALL, "receptive_field": 1, "hidden": 10}).validated()
+    with pytest.raises(UsageError):
+        SessionConfig(**{**SMALL, "receptive_field": -2}).validated()
+    # a global session file whose config is switched to a field it does not respect
+    glob = small_session()
+    glob.run_steps(25)
+    glob.save(tmp_path / "global.npz")
+    from rgflow.core.persist import read_save, write_save
+
+    arrays, meta = read_save(tmp_path / "global.npz")
+    meta = {k: v for k, v in meta.items() if k not in ("format", "schema", "versions", "arrays")}
+    meta["config"] = {**meta["config"], "receptive_field": 1}
+    write_save(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(SaveFileError, match="outside the receptive field"):
+        Session.load(tmp_path / "bad.npz")
+
+
 # ---- the live dataset's spacing follows tau_int -----------------------------------------
 
 def _live(**kw):

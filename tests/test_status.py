@@ -6,7 +6,8 @@ from rgflow.core.exact import TC
 from rgflow.tui.status import StatusContext, status_text
 
 FRAME = SimpleNamespace(T=2.5, acceptance=0.4, L=64, algorithm="metropolis", sweeps=100,
-                        train_step=5, training=True, save_name=None, unsaved=True)
+                        train_step=5, training=True, save_name=None, unsaved=True,
+                        dataset_count=1000, tau_int_sweeps=12.34, independent_samples=40.4)
 
 
 def ctx(**kw):
@@ -37,3 +38,11 @@ def test_narrow_lines_keep_state_T_view_and_page():
 def test_a_pending_temperature_is_shown_with_an_arrow():
     line = status_text(FRAME, {}, ctx(pending_T=2.6), 200)
     assert "T→2.6000" in line
+
+
+def test_the_sessions_own_tau_int_and_effective_samples_are_shown():
+    line = status_text(FRAME, {}, ctx(), 250)
+    assert "τ_int 12.3 sweeps n_eff 40/1000" in line
+    unmeasured = SimpleNamespace(**{**vars(FRAME), "tau_int_sweeps": float("nan"),
+                                    "independent_samples": 1000.0})
+    assert "τ_int – n_eff –/1000" in status_text(unmeasured, {}, ctx(), 250)

@@ -459,6 +459,52 @@ def test_cli_modules_import_nothing_heavy():
     assert out.split("\n")[:2] == ["[]", "[]"]
 
 
+def test_cli_receptive_field(tmp_path, monkeypatch, capsys):
+    """--receptive-field 1 on 8×8 data: every weight farther than 1 from its unit's block
+    is exactly 0 after training, every own-block weight is not, and the file resumes as a
+    locally connected RBM."""
+    from rgflow.core.rbm_local import LocalRBM, field_index, field_mask
+
+    data = write_dataset(tmp_path / "data8.npz", L=8)
+    out = tmp_path / "local.npz"
+    code = cli(base_args(data, out, "--hidden", "16", "--receptive-field", "1"), monkeypatch)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["receptive_field"] == 1
+    arrays, meta = read_npz(out)
+    assert meta["receptive_field"] == 1 and arrays["W"].shape == (64, 16)
+    assert not arrays["W"][~field_mask(8, 1)].any()
+    own_block = field_index(8, 0)
+    assert arrays["W"][own_block, np.arange(16)[:, None]].all()
+    trainer, _ = load_trained(out)
+    assert isinstance(trainer.rbm, LocalRBM) and trainer.rbm.receptive_field == 1
+    assert np.array_equal(trainer.rbm.W, arrays["W"])
+    # a field needs one hidden unit per block; a negative field is not a field
+    for extra, match in ((["--hidden", "6", "--receptive-field", "1"], "2×2 block"),
+                         (["--receptive-field", "-1"], "--receptive-field")):
+        bad = tmp_path / "bad.npz"
+        assert cli(base_args(data, bad, *extra), monkeypatch) == 2
+        err = capsys.readouterr().err
+        assert match in err and err.count("\n") == 1, err
+        assert not bad.exists()
+
+
+def test_trained_file_with_a_weight_outside_its_field_is_refused(tmp_path):
+    data = make_spins(60, L=8).reshape(-1, 8, 8)
+    result = train(small_config(batch=10), data, 5, receptive_field=0)
+    arrays = result.trainer.state_arrays()
+    path = save_trained(tmp_path / "ok.npz", result.trainer)
+    _, meta = read_npz(path)
+    arrays["W"][63, 0] = 0.25  # site (7, 7) is not in unit 0's own block
+    atomic_write_npz(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(DataFileError, match="outside the receptive field"):
+        load_trained(tmp_path / "bad.npz")
+    atomic_write_npz(tmp_path / "old.npz", result.trainer.state_arrays(),
+                     {**meta, "schema": 1, "receptive_field": None})
+    trainer, _ = load_trained(tmp_path / "old.npz")  # schema 1: the global RBM
+    assert type(trainer) is Trainer
+
+
 # ----------------------------------------------------------------------------- live progress
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import unicodedata
 
 import numpy as np
@@ -51,6 +52,7 @@ from rgflow.tui.widgets.plot import (
     ansi_lines,
     build_plot,
     downsample_minmax,
+    legend_lines,
     sparkline,
 )
 
@@ -521,6 +523,28 @@ def test_legend_text():
 
 
 # -- plots -----------------------------------------------------------------------------------
+
+
+def test_a_narrow_legend_wraps_and_keeps_every_entry():
+    # G(r) at 120x40: a 38-column pane; the last entry used to be dropped
+    r = np.arange(1.0, 9.0)
+    names = ("data", "RG 8² (coarse r)", "RBM recon.")
+    series = {n: _Series(r, r ** -0.25 * (i + 1), None) for i, n in enumerate(names)}
+    series["r^(-1/4)"] = _Series(r, r ** -0.25, None, reference=True)
+    spec = PlotSpec(series=series, width=38, height=12)
+    rows = [re.sub(r"\x1b\[[0-9;]*m", "", row)
+            for row in build_plot(spec, [(255, 166, 43)], (128, 128, 128)).rstrip("\n").split("\n")]
+    assert len(rows) == 12  # the plot gave the legend's second line back
+    legend = "\n".join(rows[:2])
+    assert all(f"━━ {n}" in legend for n in names) and "··· r^(-1/4)" in legend
+    assert all(len(row) <= 38 for row in rows[:2])
+
+
+def test_a_legend_with_too_few_lines_shortens_the_longest_names():
+    entries = [("━━", "data", None), ("━━", "a long series name", None), ("··", "ref", None)]
+    assert legend_lines(entries, 40, 1) == ["━━ data  ━━ a long series name  ·· ref"]
+    (line,) = legend_lines(entries, 30, 1)
+    assert line == "━━ data  ━━ a long se…  ·· ref" and len(line) <= 30
 
 
 def test_downsample_minmax_keeps_extremes():

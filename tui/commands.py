@@ -40,6 +40,10 @@ def palette_commands(app) -> Iterator[SystemCommand]:
                         lambda: app.ask_config("L", "Lattice size L (even, 4..1024):"))
     yield SystemCommand("Set hidden units…", "re-initialises the RBM",
                         lambda: app.ask_config("hidden", "Hidden units (0 = L²/4):"))
+    yield SystemCommand("Set receptive field…", "locally connected RBM: each hidden unit "
+                        "sees the sites within R of its 2×2 block; re-initialises the RBM",
+                        lambda: app.ask_config("receptive_field", "Receptive field R (sites "
+                                               "around the unit's block; -1 = every site):"))
     yield SystemCommand("Set learning rate…", "keeps the weights, resets the optimiser",
                         lambda: app.ask_config("lr", "Learning rate:"))
     yield SystemCommand("Train N steps…", "RBM updates on the stored data, in the "

@@ -329,9 +329,16 @@ class SessionDriver:
             self._run_job(lambda: clock() >= job_deadline or self._interrupted())
         if self.running:
             s = self.session
-            sweeps0, t0 = s.sweeps, clock()
-            s.run_steps(1 << 60, stop=lambda: clock() >= deadline or not self.running
-                        or self._interrupted())
+            sweeps0, steps0, t0 = s.sweeps, s.step_count, clock()
+
+            def stop() -> bool:
+                # a key press still ends the chunk before any step; a frame that is already
+                # due (a loaded machine) does not: every chunk takes one step at least
+                if not self.running or self._interrupted():
+                    return True
+                return s.step_count > steps0 and clock() >= deadline
+
+            s.run_steps(1 << 60, stop=stop)
             self._count_rate((s.sweeps - sweeps0) * s.config.L ** 2, clock() - t0)
 
     def _count_rate(self, updates: float, seconds: float) -> None:
@@ -429,12 +436,12 @@ class SessionDriver:
             frame = dataclasses.replace(frame, rbm=self._rbm_view)
         n_hidden = s.config.n_hidden
         unit = min(self.selected_unit, n_hidden - 1)
-        weights = np.array(s.trainer.rbm.W[:, unit], dtype=np.float64).reshape(s.config.L,
-                                                                                 s.config.L)
-        weights.setflags(write=False)
+        weights, unit_field = unit_weights(s.trainer.rbm, unit, s.config.L)
         extras = {
             "unit": unit,
             "weights": weights,
+            "field": unit_field,  # the unit's receptive field (L, L) bool; None: every site
+            "receptive_field": s.config.field_radius,
             "rate": self._rate if self.running else float("nan"),
             "job": self.job_progress,
             "flow": self._read_flow(frame),
@@ -559,3 +566,19 @@ def _timed(fn, *args):
     start = time.perf_counter()
     result = fn(*args)
     return result, time.perf_counter() - start
+
+
+def unit_weights(rbm, unit: int, L: int):
+    """(weights (L, L) float64, receptive field (L, L) bool or None) of one hidden unit,
+    read-only; a locally connected RBM's column is built from its patch alone."""
+    from rgflow.core.rbm_local import LocalRBM
+
+    if isinstance(rbm, LocalRBM):
+        column, sites = rbm.unit_weights(unit)
+        sites = sites.reshape(L, L)
+        sites.setflags(write=False)
+    else:
+        column, sites = rbm.W[:, unit], None
+    weights = np.array(column, dtype=np.float64).reshape(L, L)
+    weights.setflags(write=False)
+    return weights, sites

@@ -49,7 +49,7 @@ def status_text(f, extras: dict, ctx: StatusContext, width: int) -> str:
             f" page {ctx.page + 1}/{ctx.pages}" if ctx.pages > 1 else "")
     # (priority, text): lower numbers survive longer; the view is always there
     fields = [(0, state), (0, f"T{arrow}{T:.4f}{tc}"), (1, f"L={f.L} {f.algorithm}"),
-              (4, f"sweeps {f.sweeps}"), (6, f"acc {acc}"),
+              (4, f"sweeps {f.sweeps}"), (5, sampling_text(f)), (6, f"acc {acc}"),
               (3, f"{rate_text} flips/s"), (2, train), (7, f"{ctx.fps:.0f} fps"),
               (2, name), (0, view)]
     if ctx.job_text:
@@ -67,6 +67,15 @@ def status_text(f, extras: dict, ctx: StatusContext, width: int) -> str:
     if len(line) > width:  # narrower still: the ratio to Tc goes before the view does
         line = " " + " │ ".join((glyph, f"T{arrow}{T:.4f}", short_view))
     return line[:max(0, width)]
+
+
+def sampling_text(f) -> str:
+    """The session's own live measurement (core Frame): τ_int in sweeps of the slower of
+    E and |m|, and how many independent samples the dataset's samples are worth."""
+    tau, n_eff = f.tau_int_sweeps, f.independent_samples
+    if not np.isfinite(tau):
+        return f"τ_int – n_eff –/{f.dataset_count}"
+    return f"τ_int {tau:.1f} sweeps n_eff {n_eff:.0f}/{f.dataset_count}"
 
 
 def si(x: float) -> str:

@@ -6,13 +6,15 @@ in numpy) measured in the same run; `pcd1-recon` adds the per-step reconstructio
 (one more GEMM); `pcd1-fresh` recomputes the chains' hidden field every step
 (TrainConfig.fresh_chain_field: one more GEMM); `gemm-only` runs just the four GEMMs of a
 PCD-1 step on the same shapes (the BLAS ceiling: what PCD-1 would reach if sampling and the
-update were free). With scikit-learn installed, `sklearn` is its BernoulliRBM (PCD-1,
-binary units, SGD) on the same sizes and dtype, one minibatch step at a time as its `fit`
-runs them (BernoulliRBM._fit; where a scikit-learn lacks it, one `fit` pass per repeat,
-which adds its weight initialisation, about half a step). Compilation and
-warm-up steps are excluded; the cases take turns within each repeat and each number is the
-median over repeats, with the slowest and fastest repeat and the rate per second of this
-process's CPU time (a check on load from other processes).
+update were free); `local-r2` is PCD-1 of the locally connected RBM with receptive field
+R = 2 (rgflow.core.rbm_local: 36 of 1024 weights per hidden unit), and `x pcd1` its speed
+relative to the global PCD-1 in the same repeats. With scikit-learn installed,
+`sklearn` is its BernoulliRBM (PCD-1, binary units, SGD) on the same sizes and dtype, one
+minibatch step at a time as its `fit` runs them (BernoulliRBM._fit; where a scikit-learn
+lacks it, one `fit` pass per repeat, which adds its weight initialisation, about half a
+step). Compilation and warm-up steps are excluded; the cases take turns within each repeat
+and each number is the median over repeats, with the slowest and fastest repeat and the
+rate per second of this process's CPU time (a check on load from other processes).
 Data: synthetic ±1 configurations, half random, half nearly ordered (all up or all down
 with 10% flipped), so no Monte Carlo is needed.
 """
@@ -26,9 +28,11 @@ import numpy as np
 from . import print_results
 
 N_VISIBLE, N_HIDDEN, BATCH = 1024, 256, 100
-CASES = ("pcd1", "cd1", "pcd1-recon", "pcd1-fresh", "numpy-reference", "gemm-only", "sklearn")
-PEERS = {"numpy-reference": "vs_numpy_reference", "gemm-only": "vs_gemm_only",
-         "sklearn": "vs_sklearn"}
+CASES = ("pcd1", "cd1", "pcd1-recon", "pcd1-fresh", "local-r2", "numpy-reference",
+         "gemm-only", "sklearn")
+PEERS = {"pcd1": "vs_pcd1", "numpy-reference": "vs_numpy_reference",
+         "gemm-only": "vs_gemm_only", "sklearn": "vs_sklearn"}
+LOCAL_FIELD = 2
 
 
 def _synthetic_data(n: int, n_visible: int, seed: int = 0) -> np.ndarray:
@@ -127,7 +131,8 @@ def _sklearn_runner(n_hidden: int, cycle):
 
 def _make_runner(case: str, rbm, threads: int, cycle):
     """A callable run(n) that trains on the first n batches of cycle, one step per batch."""
-    from rgflow.core.rbm import TrainConfig, Trainer
+    from rgflow.core.rbm import TrainConfig
+    from rgflow.core.rbm_local import LocalRBM, trainer_for
     from rgflow.core.rng import new_states
 
     if case == "sklearn":
@@ -139,7 +144,11 @@ def _make_runner(case: str, rbm, threads: int, cycle):
     else:
         cfg = TrainConfig(k=1, persistent=case != "cd1", n_chains=BATCH, batch=BATCH,
                           fresh_chain_field=case == "pcd1-fresh")
-        trainer = Trainer(rbm.copy(), cfg, new_states(2, name="bench"), blas_threads=threads)
+        model = rbm.copy()
+        if case == "local-r2":  # rbm's initial weights (seed 0), kept on the field
+            model = LocalRBM.create(32, LOCAL_FIELD, units=rbm.units, dtype=rbm.dtype,
+                                    seed_or_state=0)
+        trainer = trainer_for(model, cfg, new_states(2, name="bench"), blas_threads=threads)
         recon = case == "pcd1-recon"
 
         def step(batch):

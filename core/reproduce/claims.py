@@ -398,10 +398,44 @@ def claim_stacked(results) -> Claim:
                  [] if numbers else [e4.get("skipped", "not run") + "."])
 
 
-# Claim 8 (locally connected RBMs give RG-like maps, PRE 102, 013307) joins this list when its
-# experiment exists: a function results -> Claim, like the ones above.
+def local_fields_verdict(per_field: list) -> str:
+    """Claim 8. per_field: for each receptive field, (own-block fraction vs the global
+    RBM's, peak-to-far contrast vs 1) comparisons. Reproduced when every local RBM is
+    significantly more concentrated on its block than the global RBM and has a local peak
+    (contrast significantly above 1); not reproduced when one is significantly not."""
+    verdicts = [(own["verdict"], ptf["verdict"]) for own, ptf in per_field]
+    if not verdicts:
+        return NOT_RUN
+    if all(v == ("higher", "higher") for v in verdicts):
+        return REPRODUCED
+    if any(own in ("consistent", "lower") or ptf in ("consistent", "lower")
+           for own, ptf in verdicts):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def claim_local_fields(results) -> Claim:
+    e5 = _exp(results, "5_local")
+    models = e5.get("models", {})
+    local = {k: m for k, m in models.items() if k != "global"}
+    verdict = local_fields_verdict([(m["vs_global"]["own_block_fraction"],
+                                     m["peak_to_far_vs_1"]) for m in local.values()])
+    numbers = []
+    if "rg" in e5:
+        numbers.append(("RG own-block fraction", e5["rg"]["own_block_fraction"]))
+    for label, m in models.items():
+        numbers += [(f"RBM {label} own-block fraction", m["own_block_fraction"]),
+                    (f"RBM {label} peak-to-far contrast", m["peak_to_far"])]
+    return Claim(8, "RBMs restricted to local receptive fields have RG-like ⟨v h⟩ maps",
+                 "de Mello Koch, de Mello Koch, Kastanos, Cheng, \"Short-sighted deep "
+                 "learning\", PRE 102, 013307 (2020)",
+                 "for every receptive field R: own-block fraction significantly above the "
+                 "global RBM's and peak-to-far contrast significantly above 1 (ensembles over "
+                 "training seeds)", verdict, numbers)
+
+
 CLAIMS = [claim_rg_local, claim_rbm_global, claim_flow_to_tc, claim_scaling_dimensions,
-          claim_rg_away, claim_controls, claim_stacked]
+          claim_rg_away, claim_controls, claim_stacked, claim_local_fields]
 
 
 def evaluate_claims(results: dict) -> list:

@@ -206,12 +206,16 @@ def run_on_dask(pipe, client, check_dir: bool = True) -> dict:
 
 
 def _running_stages(client, pending: dict) -> list:
-    """Names of the pending stages assigned to a worker (running, or next in its queue)."""
+    """Names of the pending stages some worker is computing now."""
     try:
-        keys = {k for ks in client.processing().values() for k in ks}
-    except Exception:  # the scheduler is busy or gone: skip this status line's detail
+        keys = {k for ks in client.run(_executing).values() for k in ks}
+    except Exception:  # a worker is busy starting or gone: skip this status line's detail
         return []
     return [st.name for fut, st in pending.items() if fut.key in keys]
+
+
+def _executing(dask_worker) -> list:
+    return [ts.key for ts in dask_worker.state.executing]
 
 
 def warm_numba_cache() -> None:

@@ -18,14 +18,21 @@ from .verdicts import compare, exact_value, meas
 KEY = "1_correlators"
 
 
-def add_vh(b, name, data, rbms, L, n, title) -> str:
-    """A "vh" stage: RG levels vs the RBM stack `rbms` on the configurations `data`."""
+def add_vh(b, name, data, rbms, L, n, title, with_rg=True, max_configs=None) -> str:
+    """A "vh" stage: RG levels vs the RBM stack `rbms` on the configurations `data`
+    (with_rg=False: the RBM side only, when another stage has RG's maps of the same data;
+    max_configs: only the first so many configurations)."""
     p = b.p
     cost = sum(3 * n * L * L * (L * L // 4 ** k) * COST_VH_MAC
-               for k in range(1, len(rbms) + 1)) * 2 + 2.0 * len(rbms)
-    return b.add(name, "vh", title, {"data": data, "rbms": list(rbms), "units": p.rbm_units,
-                                     "jackknife_blocks": p.jackknife_blocks},
-                 (data, *rbms), cost)
+               for k in range(1, len(rbms) + 1)) * (2 if with_rg else 1) + 2.0 * len(rbms)
+    settings = {"data": data, "rbms": list(rbms), "units": p.rbm_units,
+                "jackknife_blocks": p.jackknife_blocks}
+    if not with_rg:  # absent otherwise: existing stages keep their keys
+        settings["with_rg"] = False
+    if max_configs is not None:
+        settings["max_configs"] = int(max_configs)
+        n = min(n, max_configs)
+    return b.add(name, "vh", title, settings, (data, *rbms), cost)
 
 
 def add_stages(b) -> None:
@@ -107,7 +114,7 @@ def _run_vh(ctx: StageContext):
     from ..rg import block_average
 
     s = ctx.settings
-    v = ctx.inputs[s["data"]].arrays["spins"][0]
+    v = ctx.inputs[s["data"]].arrays["spins"][0][:s.get("max_configs")]
     n, L, _ = v.shape
     rbms = [load_rbm_arrays(ctx.inputs[name].arrays, s["units"]) for name in s["rbms"]]
     levels = len(rbms)
@@ -130,7 +137,8 @@ def _run_vh(ctx: StageContext):
             return h
 
         level = {"level": k, "b": b, "L": L, "n_hidden": (L // b) ** 2, "n_configs": n}
-        for side, h_of in (("rg", h_rg), ("rbm", h_rbm)):
+        sides = (("rg", h_rg), ("rbm", h_rbm)) if s.get("with_rg", True) else (("rbm", h_rbm),)
+        for side, h_of in sides:
             step0 = (2 * (k - 1) + (side == "rbm")) * nb
             full, loo = _vh_with_jackknife(v, h_of, nb, ctx, side, step0, total_steps)
             numbers = _locality_numbers(full, b)

@@ -60,7 +60,8 @@ def _run_rbm(ctx: StageContext):
 
     res = train(cfg, data, steps, n_hidden=s["n_hidden"], units=s["units"],
                 holdout_fraction=s["holdout"], seed=s["seed"], monitor_every=monitor_every,
-                weight_scale=s["weight_scale"], progress=progress, stop=ctx.stop)
+                weight_scale=s["weight_scale"], receptive_field=s.get("receptive_field"),
+                progress=progress, stop=ctx.stop)
     if res.stopped is not None:
         raise KeyboardInterrupt
     rbm = res.trainer.rbm

@@ -8,7 +8,15 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
-from . import exp1_maps, exp2_rg_temperature, exp3_rbm_flow, exp4_stacked, kinds
+from . import (
+    exp1_maps,
+    exp2_rg_temperature,
+    exp3_rbm_flow,
+    exp4_stacked,
+    exp5_local,
+    exp6_finite_size,
+    kinds,
+)
 from .codeversion import code_version
 from .costs import COST_MLP_MAC, est_mc, est_rbm
 from .presets import Preset, validate_preset
@@ -18,7 +26,9 @@ from .stage import FORMAT, Stage, derived_seed, jsonable
 STAGE_FUNCS = {"mc": kinds._run_mc, "rbm": kinds._run_rbm, "hidden": kinds._run_hidden,
                "thermometer": kinds._run_thermometer, "vh": exp1_maps._run_vh,
                "rg_temperature": exp2_rg_temperature._run_rg_temperature,
-               "flow": exp3_rbm_flow._run_flow, "mc_reference": kinds._run_mc_reference}
+               "flow": exp3_rbm_flow._run_flow, "mc_reference": kinds._run_mc_reference,
+               # the flow of an RBM outside experiment 3 (other sizes, local fields)
+               "flow_other": exp3_rbm_flow._run_flow}
 
 class PlanBuilder:
     """Collects the stages of training seed k (`seed_index`) in dependency order, into a
@@ -64,17 +74,20 @@ class PlanBuilder:
                          "symmetrize": p.symmetrize, "seed": self.seed(name)},
                         estimate=est_mc(L, len(temps), n, self.threads))
 
-    def rbm(self, name, data, n_v, n_h, steps, t_indices, title) -> str:
-        """An RBM n_v -> n_h trained on the dataset `data` (temperature rows t_indices)."""
+    def rbm(self, name, data, n_v, n_h, steps, t_indices, title, receptive_field=None) -> str:
+        """An RBM n_v -> n_h trained on the dataset `data` (temperature rows t_indices);
+        with a receptive_field R, locally connected (rgflow.core.rbm_local)."""
         p = self.p
-        return self.add(name, "rbm", title,
-                        {"data": data, "t_indices": t_indices, "n_hidden": n_h, "steps": steps,
-                         "k": p.rbm_k, "chains": p.rbm_chains, "lr": p.rbm_lr,
-                         "adam_eps": p.rbm_adam_eps, "batch": p.rbm_batch,
-                         "units": p.rbm_units, "holdout": p.rbm_holdout,
-                         "weight_scale": p.rbm_weight_scale,
-                         "monitor_points": p.rbm_monitor_points, "seed": self.seed(name)},
-                        (data,), est_rbm(p, n_v, n_h, steps))
+        settings = {"data": data, "t_indices": t_indices, "n_hidden": n_h, "steps": steps,
+                    "k": p.rbm_k, "chains": p.rbm_chains, "lr": p.rbm_lr,
+                    "adam_eps": p.rbm_adam_eps, "batch": p.rbm_batch, "units": p.rbm_units,
+                    "holdout": p.rbm_holdout, "weight_scale": p.rbm_weight_scale,
+                    "monitor_points": p.rbm_monitor_points, "seed": self.seed(name)}
+        cost = est_rbm(p, n_v, n_h, steps)
+        if receptive_field is not None:  # absent for global RBMs: their keys stay as they were
+            settings["receptive_field"] = receptive_field
+            cost *= min(1.0, 0.1 + 2.5 * (2 + 2 * receptive_field) ** 2 / n_v)
+        return self.add(name, "rbm", title, settings, (data,), cost)
 
     def thermometer(self, L) -> str:
         """Classifier + observable thermometers at size L, with their grid dataset."""
@@ -90,7 +103,8 @@ class PlanBuilder:
                          "seed": self.seed(name)}, (data,), cost + 1.0)
 
 
-EXPERIMENTS = (exp1_maps, exp2_rg_temperature, exp3_rbm_flow, exp4_stacked)
+EXPERIMENTS = (exp1_maps, exp2_rg_temperature, exp3_rbm_flow, exp4_stacked, exp5_local,
+               exp6_finite_size)
 
 
 def build_plan(p: Preset, threads: int = 1) -> list:

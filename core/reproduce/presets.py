@@ -14,7 +14,7 @@ def _grid(start: float, stop: float, count: int) -> tuple:
     return tuple(float(x) for x in np.linspace(start, stop, count).round(10))
 
 
-PAPER_GRID = _grid(0.1, 6.0, 60)  # 0.1 ... 6.0 (Iso et al. used 0 to 6; core/SCIENCE.md §6)
+DEFAULT_GRID = _grid(0.1, 6.0, 60)  # 0.1 ... 6.0 (Iso et al. used 0 to 6; core/SCIENCE.md §6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Preset:
     rbm_steps: int = 10_000
     jackknife_blocks: int = 10
     # thermometers (experiments 2 and 3)
-    grid: tuple = PAPER_GRID
+    grid: tuple = DEFAULT_GRID
     thermo_samples: int = 2000        # Monte Carlo configurations per grid T (levels of exp. 2)
     mlp_hidden: int = 64              # Iso et al.: N_v -> 64 -> n_T softmax
     mlp_epochs: int = 20
@@ -70,6 +70,22 @@ class Preset:
     # experiment 4: stacked RBMs next to the RG levels (None: skipped)
     stack_L: int | None = 64
     stack_levels: int = 3
+    # experiment 5: locally connected RBMs (receptive field R) beside global RBMs and RG at
+    # T = corr_T on L = local_L (ensembles over `seeds`, like every experiment); and a mixed-T
+    # local RBM's flow on L = local_flow_L
+    local_L: int = 32
+    local_fields: tuple = (1, 2, 4)
+    local_steps: int = 10_000
+    local_vh_configs: int | None = None  # <v h> maps from the first so many (None: all)
+    local_flow_L: int = 16
+    local_flow_R: int = 2
+    # experiment 6: the mixed-T RBM flow's endpoint T* at each L (n_h = (L-1)^2, as 100 -> 81)
+    # against the pseudo-critical temperature (specific-heat peak) on fss_peak_T
+    fss_sizes: tuple = (8, 10, 16, 24)
+    fss_rbm_steps: int = 20_000
+    fss_flow_chains: int = 2000
+    fss_peak_T: tuple = _grid(2.15, 2.65, 11)
+    fss_peak_samples: int = 10_000
 
     def settings(self) -> dict:
         return jsonable(dataclasses.asdict(self))
@@ -83,6 +99,9 @@ PRESETS = {
         rgT_L=8, rgT_levels=1, rgT_samples=100,
         flow_hidden=(81,), flow_grid_samples=40, flow_tc_samples=200, flow_rbm_steps=30,
         flow_steps=3, flow_chains=100, stack_L=8, stack_levels=2,
+        local_L=8, local_fields=(1,), local_steps=30, local_flow_L=8,
+        local_flow_R=1, fss_sizes=(8,), fss_rbm_steps=30, fss_flow_chains=100,
+        fss_peak_T=_grid(2.1, 2.7, 5), fss_peak_samples=40,
     ),
     # Minutes: experiment 1 at 1024 -> 256, RG temperature flow 32 -> 16 -> 8, RBM flows with
     # 100 -> 81 RBMs; fewer samples and updates than the paper, no stacked RBMs.
@@ -92,6 +111,9 @@ PRESETS = {
         rgT_L=32, rgT_levels=2, rgT_samples=1000,
         flow_hidden=(81,), flow_grid_samples=1000, flow_tc_samples=5000, flow_rbm_steps=10_000,
         flow_chains=1000, stack_L=None,
+        local_fields=(1, 2, 4), local_steps=2000, local_vh_configs=4000,
+        fss_sizes=(8, 10, 16),
+        fss_rbm_steps=3000, fss_flow_chains=400, fss_peak_samples=2000,
     ),
     # About half an hour on two cores: the authors' sizes and lengths.
     "paper": Preset(name="paper", corr_sizes=(32, 64, 16), rbm_monitor_points=10),
@@ -138,6 +160,16 @@ def validate_preset(p: Preset) -> Preset:
         need(p.stack_L % (2 ** p.stack_levels) == 0 and p.stack_L // 2 ** p.stack_levels >= 2,
              "stack_L / 2^stack_levels must be >= 2")
         need(p.stack_levels >= 1, "stack_levels must be >= 1")
+    need(p.local_L % 2 == 0 and p.local_L >= 8, "local_L must be even and >= 8")
+    need(p.local_flow_L % 2 == 0 and p.local_flow_L >= 8, "local_flow_L must be even, >= 8")
+    need(all(isinstance(R, int) and R >= 0 for R in (*p.local_fields, p.local_flow_R)),
+         "receptive fields must be whole numbers >= 0")
+    need(p.local_vh_configs is None or p.local_vh_configs >= max(p.rbm_batch, p.jackknife_blocks),
+         "local_vh_configs too small for the jackknife")
+    need(all(L % 2 == 0 and L >= 8 for L in p.fss_sizes), "fss_sizes must be even and >= 8")
+    need(len(p.fss_peak_T) >= 5 and (np.diff(p.fss_peak_T) > 0).all(),
+         "fss_peak_T must be at least 5 increasing temperatures")
+    need(p.fss_flow_chains <= p.flow_chains, "fss_flow_chains must be <= flow_chains")
     return p
 
 

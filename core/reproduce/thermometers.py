@@ -20,10 +20,9 @@ from .verdicts import binomial
 FIGURE = ("thermometer_calibration.png",
           "Thermometer calibration. Left: the classifier's mean prediction for held-out Monte "
           "Carlo configurations against their true temperature, one curve per lattice size "
-          "(one seed's classifiers) "
-          "(the diagonal is a perfect thermometer). Right: both thermometers' readings of "
-          "Monte Carlo configuration sets at the temperatures the flows start from, against "
-          "the true temperature.")
+          "(one seed's classifiers; the diagonal is a perfect thermometer). Right: both "
+          "thermometers' readings of the Monte Carlo sets at the temperatures the flows start "
+          "from and at Tc, against the true temperature (mean over seeds ± error).")
 
 
 def measure(view) -> dict:

@@ -47,6 +47,17 @@ SETTING_WORDS = {
     "fit_r_min": "power-law fit window starts at r",
     "stack_L": "stacked RBMs: lattice size (none: skipped)",
     "stack_levels": "stacked RBMs: levels",
+    "local_L": "local RBMs: lattice side L (L² → L²/4)",
+    "local_fields": "local RBMs: receptive fields R compared with the global RBM",
+    "local_steps": "local RBMs: parameter updates per RBM",
+    "local_vh_configs": "local RBMs: configurations for the ⟨v h⟩ maps (none: all)",
+    "local_flow_L": "local RBM flow: lattice side L",
+    "local_flow_R": "local RBM flow: receptive field R",
+    "fss_sizes": "flow endpoint vs size: lattice sides L",
+    "fss_rbm_steps": "flow endpoint vs size: parameter updates per RBM",
+    "fss_flow_chains": "flow endpoint vs size (and local RBM flow): chains per start",
+    "fss_peak_T": "pseudo-critical temperature: Monte Carlo temperatures",
+    "fss_peak_samples": "pseudo-critical temperature: configurations per temperature",
 }
 
 SMOKE_TEST_PRESETS = ("tiny",)

@@ -55,6 +55,7 @@ def run_new(args) -> int:
 def run_resume(args) -> int:
     import sys
 
+    from rgflow.core.live_analysis import CALIBRATION_PREFIX
     from rgflow.core.persist import read_save, resolve_save_path, version_warnings
     from rgflow.core.session import Session
 
@@ -66,7 +67,9 @@ def run_resume(args) -> int:
     target = resolve_save_path(args.save, args.saves_dir) if args.save else source
     if args.save:
         _check_target(target, args.force)
-    return _drive(session, target, args, started=False)
+    # the app saves its classifier calibration beside the session: rewritten unchanged
+    kept = {k: v for k, v in arrays.items() if k.startswith(CALIBRATION_PREFIX)}
+    return _drive(session, target, args, started=False, kept_arrays=kept)
 
 
 def _check_target(path, force):
@@ -91,17 +94,22 @@ def _checkpoint_failed_warning(call, *args) -> None:
                          f"{exc.strerror or exc}\n")
 
 
-def _drive(session, path, args, started: bool) -> int:
+def _drive(session, path, args, started: bool, kept_arrays: dict | None = None) -> int:
     """Run steps in chunks with checkpoints; SIGINT/SIGTERM stop at the next chunk and
-    write a final checkpoint (exit 130/143)."""
+    write a final checkpoint (exit 130/143). kept_arrays go into every write beside the
+    session's own state."""
     import signal
     import time
 
     from rgflow.core.npzio import write_or_fallback
-    from rgflow.core.persist import BackgroundSaver
+    from rgflow.core.persist import BackgroundSaver, write_save
     from rgflow.tui.cli.common import emit_json, progress_bar
 
     received = {"signal": None}
+
+    def snapshot() -> tuple[dict, dict]:
+        arrays, meta = session.snapshot()
+        return {**arrays, **(kept_arrays or {})}, meta
 
     def on_signal(signum, _frame):
         received["signal"] = signum
@@ -125,10 +133,10 @@ def _drive(session, path, args, started: bool) -> int:
                        train=s["train_steps"])
                 if time.perf_counter() - last_checkpoint >= args.checkpoint_every \
                         and not saver.busy():
-                    _checkpoint_failed_warning(saver.submit, path, *session.snapshot())
+                    _checkpoint_failed_warning(saver.submit, path, *snapshot())
                     last_checkpoint = time.perf_counter()
         _checkpoint_failed_warning(saver.wait)
-        write_or_fallback(path, lambda p: (session.save(p), p)[1])
+        write_or_fallback(path, lambda p: write_save(p, *snapshot()))
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -29,6 +29,10 @@ def add_parser(sub) -> None:
                    help="train on temperature I of the file (repeatable; default: all)")
     p.add_argument("--hidden", type=positive_int, metavar="N",
                    help="hidden units (default: n_visible / 4)")
+    p.add_argument("--receptive-field", type=nonnegative_int, metavar="R",
+                   help="locally connected RBM: hidden unit a sees only the sites within "
+                   "periodic Chebyshev distance R of its 2x2 block (needs L x L data and "
+                   "n_visible / 4 hidden units; default: every site)")
     p.add_argument("--units", choices=("spin", "binary"), default="spin",
                    help="±1 (spin, the paper's) or 0/1 units (default: spin)")
     p.add_argument("--k", type=positive_int, default=1, help="Gibbs steps per update (default 1)")
@@ -162,13 +166,18 @@ def run(args) -> int:
     t_indices = args.t_index if args.t_index else list(range(len(temps)))
     n_visible = int(np.prod(spins.shape[1:]))
     n_hidden = args.hidden or max(1, n_visible // 4)
+    if args.receptive_field is not None:
+        from rgflow.core.rbm_local import lattice_side
+
+        lattice_side(n_visible, n_hidden)
     monitor_every = args.monitor_every  # None: on a time budget
     n_held = int(round(args.holdout * len(spins)))
     _check(len(spins) - n_held >= args.batch,
            f"--batch {args.batch} is larger than the {len(spins) - n_held} training "
            f"configurations ({len(spins)} minus {n_held} held out)")
     sys.stderr.write(
-        f"rgflow train: {n_visible} -> {n_hidden} {args.units} RBM, "
+        f"rgflow train: {n_visible} -> {n_hidden} {args.units} RBM"
+        f"{'' if args.receptive_field is None else f' (receptive field {args.receptive_field})'}, "
         f"{'PCD' if args.persistent else 'CD'}-{args.k}, {args.optimizer} lr {args.lr:g}, "
         f"{len(spins) - n_held} training + {n_held} held-out configurations, "
         f"{args.steps} steps\n"
@@ -190,7 +199,8 @@ def run(args) -> int:
             result = train(
                 config, spins, args.steps, n_hidden=n_hidden, units=args.units,
                 holdout_fraction=args.holdout, seed=args.seed, monitor_every=monitor_every,
-                weight_scale=WEIGHT_SCALE, progress=progress, stop=stop,
+                weight_scale=WEIGHT_SCALE, receptive_field=args.receptive_field,
+                progress=progress, stop=stop,
             )
         signame = _signal_name(stop.signum, result.stopped)
         meta = {
@@ -227,6 +237,7 @@ def run(args) -> int:
         "interrupted": signame,
         "n_visible": n_visible,
         "n_hidden": n_hidden,
+        "receptive_field": args.receptive_field,
         "final": final,
         "samples_per_s": round(result.samples_per_s, 1),
         "train_seconds": round(result.train_seconds, 3),

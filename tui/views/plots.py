@@ -4,6 +4,7 @@ import numpy as np
 
 from rgflow.core.exact import TC
 
+from ..status import sampling_text
 from ..widgets.plot import PlotView
 from .common import plot_thermo
 
@@ -20,25 +21,11 @@ def compose():
     yield PlotView(title="flow temperature", id="plot-flow-t", background=True)
 
 
-def sampling_text(name: str, y) -> str:
-    """τ_int of a history (in steps, Sokal's window) and the effective number of
-    independent values it holds, n / (2 τ_int): the pane title's sampling numbers."""
-    from rgflow.core.observables import tau_int
-
-    y = np.asarray(y, dtype=np.float64)
-    if len(y) < 20:
-        return name
-    tau, window, _ = tau_int(y)
-    bound = "≥" if window >= len(y) - 1 else ""  # too short a series: a lower bound
-    return f"{name} τ_int {bound}{tau:.1f} steps, n_eff {len(y) / (2 * tau):.0f}"
-
-
 def draw(app, f, extras: dict, slow: bool = True) -> None:
-    for pane, name, label in (("plot-energy", "energy", "E/N"), ("plot-m", "abs_m", "|m|")):
-        plot = app.w(pane)
-        plot_thermo(plot, f, (name,))
-        if slow and plot.display:
-            plot.border_title = sampling_text(label, f.histories[name])
+    for pane, name in (("plot-energy", "energy"), ("plot-m", "abs_m")):
+        plot_thermo(app.w(pane), f, (name,))
+    if slow:  # the session's own live measurement (also on the status line when it fits)
+        app.w("plot-energy").border_title = sampling_text(f)
     gr = app.w("plot-gr")
     result = app.analysis.get("gr")
     log = app.gr_log

@@ -45,14 +45,23 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
               [(app.w("rbm-recon"), L), (app.w("rbm-weights"), L)])
     weights = app.w("rbm-weights")
     row, col = divmod(unit, side) if side else (0, unit)
-    weights.border_title = f"weights of hidden unit {unit} (row {row}, col {col})"
-    weights.set_data(extras["weights"])
+    title = f"weights of hidden unit {unit} (row {row}, col {col})"
+    field = extras.get("field")
+    if field is None:
+        weights.set_data(extras["weights"])
+    else:  # outside the receptive field there are no weights: drawn in the no-data colour
+        title += f", receptive field R={extras['receptive_field']} (grey: no weight)"
+        weights.set_data(np.where(field, extras["weights"], np.nan))
+    weights.border_title = title
     m = f.metrics
     lines = [f"RBM {L * L} → {len(hidden)} visible → hidden",
              f"train step {f.train_step}  ({'on' if f.training else 'off'}, t)",
              f"data {f.dataset_count} stored, {f.heldout_count} held out",
              f"unit {unit}: ⟨h⟩ = {hidden[unit]:+.3f}  (arrows / hjkl)",
              f"|W_unit| max {np.abs(extras['weights']).max():.3g}"]
+    if extras.get("field") is not None:
+        lines.append(f"receptive field R={extras['receptive_field']}: "
+                     f"{int(extras['field'].sum())} of {L * L} sites")
     for key, label in METRIC_LABELS.items():
         if key in m:
             lines.append(f"{label}: {m[key]:.5g}")

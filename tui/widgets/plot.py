@@ -180,20 +180,48 @@ def integer_ticks(lo: float, hi: float, most: int = 5) -> list[int]:
         magnitude *= 10
 
 
-def legend_line(entries: list[tuple[str, str, RGB | None]], width: int) -> str:
-    """One line above the plot naming each series with its marker, in its colour (ANSI),
-    so no legend box covers the data."""
-    parts, used = [], 0
-    for marker, name, color in entries:
-        text = f"{marker} {name}"
-        if used + len(text) + 2 > width:
+LEGEND_GAP = 2  # spaces between legend entries
+
+
+def legend_lines(entries: list[tuple[str, str, RGB | None]], width: int,
+                 max_lines: int) -> list[str]:
+    """Lines above the plot naming each series with its marker, in its colour (ANSI), so no
+    legend box covers the data. Every entry is shown: they wrap onto up to max_lines lines,
+    and when that is not enough the longest names are shortened (ending in "…")."""
+    names = [name for _, name, _ in entries]
+    while True:
+        rows = _wrap_entries([f"{marker} {name}" for (marker, _, _), name
+                              in zip(entries, names, strict=True)], width)
+        longest = max((len(n) for n in names), default=0)
+        if len(rows) <= max(1, max_lines) or longest <= 2:
             break
-        used += len(text) + 2
-        if color is not None:
-            r, g, b = color
-            text = f"\x1b[38;2;{r};{g};{b}m{marker}\x1b[0m {name}"
-        parts.append(text)
-    return "  ".join(parts)
+        names = [n if len(n) < longest else n[:longest - 2] + "…" for n in names]
+    lines = []
+    for row in rows:
+        parts = []
+        for i in row:
+            marker, _, color = entries[i]
+            text = f"{marker} {names[i]}"[:max(1, width)]
+            if color is not None:
+                r, g, b = color
+                text = f"\x1b[38;2;{r};{g};{b}m{marker}\x1b[0m{text[len(marker):]}"
+            parts.append(text)
+        lines.append((" " * LEGEND_GAP).join(parts))
+    return lines
+
+
+def _wrap_entries(texts: list[str], width: int) -> list[list[int]]:
+    """Greedy rows of entry indices, each row's texts plus gaps within width."""
+    rows: list[list[int]] = []
+    used = 0
+    for i, text in enumerate(texts):
+        if rows and used + LEGEND_GAP + len(text) <= width:
+            rows[-1].append(i)
+            used += LEGEND_GAP + len(text)
+        else:
+            rows.append([i])
+            used = len(text)
+    return rows
 
 
 def _finite_points(x: np.ndarray, y: np.ndarray, log_x: bool, log_y: bool):
@@ -255,10 +283,9 @@ def _build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) 
 
     plt.clf()
     plt.limit_size(False, False)
-    plt.plotsize(spec.width, spec.height - 1)  # the legend takes the first line
     plt.theme("clear")
     color_index = 0
-    legend = []
+    legend, lines = [], []
     for name, x, y, s in prepared:
         if s.reference:
             color = s.color or reference_color
@@ -270,7 +297,12 @@ def _build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) 
         side = f" ({s.yside} axis)" if any(t.yside == "right" for t in spec.series.values()) \
             and not s.reference else ""
         legend.append((shown, name + side, color if spec.color else None))
-        plt.plot(x.tolist(), y.tolist(), marker=marker, color=color, yside=s.yside)
+        lines.append((x.tolist(), y.tolist(), marker, color, s.yside))
+    # the legend takes the first lines (at most a third of the pane), the plot the rest
+    legend_text = legend_lines(legend, spec.width, max(1, spec.height // 3)) or [""]
+    plt.plotsize(spec.width, spec.height - len(legend_text))
+    for x, y, marker, color, yside in lines:
+        plt.plot(x, y, marker=marker, color=color, yside=yside)
     if spec.title:
         plt.title(spec.title)
     if spec.xlabel:
@@ -289,7 +321,7 @@ def _build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) 
         plt.xticks(ticks, labels)
     if not spec.color:
         plt.clear_color()
-    return legend_line(legend, spec.width) + "\n" + plt.build()
+    return "\n".join(legend_text) + "\n" + plt.build()
 
 
 class PlotView(Widget):
