@@ -19,7 +19,8 @@ from rgflow.core.persist import read_save
 from rgflow.tui.__main__ import build_parser, main
 
 START_DEADLINE = 180.0  # a cold numba cache compiles for a minute or more on a busy machine
-# the status line once the session has stepped (a session with no step has nothing to save)
+# the status line (at 120 columns) once the session has stepped: a session with no step
+# has nothing to save
 STEPPED = re.compile("sweeps [1-9]")
 STOP_DEADLINE = 5.0  # the promise: the app process is gone this long after its tab
 # a lattice row: a run of at least 24 half-block glyphs with both halves in it
@@ -198,7 +199,7 @@ def test_a_tab_runs_the_app_and_its_process_ends_with_an_autosave_when_it_closes
 
 def test_stopping_the_server_ends_every_app_process_each_with_an_autosave(tmp_path):
     async def scenario(served, client, _first, _pid):
-        second = Tab(await client.ws_connect(served.url + "/ws?width=100&height=30"))
+        second = Tab(await client.ws_connect(served.url + "/ws?width=120&height=40"))
         pids = await until(lambda: len(children(served.process.pid)) == 2
                            and children(served.process.pid), START_DEADLINE,
                            "the second tab's app process")

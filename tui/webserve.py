@@ -25,6 +25,10 @@ from textual_serve.server import Server, to_int
 log = logging.getLogger("rgflow-serve")
 
 STOP_SECONDS = 5.0  # an app process autosaves and exits within this after SIGTERM
+# the websocket is pinged this often and closed when no answer comes within half of it: a
+# lost connection ends its tab's app within 1.5x this; textual-serve's 15 s closed live tabs
+# of a busy machine whose browser had not answered within 7.5 s
+HEARTBEAT_SECONDS = 30.0
 KILL_WAIT_SECONDS = 2.0
 
 
@@ -136,7 +140,7 @@ class RgflowServer(Server):
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """textual-serve's handler, with this module's app service and its bookkeeping."""
-        websocket = web.WebSocketResponse(heartbeat=15)
+        websocket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
         width = to_int(request.query.get("width", "80"), 80)
         height = to_int(request.query.get("height", "24"), 24)
         service: TabAppService | None = None
@@ -158,7 +162,8 @@ class RgflowServer(Server):
             if service is not None:
                 await service.stop()
                 self.tabs.pop(service, None)
-                log.info("tab closed: app process %s ended (exit %s)", service.pid,
+                log.info("tab closed (websocket code %s): app process %s ended (exit %s)",
+                         websocket.close_code, service.pid,
                          service._process.returncode if service._process else None)
         return websocket
 

@@ -9,7 +9,7 @@ from rgflow.tui.cli.common import positive_int
 EPILOG = """\
 Each browser tab runs its own app process, exactly as `rgflow` (or `rgflow open NAME`) does.
 Closing the tab (or losing the connection, which the websocket's heartbeat notices within
-about 25 s) autosaves that session and ends its process; stopping the server (Ctrl-C,
+45 s) autosaves that session and ends its process; stopping the server (Ctrl-C,
 SIGTERM, or a hang-up of its terminal) does the same for every tab.
 
 There is no authentication: anyone who can reach the port controls the app and can write
