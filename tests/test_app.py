@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from textual.widgets import Input
 
 import rgflow.tui.driver as driver_module
 from rgflow.core.config import SessionConfig
@@ -977,6 +978,16 @@ def test_invalid_save_name_keeps_the_dialog_and_open_takes_a_typed_path(tmp_path
         await pilot.pause()
         assert isinstance(app.screen, SaveDialog)  # still open, with the reason
         assert "invalid save name" in str(app.screen.query_one("#save-hint").render())
+        # a path the session cannot be written to is refused before any work, dialog open
+        blocker = tmp_path / "a_file"
+        blocker.write_text("x")
+        app.screen.query_one("#dialog-input", Input).value = str(blocker / "s.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveDialog)
+        assert "is a file, not a directory" in str(
+            app.screen.query_one("#save-hint").render())
+        assert blocker.read_text() == "x"
         await press(pilot, "escape")
         assert not list((tmp_path / "saves").glob("*.npz"))
 

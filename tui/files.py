@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rgflow.core.errors import RgflowError
+from rgflow.core.errors import RgflowError, UsageError
 
 AUTOSAVE_KEEP = 5
 AUTOSAVE_PREFIX = "autosave-"
@@ -127,18 +127,30 @@ class FilesMixin:
         else:
             self._save_to(self.save_path)
 
+    def _save_target(self, name: str) -> Path:
+        """The path a typed name saves to, checked before any work as every command checks
+        its output: not a directory, in a folder that really accepts a file."""
+        from rgflow.core.npzio import ensure_output_dir
+
+        path = self._resolve(name)
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory, not a save file")
+        ensure_output_dir(path.parent, path)
+        return path
+
     def action_save_as(self) -> None:
         from .screens.dialogs import SaveDialog
 
         def chosen(name: str | None) -> None:
             if name:
                 try:
-                    self._save_to(self._resolve(name))
+                    self._save_to(self._save_target(name))
                 except RgflowError as exc:
                     self.notify(str(exc), severity="error")
 
         default = self.save_path.stem if self.save_path is not None else ""
-        self.push_screen(SaveDialog(self._list_saves, default, check=self._resolve), chosen)
+        self.push_screen(SaveDialog(self._list_saves, default, check=self._save_target),
+                         chosen)
 
     def _save_to(self, path: Path | None, then: Callable[[], None] | None = None,
                  only_if_unsaved: bool = False) -> None:
