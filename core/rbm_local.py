@@ -35,14 +35,10 @@ from .errors import UsageError
 from .rbm import (
     RBM,
     Trainer,
-    _act,
     _check_count,
     _check_dtype,
     _check_units,
-    _mean_kernel,
     _normals_kernel,
-    _sample_kernel,
-    _squared_error_kernel,
     _state_from,
 )
 
@@ -161,36 +157,6 @@ def _patch_gradient_kernel(vT, hT, wT, gT, index, g, zero):
                 t += x2[r] * h2[r]
             g[a, p] = s + t
 
-
-@njit(**_KERNEL)
-def _mean_colsum_site_major_kernel(zT, field_bias, bias, scale, spin, field, meanT, colsum,
-                                   reset):
-    """From the site-major field zT (m, n): zT += field_bias (in place), field (n, m) = zT.T
-    (skipped when field has no rows), meanT (m, n) = scale * mean(zT + bias), colsum +=
-    meanT's columns in order: _mean_colsum_kernel's values and sums, bit for bit, without
-    the transposes. The sums run over 16 units at a time (independent chains of adds)."""
-    m, n = zT.shape
-    for j in range(m):
-        fb, bj = field_bias[j], bias[j]
-        for i in range(n):  # vectorised
-            zb = zT[j, i] + fb
-            zT[j, i] = zb
-            mean, _ = _act(zb + bj, spin)
-            meanT[j, i] = scale * mean
-    if field.shape[0] > 0:
-        _transpose_kernel(zT, field)
-    if reset:
-        colsum[:] = 0
-    acc = np.empty(16, dtype=colsum.dtype)
-    for j0 in range(0, m, 16):
-        j1 = min(j0 + 16, m)
-        for j in range(j0, j1):
-            acc[j - j0] = colsum[j]
-        for i in range(n):
-            for j in range(j0, j1):
-                acc[j - j0] += meanT[j, i]
-        for j in range(j0, j1):
-            colsum[j] = acc[j - j0]
 
 def _transposed(x, out=None):
     if out is None:
@@ -333,65 +299,6 @@ class LocalTrainer(Trainer):
         self._site_major = {"data": np.empty((n_v, B), dt), "chains": np.empty((n_v, C), dt)}
         self._hidden_T = {"data": np.empty((n_h, B), dt), "chains": np.empty((n_h, C), dt)}
         self._visible_T = {}  # (n_v, rows) scratch per row count
-        self._field_T = {"data": np.empty((n_h, B), dt), "chains": np.empty((n_h, C), dt)}
-        self._no_rows = np.empty((0, n_h), dt)
-
-    def _gradient(self, batch, reconstruction: bool) -> float:
-        """Trainer._gradient for PCD with fewer layout changes: the hidden fields stay
-        site-major and one kernel turns them into the site-major means the gradient needs
-        (and the chains' row-major field PCD keeps), summing in the global Trainer's order;
-        sampling still runs row-major, so the random numbers are drawn as the global RBM
-        draws them (a covering field follows it bit for bit). CD-k takes the general path."""
-        cfg = self.config
-        if not cfg.persistent:
-            return super()._gradient(batch, reconstruction)
-        rbm, B, dt = self.rbm, self._B, self._dt
-        spin, state = rbm.units == "spin", self.state
-        a, b, patches, index = rbm.visible_bias, rbm.hidden_bias, rbm.patches, rbm.index
-        vv, z, hs, vf, zero = self._vv, self._z, self._hs, self._vf, self._no_bias
-        vT, hT, zT = self._site_major, self._hidden_T, self._field_T
-        vv[:B] = batch
-        chain_v, chain_z = vv[B:], z[B:]
-        gb = self._grads["hidden_bias"]
-
-        _transpose_kernel(vv[:B], vT["data"])
-        _gather_dot_kernel(vT["data"], patches, index, zT["data"])
-        data_z = z[:B] if reconstruction else self._no_rows
-        _mean_colsum_site_major_kernel(zT["data"], zero, b, self._scale_data, spin, data_z,
-                                       hT["data"], gb, True)
-        if cfg.fresh_chain_field or not self._chain_field_ready:
-            self._hidden_field("chains", chain_z)
-            np.add(chain_z, b, out=chain_z)
-        _sample_kernel(chain_z, zero, spin, state, hs)
-        recon = math.nan
-        if reconstruction:
-            if self._recon is None:
-                self._recon = (np.empty((B, rbm.n_hidden), dt), np.empty((B, rbm.n_visible), dt))
-            h_mean, field = self._recon
-            _mean_kernel(z[:B], b, dt.type(1), spin, h_mean)
-            self._visible_field(h_mean, field)
-            recon = _squared_error_kernel(field, a, spin, vv[:B]) / (B * rbm.n_visible)
-        hsT, fT = self._visible_scratch(self._C)
-        for sweep in range(cfg.k):
-            if sweep > 0:
-                self._hidden_field("chains", chain_z)
-                _sample_kernel(chain_z, b, spin, state, hs)
-            _transpose_kernel(hs, hsT)
-            _scatter_add_kernel(hsT, patches, index, fT)
-            _transpose_kernel(fT, vf)
-            _sample_kernel(vf, a, spin, state, chain_v)
-        _transpose_kernel(chain_v, vT["chains"])
-        _gather_dot_kernel(vT["chains"], patches, index, zT["chains"])
-        # chain_z gets the bias (PCD's next step samples from it); the means add none
-        _mean_colsum_site_major_kernel(zT["chains"], b, zero, self._scale_model, spin, chain_z,
-                                       hT["chains"], gb, False)
-        self._chain_field_ready = True
-
-        g = self._grads
-        _patch_gradient_kernel(vT["data"], hT["data"], vT["chains"], hT["chains"], index,
-                               g["patches"], dt.type(0))
-        np.matmul(self._weights, vv, out=g["visible_bias"])
-        return recon
 
     def _visible_scratch(self, n):
         if n not in self._visible_T:

@@ -87,29 +87,6 @@ def test_patch_gradient_kernel_against_float64_numpy(dtype, tol):
     np.testing.assert_allclose(g, ref, rtol=0, atol=tol * np.abs(ref).max() * 10)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("spin,keep", [(True, True), (False, False)])
-def test_site_major_means_equal_the_row_major_kernel_bit_for_bit(dtype, spin, keep):
-    """The fused kernel (fields site-major, 37 units: not a multiple of its 16-unit blocks)
-    gives _mean_colsum_kernel's field, means and running column sums exactly."""
-    from rgflow.core.rbm import _mean_colsum_kernel
-    rng = np.random.default_rng(4)
-    zT = rng.standard_normal((37, 23)).astype(dtype)
-    field_bias, bias = (rng.standard_normal(37).astype(dtype) for _ in range(2))
-    scale = dtype(-1 / 23)
-    start = rng.standard_normal(37).astype(dtype)
-    ref_field = (zT.T + field_bias).astype(dtype)
-    ref_mean, ref_sum = np.empty_like(ref_field), start.copy()
-    _mean_colsum_kernel(ref_field, bias, scale, spin, ref_mean, ref_sum, False)
-    field = np.full((23, 37) if keep else (0, 37), np.nan, dtype)
-    meanT, colsum = np.full((37, 23), np.nan, dtype), start.copy()
-    RL._mean_colsum_site_major_kernel(zT, field_bias, bias, scale, spin, field, meanT, colsum,
-                                      False)
-    assert np.array_equal(meanT, ref_mean.T) and np.array_equal(colsum, ref_sum)
-    if keep:
-        assert np.array_equal(field, ref_field)
-
-
 # ---- the model ----------------------------------------------------------------------------
 def test_create_is_the_masked_global_initialisation():
     local = RL.LocalRBM.create(8, 1, seed_or_state=7)
