@@ -223,8 +223,9 @@ def series_taus(e, m, probes) -> dict:
 
 
 def _pilot(chain: _Chain) -> tuple[dict, np.ndarray]:
-    """A PILOT_SWEEPS pilot series: tau_int in sweeps of each observable, and the
-    configurations of every sweep (int8 (n, N); fewer rows for very large lattices)."""
+    """A PILOT_SWEEPS pilot series: tau_int in sweeps of each observable (for Wolff, signed
+    ones with the global sign fixed), and the configurations of every sweep (int8 (n, N);
+    fewer rows for very large lattices)."""
     n = PILOT_SWEEPS
     e = np.empty(n)
     m = np.empty(n)
@@ -239,7 +240,26 @@ def _pilot(chain: _Chain) -> tuple[dict, np.ndarray]:
         probes[i] = flat[sites]
         if i < keep:
             configs[i] = flat
-    return series_taus(e, m, probes), configs
+    return _algorithm_taus(chain.algorithm, e, m, probes), configs
+
+
+def _algorithm_taus(algorithm: str, e, m, probes) -> dict:
+    """series_taus; for Wolff with the global sign fixed. A cluster as large as the lattice
+    (the ordered phase) flips the global sign every sweep: a period-2 sign that no spacing
+    removes and that no configuration differs by (|q| ignores it too). Whether the sign
+    itself is sampled is reported separately (sign_persistence)."""
+    if algorithm == "wolff":
+        sign = np.where(m < 0, -1, 1)
+        m = m * sign
+        probes = probes * sign[:, None].astype(np.int8)
+    return series_taus(e, m, probes)
+
+
+def sign_persistence(m) -> float:
+    """Mean of sign(m_k) sign(m_k+1) over consecutive samples: ~0 when the global sign is
+    sampled, +1 when it stays, -1 when it alternates."""
+    sign = np.where(np.asarray(m) < 0, -1.0, 1.0)
+    return float(np.mean(sign[1:] * sign[:-1])) if sign.size > 1 else 0.0
 
 
 def _mean_abs_overlap(configs, lag: int, origins: np.ndarray) -> tuple[float, float]:
@@ -334,8 +354,14 @@ def _run_temperature(spec: SampleSpec, index: int, out: np.ndarray, progress,
         done = upto
     # measured on the chain's own output, before any symmetrisation
     overlap = overlap_report(out)
-    output_taus = (series_taus(e, m, out.reshape(spec.n, -1)[:, probe_sites(chain.N)])
+    output_taus = (_algorithm_taus(chain.algorithm, e, m,
+                                   out.reshape(spec.n, -1)[:, probe_sites(chain.N)])
                    if spec.n >= 20 else {})
+    persistence = sign_persistence(m)
+    if chain.algorithm == "wolff" and abs(persistence) > 0.5 and not spec.symmetrize:
+        report_notes.append(f"the global sign is not sampled (consecutive samples keep or "
+                            f"swap it: {persistence:+.2f}); use --symmetrize for sign-"
+                            "symmetric data")
     tau_s = max([0.5, *output_taus.values()])
     if spec.symmetrize:
         flip_state = np.random.default_rng(seed_sequence(spec.seed, f"symmetrize/{index}"))
