@@ -2,7 +2,7 @@
 
 import io
 
-from rgflow.tui.cli.common import LineProgress
+from rgflow.tui.cli.common import LineProgress, plural
 
 
 class Clock:
@@ -30,3 +30,9 @@ def test_line_progress_writes_whole_lines_every_few_seconds():
     assert all(long_value in line for line in lines)
     assert lines[-1].startswith("train: 800/100000 (0.8%) elapsed 0:01:40")
     assert "batch_recon=0.8000" in lines[-1]
+
+
+def test_plural_counts_one_and_many():
+    assert plural(1, "worker") == "1 worker"
+    assert plural(2, "worker") == "2 workers"
+    assert plural(0, "seed") == "0 seeds"

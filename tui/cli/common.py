@@ -21,6 +21,11 @@ def format_seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
+def plural(n: int, noun: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -11,7 +11,7 @@ summary on stdout.
 
 import sys
 
-from rgflow.tui.cli.common import format_seconds, positive_int
+from rgflow.tui.cli.common import format_seconds, plural, positive_int
 
 PRESETS = ("tiny", "quick", "paper")
 
@@ -120,10 +120,10 @@ def run(args) -> int:
         check_shared_dir(client, pipeline.cache_dir)
         n_workers = len(client.scheduler_info().get("workers", {}))
         say(
-            f"rgflow reproduce: preset {preset.name}, {preset.seeds} seeds, {len(plan)} stages "
-            f"({len(plan) - len(todo)} cached), estimated {format_seconds(total)} of one core "
+            f"rgflow reproduce: preset {preset.name}, {plural(preset.seeds, 'seed')}, "
+            f"{len(plan)} stages ({len(plan) - len(todo)} cached), estimated {format_seconds(total)} of one core "
             "from static per-unit costs measured on a shared 2-core machine; output in "
-            f"{out}; Dask scheduler {client.scheduler.address} with {n_workers} workers "
+            f"{out}; Dask scheduler {client.scheduler.address} with {plural(n_workers, 'worker')} "
             f"(ready in {ready:.1f} s)")
         if args.dashboard:
             say(f"rgflow reproduce: dashboard {client.dashboard_link}")
