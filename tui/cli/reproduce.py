@@ -121,9 +121,10 @@ def run(args) -> int:
         n_workers = len(client.scheduler_info().get("workers", {}))
         say(
             f"rgflow reproduce: preset {preset.name}, {plural(preset.seeds, 'seed')}, "
-            f"{len(plan)} stages ({len(plan) - len(todo)} cached), estimated {format_seconds(total)} of one core "
-            "from static per-unit costs measured on a shared 2-core machine; output in "
-            f"{out}; Dask scheduler {client.scheduler.address} with {plural(n_workers, 'worker')} "
+            f"{len(plan)} stages ({len(plan) - len(todo)} cached), estimated "
+            f"{format_seconds(total)} of one core from static per-unit costs measured on a "
+            f"shared 2-core machine; output in {out}; Dask scheduler "
+            f"{client.scheduler.address} with {plural(n_workers, 'worker')} "
             f"(ready in {ready:.1f} s)")
         if args.dashboard:
             say(f"rgflow reproduce: dashboard {client.dashboard_link}")
