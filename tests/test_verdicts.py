@@ -43,6 +43,11 @@ def m(value, error, bound=None):
     (m(2.0, 0.1, "lower"), m(3.0, 0.1), "undetermined"),
     (m(1.0, 0.1, "upper"), m(3.0, 0.1), "lower"),
     (m(4.0, 0.1, "upper"), m(3.0, 0.1), "undetermined"),
+    # two exact numbers (no error at all): equal is consistent, any difference is decided
+    (exact_value(0.125), exact_value(0.125), "consistent"),
+    (exact_value(1.0), exact_value(0.125), "higher"),
+    (exact_value(0.125), exact_value(1.0), "lower"),
+    (exact_value(0.0), exact_value(1.0), "lower"),
 ])
 def test_compare(a, b, verdict):
     assert compare(a, b)["verdict"] == verdict
@@ -110,6 +115,10 @@ def test_distance_to_combines_errors_and_keeps_bounds():
     ([m(1.5, 0.05), m(2.3, 0.05), m(3.0, 0.05)], "different endpoints"),
     ([m(2.0, 0.1), m(2.25, 0.1)], "common endpoint"),     # z = 1.77
     ([m(2.0, 0.1), m(2.3, 0.1)], "different endpoints"),  # z = 2.12
+    ([m(0.0, 3.0), m(10.0, 4.0)], "common endpoint"),     # z = 10 / 5 = 2 exactly
+    # every pair counts: of four, only the last two disagree (z = 0.30 / 0.141 = 2.12;
+    # the third is 1.98 from the first two, the fourth 0.14 from them)
+    ([m(2.0, 0.1), m(2.0, 0.1), m(2.28, 0.1), m(1.98, 0.1)], "different endpoints"),
     ([m(2.0, 0.1)], "undetermined"),
     ([m(2.0, 0.1), m(6.0, 0.1, "lower")], "undetermined"),
 ])
