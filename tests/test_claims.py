@@ -202,3 +202,10 @@ def test_rg_away(dirs, verdict):
 ])
 def test_scaling_dimensions(pairs, verdict):
     assert consistent_verdict(pairs) == verdict
+
+
+def test_accuracy_gate_with_no_spread_at_all():
+    """Two grid points: every guess is within one step (chance 1) and a perfect classifier
+    has no error, so sigma = 0: the gate must say 'not above chance', not divide by zero."""
+    gate = accuracy_gate({"value": 1.0, "error": 0.0}, 2, 100)
+    assert not gate.passed and gate.z == 0.0

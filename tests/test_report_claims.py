@@ -70,10 +70,11 @@ def flow_arrays(start_T, final_T, delta_sigma):
 
 
 def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=False,
-          within_one=0.8, delta_sigma=0.125, local=(0.2, 2.0)):
+          within_one=0.8, delta_sigma=0.125, local=(0.2, 2.0), classifier_rg_flat=False):
     """Stage outputs of the preset P with the given flow endpoints (one per start), the
     RG-flow reading of the start below Tc at the last level, and the local RBMs' own-block
-    fraction and peak-to-far contrast `local` (the global RBM's: 0.01 and 1.05)."""
+    fraction and peak-to-far contrast `local` (the global RBM's: 0.01 and 1.05).
+    classifier_rg_flat: the classifier reads every RG level as the level-0 temperature."""
     stages = build_plan(P)
     assign_keys(stages, Path("/nonexistent"))
     actual = {st.base: st.name for st in stages}  # one seed: "vh-L8" is "vh-L8-s0"
@@ -93,6 +94,8 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
     T = np.stack([np.linspace(starts[0], rg_below_final, n_lv),
                   np.full(n_lv, TC), np.linspace(starts[2], starts[2] + 0.5, n_lv)])
     T_mlp = T - (1.0 if classifier_off else 0.0)
+    if classifier_rg_flat:
+        T_mlp = np.repeat(T_mlp[:, :1], n_lv, axis=1)
     outputs[actual["rg-temperature"]] = out(
         T_obs=T, T_obs_err=np.full_like(T, ERR), T_mlp=T_mlp, T_mlp_err=np.full_like(T, ERR),
         T_obs_bound=np.zeros(T.shape, np.int8), abs_m=np.full_like(T, 0.5),
@@ -172,6 +175,17 @@ def test_an_uncalibrated_classifier_is_silent_and_says_why():
     assert "classifier thermometer silent" in table
     assert "not above chance" in table and "beyond ±3" in table
     assert all(not t["accuracy_gate"]["passed"] for t in results["thermometers"].values())
+
+
+def test_each_thermometer_judges_rg_by_its_own_flow():
+    """Majority rule moves the start below Tc down by the observable thermometer, while the
+    (silent) classifier reads no change: claim 5 rests on the observable reading alone."""
+    verdicts, _, results = claims_table(*world(AT_TC, (3.5, 3.6, 3.7), (1.2, 1.3, 1.4),
+                                               rg_below_final=1.5, classifier_off=True,
+                                               within_one=0.36, classifier_rg_flat=True))
+    assert verdicts[5] == REPRODUCED
+    below = results["experiments"]["2_rg_temperature"]["starts"][0]
+    assert below["obs_flow"]["verdict"] != below["mlp_flow"]["verdict"]
 
 
 def test_stacked_rbms_are_measured_without_a_reference():
