@@ -127,6 +127,8 @@ def test_a_silent_thermometer_says_why():
     (m(0.30, 0.01), m(2.0, 0.05), REPRODUCED),
     (m(0.0045, 0.001), m(2.0, 0.05), NOT_REPRODUCED),   # own-block fraction uniform
     (m(0.30, 0.01), m(1.02, 0.05), NOT_REPRODUCED),     # no contrast
+    (m(0.001, 0.0001), m(2.0, 0.05), NOT_REPRODUCED),   # less on its block than uniform
+    (m(0.30, 0.01), m(0.5, 0.05), NOT_REPRODUCED),      # a dip, not a peak
     (m(0.30, 0.01), m(None, None), INCONCLUSIVE),
 ])
 def test_rg_local(own, ptf, verdict):
