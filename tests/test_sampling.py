@@ -11,6 +11,7 @@ from rgflow.core.exact import TC
 from rgflow.core.sampling import (
     SampleSpec,
     auto_algorithm,
+    effective_samples,
     generate,
     overlap_report,
     parse_temperatures,
@@ -190,3 +191,21 @@ def test_wolff_below_tc_is_not_spaced_by_its_global_sign_flips(T):
     assert any("global sign is not sampled" in n for n in pt["notes"])
     _, _, sym = generate(SampleSpec(L=16, temperatures=(T,), n=200, seed=3, symmetrize=True))
     assert not any("global sign" in n for n in sym["per_temperature"][0]["notes"])
+
+
+def test_effective_samples_on_known_cases():
+    # n / (2 max(1/2, tau / spacing)): spaced well beyond tau, every sample counts
+    assert effective_samples(100, 4, 1.0) == 100
+    assert effective_samples(100, 2, 4.0) == 25  # tau is 2 samples: n / 4
+    assert effective_samples(100, 1, 0.5) == 100
+
+
+def test_explicit_metropolis_at_infinite_temperature_is_reported_correlated():
+    """Checkerboard Metropolis at T = 1e6 flips every spin every sweep: each sample is the
+    previous one up to sign. Only Wolff's pilot fixes the global sign; for Metropolis the
+    period-2 oscillation must show as correlation, not as independent samples."""
+    spins, _, meta = generate(SampleSpec(L=16, temperatures=(1e6,), n=100, seed=3,
+                                         algorithm="metropolis"))
+    pt = meta["per_temperature"][0]
+    assert pt["overlap"]["consecutive"] > 0.9
+    assert pt["independent_samples"] < 10, pt
