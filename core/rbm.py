@@ -356,6 +356,19 @@ def _state_from(seed_or_state, name: str) -> np.ndarray:
     return new_states(int(seed_or_state), name=name)
 
 
+def initial_weights(n_visible: int, n_hidden: int, dtype, seed_or_state,
+                    weight_scale: float) -> np.ndarray:
+    """W ~ Normal(0, weight_scale²) drawn from the stream "rbm-init" of seed_or_state, as
+    (n_visible, n_hidden) of dtype: the one initialisation of global and local RBMs."""
+    dt = _check_dtype(dtype)
+    if not (math.isfinite(weight_scale) and weight_scale >= 0):
+        raise UsageError(f"weight_scale must be finite and >= 0, got {weight_scale!r}")
+    state = _state_from(seed_or_state, "rbm-init")
+    normals = np.empty(n_visible * n_hidden, dtype=np.float64)
+    _normals_kernel(state, normals)
+    return (normals * weight_scale).astype(dt).reshape(n_visible, n_hidden)
+
+
 # ---- the model ----------------------------------------------------------------------------
 @dataclass
 class RBM:
@@ -403,14 +416,8 @@ class RBM:
         n_visible = _check_count("n_visible", n_visible)
         n_hidden = _check_count("n_hidden", n_hidden)
         _check_units(units)
-        dt = _check_dtype(dtype)
-        if not (math.isfinite(weight_scale) and weight_scale >= 0):
-            raise UsageError(f"weight_scale must be finite and >= 0, got {weight_scale!r}")
-        state = _state_from(seed_or_state, "rbm-init")
-        normals = np.empty(n_visible * n_hidden, dtype=np.float64)
-        _normals_kernel(state, normals)
-        W = (normals * weight_scale).astype(dt).reshape(n_visible, n_hidden)
-        return cls(W, np.zeros(n_visible, dt), np.zeros(n_hidden, dt), units)
+        W = initial_weights(n_visible, n_hidden, dtype, seed_or_state, weight_scale)
+        return cls(W, np.zeros(n_visible, W.dtype), np.zeros(n_hidden, W.dtype), units)
 
     def copy(self) -> "RBM":
         return RBM(self.W.copy(), self.visible_bias.copy(), self.hidden_bias.copy(), self.units)

@@ -38,8 +38,7 @@ from .rbm import (
     _check_count,
     _check_dtype,
     _check_units,
-    _normals_kernel,
-    _state_from,
+    initial_weights,
 )
 
 _KERNEL = dict(cache=True, nogil=True, error_model="numpy")
@@ -246,16 +245,11 @@ class LocalRBM(RBM):
         n_v, n_h = L * L, (L // 2) ** 2
         lattice_side(n_v, n_h)
         _check_units(units)
-        dt = _check_dtype(dtype)
-        if not (math.isfinite(weight_scale) and weight_scale >= 0):
-            raise UsageError(f"weight_scale must be finite and >= 0, got {weight_scale!r}")
-        state = _state_from(seed_or_state, "rbm-init")
-        normals = np.empty(n_v * n_h, dtype=np.float64)
-        _normals_kernel(state, normals)
-        W = (normals * weight_scale).astype(dt).reshape(n_v, n_h)
+        W = initial_weights(n_v, n_h, dtype, seed_or_state, weight_scale)
         index = field_index(L, receptive_field)
         patches = W[index, np.arange(n_h)[:, None]]
-        return cls(patches, np.zeros(n_v, dt), np.zeros(n_h, dt), units, L, receptive_field)
+        return cls(patches, np.zeros(n_v, W.dtype), np.zeros(n_h, W.dtype), units, L,
+                   receptive_field)
 
     def copy(self) -> "LocalRBM":
         return LocalRBM(self.patches.copy(), self.visible_bias.copy(), self.hidden_bias.copy(),
