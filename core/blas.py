@@ -1,6 +1,9 @@
 """BLAS thread control for the RBM's GEMMs (threadpoolctl, when installed)."""
 
+import os
+import sys
 from contextlib import nullcontext
+from importlib.util import find_spec
 
 _blas_libs = None  # threadpoolctl's BLAS controllers, found on first use; () if unavailable
 
@@ -41,3 +44,41 @@ def blas_threads(n: int | None):
         else:
             _blas_libs = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
     return _BlasThreads(_blas_libs, int(n))
+
+
+# what OpenBLAS reads for its thread count when it loads, in its order
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+_deferred_threads: int | None = None  # OpenBLAS's default count, while it runs on one thread
+
+
+def import_numpy_single_threaded() -> None:
+    """Import numpy with OpenBLAS on one thread, unless numpy is loaded already or the user
+    set a thread count. Starting its other threads made the import 50-100 % slower (+5 to
+    +55 ms, more on a busy machine), and nothing before the app's first frame needs them:
+    restore_default_threads() gives OpenBLAS its default count afterwards."""
+    global _deferred_threads
+    if "numpy" in sys.modules or any(os.environ.get(v) for v in _THREAD_VARIABLES) \
+            or find_spec("threadpoolctl") is None:
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        import numpy  # noqa: F401
+    finally:
+        del os.environ["OPENBLAS_NUM_THREADS"]  # child processes start with the default
+    from .cpu import available_cores
+
+    # OpenBLAS's default: one thread per core in the process's affinity mask
+    _deferred_threads = available_cores()
+
+
+def restore_default_threads() -> None:
+    """After import_numpy_single_threaded: OpenBLAS's default thread count (it starts the
+    threads it lacks). A no-op otherwise, and when called again."""
+    global _deferred_threads
+    n, _deferred_threads = _deferred_threads, None
+    if n is None:
+        return
+    from threadpoolctl import ThreadpoolController
+
+    for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
+        lib.set_num_threads(n)

@@ -159,6 +159,24 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
         gc.enable()
 
 
+def test_the_worker_loads_more_kernels_only_once_the_live_frame_is_on_screen(tmp_path):
+    app = make_app(tmp_path, warm_up=True)
+    drawn_at_warm_up = []
+    app.driver.warm_up_stages = lambda: [
+        ("test stage", lambda: drawn_at_warm_up.append(app.frames_drawn))]
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.ready, "the kernels")
+            # the other views are composed after the first frame, and then drawn
+            assert all(app.w(view).built for view in VIEWS) and app.views_built
+            await press(pilot, "2")
+            assert app.w("rbm-weights").size.width > 0
+
+    asyncio.run(main())
+    assert drawn_at_warm_up and drawn_at_warm_up[0] >= 1
+
+
 # ---------------------------------------------------------------------------------------------
 # keys
 

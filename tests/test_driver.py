@@ -177,3 +177,24 @@ def test_analysis_is_computed_for_the_view_shown(view, kind):
     finally:
         driver.stop(join=30)
     assert set(driver.analysis) == {kind}
+
+
+def test_blas_threads_come_back_after_the_first_frame_and_before_the_warm_up(monkeypatch):
+    import rgflow.core.blas as blas
+
+    events = []
+    monkeypatch.setattr(blas, "restore_default_threads", lambda: events.append("blas"))
+
+    class Order(Recorder):
+        def live(self):
+            events.append("live")
+
+        def kernels_ready(self):
+            events.append("ready")
+
+    session = Session(SessionConfig(**CFG))
+    driver = SessionDriver(session, fps=10, threads=1, warm_up=True, listener=Order())
+    monkeypatch.setattr(driver, "warm_up_stages",
+                        lambda: [("stage", lambda: events.append("warm-up"))])
+    driver._start_up()
+    assert events == ["live", "blas", "warm-up", "ready"]

@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 
+from rgflow.core.blas import import_numpy_single_threaded, restore_default_threads
 from rgflow.core.errors import RgflowError
 from rgflow.tui.cli.common import OneLineParser
 
@@ -64,6 +65,8 @@ def build_parser() -> OneLineParser:
 
 def main(argv=None) -> int:
     prefix = "rgflow"  # the command's name in messages, once it is known
+    # the app's first frame needs no BLAS threads: its worker starts them after that frame
+    import_numpy_single_threaded()
     try:
         parser = build_parser()
         try:
@@ -71,6 +74,10 @@ def main(argv=None) -> int:
             _apply_top_options(parser, args)
         except SystemExit as exc:  # --help, or a bad argument already reported in one line
             return int(exc.code or 0)
+        from rgflow.tui.cli.app_cmds import starts_app
+
+        if not starts_app(args):
+            restore_default_threads()
         prefix = f"rgflow {args.command or 'app'}"
         return int(args.run(args) or 0)
     except RgflowError as exc:

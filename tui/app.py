@@ -7,25 +7,25 @@ keys. Files (tui/files.py), background jobs (tui/jobs.py) and the palette
 """
 
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, ProgressBar, Static
-
 
 from .commands import PaletteMixin
 from .drawing import DrawMixin
 from .driver import Command, DriverListener, SessionDriver
 from .files import FilesMixin
 from .jobs import JobsMixin, frozen_flow_step
-from .layout import LayoutMixin
+from .layout import LayoutMixin, ViewGrid
 from .views import MODULES, PANES, VIEW_TITLES, VIEWS
 from .views.common import unit_side
 
@@ -36,6 +36,7 @@ SWITCH_INTERVAL = 0.001  # seconds (Python's default is 0.005)
 # one the live lattice comes first, and animating the spinner would take the UI thread's
 # share of the GIL from the start-up work
 SPINNER_DELAY = 1.5  # seconds after mount
+FIRST_FRAME_WAIT = 1.0  # seconds the worker waits, at most, for the first frame on screen
 
 
 class FrameReady(Message):
@@ -69,7 +70,16 @@ class AppListener(DriverListener):
         self.call(lambda: self.app._loading(label, done, total))
 
     def live(self) -> None:
-        self.call(self.app._show_live)
+        # the worker waits until the live frame is on screen: loading the other kernels
+        # meanwhile would take the GIL from drawing it (measured: ~30 ms later on screen)
+        shown = threading.Event()
+
+        def show() -> None:
+            self.app._show_live()
+            self.app.call_after_refresh(shown.set)
+
+        self.call(show)
+        shown.wait(FIRST_FRAME_WAIT)
 
     def kernels_ready(self) -> None:
         self.call(self.app._kernels_ready)
@@ -158,6 +168,7 @@ class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App
         self._init_jobs()
         self.ready = False  # every kernel compiled, actions enabled
         self.live = False  # first frame published, live views shown
+        self.views_built = False  # every view composed (after the first frame: tui/layout.py)
         self.layout_mode = "wide"
         # UI-only state
         self._widgets: dict = {}
@@ -196,7 +207,7 @@ class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App
         """Every submitted command has run, a frame published after it, every save written
         and (unless a dialog is on top) the frame drawn. Tests wait for this."""
         pub = self.driver.published
-        if not self.live or not self.driver.caught_up or self.saves_writing:
+        if not self.views_built or not self.driver.caught_up or self.saves_writing:
             return False
         return not self.main_screen_active or self._drawn_seq == pub.seq
 
@@ -209,8 +220,7 @@ class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App
                 yield Static("Starting…", id="loading-text")
                 yield ProgressBar(total=1, show_eta=False, id="loading-progress")
             for name, module in MODULES.items():
-                with Grid(id=name, classes="view"):
-                    yield from module.compose()
+                yield ViewGrid(module, built=name == self.view, id=name)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -39,6 +39,7 @@ class DrawMixin:
         self.live = True
         self.w("views").current = self.view
         self._draw(force=True)
+        self.call_after_refresh(self._build_views)  # the views not composed at start
 
     def _kernels_ready(self) -> None:
         # Everything imported and compiled so far lives as long as the app: out of the
@@ -82,6 +83,8 @@ class DrawMixin:
         pub = self.driver.published
         if pub is None or not self.live or not self.main_screen_active:
             return  # drawing pauses behind modal screens
+        if not self.w(self.view).built:
+            return  # shown before its widgets exist: drawn once they do (_build_views)
         if self._status_first:
             return  # a key's feedback goes out alone first; _status_shown draws then
         key = (pub.seq, self.view, self.page, self.layout_mode, self.selected_unit,

@@ -81,7 +81,7 @@ class Published:
 
 class DriverListener:
     """What the driver tells the UI. Every method is called on the worker thread and must
-    not block it (the app posts a message and returns)."""
+    not block it (the app posts a message and returns), live() excepted."""
 
     def frame_ready(self) -> None:
         """A new frame (or analysis result) was published."""
@@ -93,7 +93,9 @@ class DriverListener:
         """Start-up progress ('' when done)."""
 
     def live(self) -> None:
-        """The first frame is published: show the live views."""
+        """The first frame is published: show the live views. The one method that may
+        block, briefly: the worker's next work (loading the other kernels) can wait until
+        that frame is on screen."""
 
     def kernels_ready(self) -> None:
         """Every kernel is compiled: enable the actions."""
@@ -244,6 +246,11 @@ class SessionDriver:
         listener.progress("Compiling the display kernels", 1, total)
         self.publish(force=True)
         listener.live()
+        # OpenBLAS's threads, left out of the start when numpy was imported by `rgflow`
+        # (rgflow.core.blas): back before any GEMM whose result is kept or shown
+        from rgflow.core.blas import restore_default_threads
+
+        restore_default_threads()
         for i, (label, fn) in enumerate(stages):
             if self.stopping():
                 return

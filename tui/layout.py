@@ -2,6 +2,7 @@
 smaller ones (v / tab step through every page of every view)."""
 
 from textual import events
+from textual.containers import Grid
 from textual.widgets import Footer
 
 from .views import PANES, VIEWS
@@ -9,6 +10,29 @@ from .views import PANES, VIEWS
 PANES_PER_PAGE = {"wide": None, "compact": 2, "tiny": 1}
 WIDE_MIN = (110, 30)  # columns, rows for whole views
 TINY_MAX = (60, 18)  # below either: one pane per page, side borders off
+
+
+class ViewGrid(Grid):
+    """One view's panes (a module of tui/views/). Only the view shown first is composed
+    with the app: the others are composed once the first frame is on screen (build), so
+    that creating and styling their widgets does not delay it."""
+
+    def __init__(self, module, built: bool, **kwargs) -> None:
+        super().__init__(classes="view", **kwargs)
+        self.module = module
+        self.built = built
+
+    def compose(self):
+        if self.built:
+            yield from self.module.compose()
+
+    async def build(self) -> bool:
+        """Compose the panes; False if the app is closing (then nothing is composed)."""
+        if not self.built:
+            self.built = True
+            await self.recompose()
+            self.built = bool(self.children)
+        return self.built
 
 
 class LayoutMixin:
@@ -40,11 +64,25 @@ class LayoutMixin:
         per = PANES_PER_PAGE[self.layout_mode]
         return 1 if per is None else -(-len(PANES[view]) // per)
 
+    async def _build_views(self) -> None:
+        """Compose the views left out at start (after the first frame is on screen)."""
+        for view in VIEWS:
+            grid = self.w(view)
+            if not grid.built:
+                if not await grid.build():
+                    return
+                self._widgets.update({w.id: w for w in grid.query("*") if w.id})
+        self.views_built = True
+        self._show_page()
+        self._draw(force=True)
+
     def _show_page(self) -> None:
         if not self._widgets:
             return
         per = PANES_PER_PAGE[self.layout_mode]
         for view, panes in PANES.items():
+            if not self.w(view).built:
+                continue
             for i, pane in enumerate(panes):
                 visible = per is None or (view == self.view and i // per == self.page)
                 self.w(pane).display = visible

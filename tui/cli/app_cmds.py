@@ -99,6 +99,11 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
     return app.lifecycle.after_exit(app.session, app.driver.alive, app.return_code or 0)
 
 
+def starts_app(args) -> bool:
+    """This command line starts the Textual app (`rgflow`, `rgflow open`)."""
+    return args.run in (run_default, run_open)
+
+
 def run_default(args) -> int:
     from rgflow.core.config import build_config
 
