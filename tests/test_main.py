@@ -139,3 +139,43 @@ def test_every_command_has_a_description(command, capsys):
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     parser = sub.choices[command]
     assert parser.description and len(parser.description) > 40, command
+
+
+def test_the_command_names_known_without_the_parser_are_its_sub_commands():
+    from rgflow.tui.__main__ import COMMAND_NAMES, build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert COMMAND_NAMES == set(sub.choices)
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["--fps", "8"], ["--fp", "8"], ["--set", "L=16", "--set", "T=2"], ["--preset=quick"],
+    ["--theme", "nord", "--threads", "1", "--autosave-minutes", "0"],
+])
+def test_app_options_alone_parse_as_with_every_sub_command(argv):
+    """`rgflow` with app options alone skips building the sub-commands' parsers: the same
+    namespace as the full parser gives."""
+    from rgflow.tui.__main__ import _AppOnlyParser, build_parser, parse_args
+
+    parser, args = parse_args(argv)
+    assert isinstance(parser, _AppOnlyParser)
+    assert vars(args) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [
+    ["nonsense"], ["--fps", "-1"], ["--fps"], ["--set", "L=8", "bogus"], ["--no-such-option"],
+    ["--theme", "serve"], ["--help"], ["-h"], ["--he"], ["ls", "--help"],
+])
+def test_anything_else_is_parsed_and_reported_by_the_full_parser(argv, capsys):
+    from rgflow.tui.__main__ import build_parser, parse_args
+
+    def outcome(parse):
+        try:
+            result = ("ok", vars(parse()))
+        except SystemExit as exc:
+            result = ("exit", exc.code)
+        return result, capsys.readouterr()
+
+    got = outcome(lambda: parse_args(argv)[1])
+    assert got == outcome(lambda: build_parser().parse_args(argv))
+    assert got[1].out or got[1].err or got[0][0] == "ok"

@@ -26,6 +26,10 @@ COMMANDS = {
 }
 
 
+# every sub-command's name, also those a module registers besides its own (tests/test_main.py
+# checks this against the parser)
+COMMAND_NAMES = frozenset({*COMMANDS, "resume", "ls"})
+
 TOP = "top_"  # dest prefix of the options given before any sub-command
 
 
@@ -45,8 +49,19 @@ def _apply_top_options(parser, args) -> None:
             setattr(args, name, getattr(args, TOP + name))
 
 
-def build_parser() -> OneLineParser:
-    parser = OneLineParser(
+class _NotAppOnly(Exception):
+    """The command line is not app options alone (see parse_args)."""
+
+
+class _AppOnlyParser(OneLineParser):
+    def error(self, message):
+        raise _NotAppOnly(message)
+
+
+def build_parser(commands: bool = True) -> OneLineParser:
+    """The command line's parser; commands=False: the app's options only, without the
+    sub-commands (whose modules `rgflow` alone need not import)."""
+    parser = (OneLineParser if commands else _AppOnlyParser)(
         prog="rgflow",
         description="Is deep learning a renormalization group flow? Ising Monte Carlo, "
         "RG block spins and RBMs, in the terminal and headless. Without a COMMAND it starts "
@@ -57,10 +72,28 @@ def build_parser() -> OneLineParser:
 
     add_app_options(parser, prefix=TOP)
     parser.set_defaults(run=run_default)
+    if not commands:
+        parser.set_defaults(command=None)
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for module in COMMANDS.values():
         importlib.import_module(module).add_parser(sub)
     return parser
+
+
+def parse_args(argv=None):
+    """(parser, args). A command line of app options alone (the app's start) is parsed
+    without building the sub-commands' parsers; anything else, including what the short
+    parser refuses, by the full one, which parses it and reports errors as it always does."""
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    if not any(t in COMMAND_NAMES or t.startswith(("-h", "--h")) for t in tokens):
+        parser = build_parser(commands=False)
+        try:
+            return parser, parser.parse_args(tokens)
+        except _NotAppOnly:
+            pass
+    parser = build_parser()
+    return parser, parser.parse_args(tokens)
 
 
 def main(argv=None) -> int:
@@ -68,9 +101,8 @@ def main(argv=None) -> int:
     # the app's first frame needs no BLAS threads: its worker starts them after that frame
     import_numpy_single_threaded()
     try:
-        parser = build_parser()
         try:
-            args = parser.parse_args(argv)
+            parser, args = parse_args(argv)
             _apply_top_options(parser, args)
         except SystemExit as exc:  # --help, or a bad argument already reported in one line
             return int(exc.code or 0)
