@@ -2,32 +2,30 @@
 
 The driver's worker thread owns the Session and publishes frames; the UI thread draws the
 newest one with the view modules (tui/views/), the status line (tui/status.py), and handles
-keys. Files (tui/files.py), background jobs (tui/jobs.py) and the palette
-(tui/commands.py) live in their own modules.
+keys. The keys' actions (tui/actions.py), the driver's messages (tui/listener.py), files
+(tui/files.py), background jobs (tui/jobs.py) and the palette (tui/commands.py) live in
+their own modules.
 """
 
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, ProgressBar, Static
 
+from .actions import ActionsMixin
 from .commands import PaletteMixin
 from .drawing import DrawMixin
-from .driver import Command, DriverListener, SessionDriver
+from .driver import Command, SessionDriver
 from .files import FilesMixin
-from .jobs import JobsMixin, frozen_flow_step
+from .jobs import JobsMixin
 from .layout import LayoutMixin, ViewGrid
+from .listener import AppListener, FrameReady, UiCall
 from .views import MODULES, PANES, VIEW_TITLES, VIEWS
-from .views.common import unit_side
 
 __all__ = ["PANES", "VIEWS", "VIEW_TITLES", "RgflowApp", "create_app"]
 
@@ -36,63 +34,10 @@ SWITCH_INTERVAL = 0.001  # seconds (Python's default is 0.005)
 # one the live lattice comes first, and animating the spinner would take the UI thread's
 # share of the GIL from the start-up work
 SPINNER_DELAY = 1.5  # seconds after mount
-FIRST_FRAME_WAIT = 1.0  # seconds the worker waits, at most, for the first frame on screen
 
 
-class FrameReady(Message):
-    """The worker published a new frame (or analysis result): draw it now."""
-
-
-class UiCall(Message):
-    """Run a callable on the UI thread (posted from other threads, never blocking them)."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        super().__init__()
-        self.fn = fn
-
-
-class AppListener(DriverListener):
-    """The driver's events, posted to the app as messages (never blocking the worker)."""
-
-    def __init__(self, app: "RgflowApp") -> None:
-        self.app = app
-
-    def frame_ready(self) -> None:
-        self.app.post_message(FrameReady())
-
-    def call(self, fn: Callable[[], None]) -> None:
-        self.app.post_message(UiCall(fn))
-
-    def notify(self, message: str, severity: str = "information", timeout: float = 4) -> None:
-        self.call(lambda: self.app.notify(message, severity=severity, timeout=timeout))
-
-    def progress(self, label: str, done: int, total: int) -> None:
-        self.call(lambda: self.app._loading(label, done, total))
-
-    def live(self) -> None:
-        # the worker waits until the live frame is on screen: loading the other kernels
-        # meanwhile would take the GIL from drawing it (measured: ~30 ms later on screen)
-        shown = threading.Event()
-
-        def show() -> None:
-            self.app._show_live()
-            self.app.call_after_refresh(shown.set)
-
-        self.call(show)
-        shown.wait(FIRST_FRAME_WAIT)
-
-    def kernels_ready(self) -> None:
-        self.call(self.app._kernels_ready)
-
-    def crashed(self, message: str) -> None:
-        def show():
-            self.app.set_running(False)
-            self.app._loading(f"The simulation stopped: {message}")
-            self.app.notify(f"simulation stopped: {message}", severity="error", timeout=30)
-        self.call(show)
-
-
-class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App):
+class RgflowApp(ActionsMixin, DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin,
+                App):
     CSS_PATH = "app.tcss"
     TITLE = "rgflow"
     ENABLE_COMMAND_PALETTE = True
@@ -290,68 +235,6 @@ class RgflowApp(DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, JobsMixin, App
             self.action_next_view(-1)
         else:
             super().action_focus_previous()
-
-    def action_toggle_run(self) -> None:
-        self.set_running(not self.running)
-
-    def action_step(self) -> None:
-        self.submit(lambda s: s.step() and None)
-
-    def action_temperature(self, delta: float) -> None:
-        pub = self.driver.published
-        if pub is None:
-            return
-        pending = self._pending_T
-        base = pending[0] if pending is not None else pub.frame.T
-        target = round(max(0.01, base + delta), 6)
-        number = self.driver.submit(lambda s: s.set_temperature(target))
-        # shown at once; the status line marks it "→" until a frame taken after the change
-        self._pending_T = (target, number)
-        self._update_status(first=True)
-
-    def action_cycle_algorithm(self) -> None:
-        self.submit(lambda s: f"algorithm: {s.cycle_algorithm()}")
-
-    def action_cycle_rg_rule(self) -> None:
-        self.submit(lambda s: f"RG rule: {s.cycle_rg_rule()}")
-
-    def action_rg_level(self, delta: int) -> None:
-        pub = self.driver.published
-        levels = max(1, len(pub.frame.rg_levels)) if pub is not None else 1
-        self.rg_level_index = int(np.clip(self.rg_level_index + delta, 0, levels - 1))
-
-    def action_toggle_training(self) -> None:
-        def toggle(s):
-            s.set_training(not s.training)
-            return f"training {'on' if s.training else 'off'}"
-        self.submit(toggle)
-
-    def action_toggle_gr_log(self) -> None:
-        self.gr_log = not self.gr_log
-
-    def watch_gr_log(self, _on: bool) -> None:
-        self._draw(force=True)
-
-    def action_toggle_connected(self) -> None:
-        self.connected = not self.connected
-
-    def watch_connected(self, _on: bool) -> None:
-        self._draw(force=True)
-
-    def action_flow_step(self) -> None:
-        driver = self.driver
-        self.submit(lambda s: frozen_flow_step(driver, s) and None)
-
-    def action_select_unit(self, dx: int, dy: int) -> None:
-        pub = self.driver.published
-        if pub is None:
-            return
-        n = pub.extras["hidden"]
-        side = unit_side(n) or n
-        row, col = divmod(min(self.selected_unit, n - 1), side)
-        row = int(np.clip(row + dy, 0, max(0, (n - 1) // side)))
-        col = int(np.clip(col + dx, 0, side - 1))
-        self.selected_unit = min(n - 1, row * side + col)
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen
