@@ -866,7 +866,7 @@ def test_no_color_keeps_every_view_readable(tmp_path, monkeypatch):
 
 def test_receptive_field_from_the_palette_and_in_the_rbm_view(tmp_path):
     """'Set receptive field…' makes the RBM locally connected; the RBM view draws the
-    selected unit's weights on its field and the no-data colour outside it."""
+    selected unit's weights on its field, outlined, and the no-data colour outside it."""
     from rgflow.core.rbm_local import LocalRBM, field_mask
 
     app = make_app(tmp_path)
@@ -885,9 +885,14 @@ def test_receptive_field_from_the_palette_and_in_the_rbm_view(tmp_path):
         levels = app.w("rbm-weights").levels
         assert (levels[~mask] == -1).all() and (levels[mask] >= 0).all()
         assert "receptive field R=1" in app.w("rbm-weights").border_title
+        np.testing.assert_array_equal(app.w("rbm-weights").outline, mask)  # outlined
         _command(app, "Set receptive field…").callback()
         await _answer(pilot, "-1")
         assert not isinstance(app.session.trainer.rbm, LocalRBM)
+        await until(pilot, lambda: app.driver.published.extras["field"] is None,
+                    "a frame of the global RBM")
+        await settle(pilot)
+        assert app.w("rbm-weights").outline is None
         _command(app, "Set receptive field…").callback()
         await _answer(pilot, "-3")
         assert any("receptive_field must be" in m for m in notifications(app))

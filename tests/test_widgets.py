@@ -696,3 +696,117 @@ def test_heat_map_colour_bar_and_no_color_sign(monkeypatch, no_color):
             assert "█" in legend or "▀" in cells
 
     run_app(app, body, size=(40, 12))
+
+
+# -- the outline of a region (the RBM view's receptive field) -------------------------------
+
+
+def test_ring_of_a_region_is_its_outside_neighbourhood_and_open_at_the_border():
+    from rgflow.tui.widgets.heatmap import ring_of
+
+    inside = np.zeros((6, 7), dtype=bool)
+    inside[2:4, 2:5] = True
+    expected = np.zeros_like(inside)
+    expected[1:5, 1:6] = True
+    expected[2:4, 2:5] = False
+    np.testing.assert_array_equal(ring_of(inside), expected)
+    # a region at the left border (a field across the periodic boundary): no ring beyond
+    edge = np.zeros((4, 5), dtype=bool)
+    edge[1:3, 0:2] = True
+    np.testing.assert_array_equal(ring_of(edge), np.array([
+        [1, 1, 1, 0, 0],
+        [0, 0, 1, 0, 0],
+        [0, 0, 1, 0, 0],
+        [1, 1, 1, 0, 0]], dtype=bool))
+
+
+def test_outline_glyphs_frame_the_cells_of_a_region():
+    from rgflow.tui.widgets.heatmap import cells_within, outline_glyphs
+
+    def drawn(inside):
+        rows = [["." if v else " " for v in row] for row in inside]
+        for (r, c), glyph in outline_glyphs(inside).items():
+            rows[r][c] = glyph
+        return ["".join(row) for row in rows]
+
+    inside = np.zeros((5, 6), dtype=bool)
+    inside[1:3, 2:4] = True
+    assert drawn(inside) == [" ┌──┐ ", " │..│ ", " │..│ ", " └──┘ ", "      "]
+    # cut by the image's top and left borders: open there
+    corner = np.zeros((3, 4), dtype=bool)
+    corner[0:2, 0:2] = True
+    assert drawn(corner) == ["..│ ", "..│ ", "──┘ "]
+    # pixels to cells: a cell is in the region when both its pixel rows are
+    pixels = np.zeros((5, 2), dtype=bool)
+    pixels[1:5, 0] = True
+    np.testing.assert_array_equal(cells_within(pixels), [[False, False], [True, False],
+                                                         [False, False]])
+
+
+OUTLINE_RGB = "#4ebf71"  # $success of textual-dark, the outline's colour
+
+
+def _field_map(L=16, R=1, unit=9):
+    from rgflow.core.rbm_local import field_mask
+
+    mask = field_mask(L, R)[:, unit].reshape(L, L)
+    weights = np.random.default_rng(0).normal(size=(L, L))
+    return mask, np.where(mask, weights, np.nan)
+
+
+@pytest.mark.parametrize("unit", [9, 0])  # inside the lattice, across its corner
+def test_heat_map_outline_colours_the_pixels_around_the_field_only(monkeypatch, unit):
+    from rgflow.tui.widgets.heatmap import ring_of
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    mask, values = _field_map(unit=unit)
+    view = HeatMap(title="w")
+    app = OneWidget(view)
+
+    async def body(pilot):
+        view.set_data(values)
+        view.set_outline(mask)
+        await pilot.pause()
+        # (fg, bg) of every cell: the top and bottom pixel of the map at scale 1
+        cells = [[(s.style.color, s.style.bgcolor) for s in view.render_line(y)
+                  for _ in s.text] for y in range(view.size.height)]
+        text = [view.render_line(y).text for y in range(view.size.height)]
+        top = next(y for y, row in enumerate(text) if "▀" in row)
+        left = text[top].index("▀")
+        assert len(text[top].strip()) == mask.shape[1]  # drawn at scale 1
+        L = mask.shape[0]
+        shown = np.zeros((L, L), dtype=bool)
+        for r in range(L):
+            for c in range(L):
+                color = cells[top + r // 2][left + c][r % 2]
+                shown[r, c] = color is not None and color.get_truecolor().hex == OUTLINE_RGB
+        np.testing.assert_array_equal(shown, ring_of(mask))
+        assert (ring_of(mask)[mask] == 0).all()  # the field's own pixels keep their colours
+        view.set_outline(None)
+        await pilot.pause()
+        assert not any(c and c.get_truecolor().hex == OUTLINE_RGB
+                       for y in range(view.size.height) for s in view.render_line(y)
+                       for c in (s.style.color, s.style.bgcolor))
+
+    run_app(app, body, size=(40, 14))
+
+
+def test_heat_map_outline_under_no_color_is_a_box_around_the_field(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    mask, values = _field_map(unit=9)  # the field: rows 1-4, columns 1-4 of 16 x 16
+    view = HeatMap(title="w")
+    app = OneWidget(view)
+
+    async def body(pilot):
+        view.set_data(values)
+        view.set_outline(mask)
+        await pilot.pause()
+        rows = visible_rows(view)
+        assert len(rows) == 8 and len(rows[0]) == 16  # 16 x 16 at one cell per 1 x 2 sites
+        # text row 1 (map rows 2-3) is the only one wholly in the field: boxed
+        assert rows[0][:6] == "┌────┐" and rows[2][:6] == "└────┘"
+        assert rows[1][0] == "│" and rows[1][5] == "│"
+        assert not set(rows[1][1:5]) & set("┌┐└┘─│?")  # the weights' own glyphs inside
+        assert sum(ch in "┌┐└┘─│" for row in rows for ch in row) == 14  # nothing else
+
+    run_app(app, body, size=(40, 14))

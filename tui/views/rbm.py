@@ -50,8 +50,9 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     if field is None:
         weights.set_data(extras["weights"])
     else:  # outside the receptive field there are no weights: drawn in the no-data colour
-        title += f", receptive field R={extras['receptive_field']} (grey: no weight)"
+        title += f", receptive field R={extras['receptive_field']} (outlined; grey: no weight)"
         weights.set_data(np.where(field, extras["weights"], np.nan))
+    weights.set_outline(field)
     weights.border_title = title
     m = f.metrics
     lines = [f"RBM {L * L} → {len(hidden)} visible → hidden",

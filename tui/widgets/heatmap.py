@@ -22,6 +22,7 @@ from rgflow.tui.widgets.lattice import frame_rows
 from rgflow.tui.widgets.palette import (
     BACKGROUND_INDEX,
     NAN_COLOR,
+    OUTLINE_INDEX,
     RGB,
     fg_bg_style,
     palette,
@@ -35,6 +36,8 @@ from rgflow.tui.widgets.palette import (
 
 _UPPER_HALF = "▀"
 _LOWER_HALF = "▄"
+_SPECIAL = 3  # palette indices below 0: NAN_INDEX, BACKGROUND_INDEX, OUTLINE_INDEX
+OUTLINE_COLOR: RGB = (80, 200, 120)  # when the theme gives the outline no colour
 
 
 # -- pure helpers -------------------------------------------------------------------------
@@ -129,15 +132,17 @@ def pixels_to_runs(
     """Pair pixel rows into text rows and run-length encode them.
 
     Returns ((text_rows, cols), run rows, run codes, run lengths), runs in reading order and
-    never crossing a row end. A cell's code is (top + 2) * (n_levels + 2) + (bottom + 2), so
-    NAN_INDEX (-1) and BACKGROUND_INDEX (-2) have codes too; a missing bottom pixel row
+    never crossing a row end. A cell's code is (top + 3) * (n_levels + 3) + (bottom + 3), so
+    NAN_INDEX (-1), BACKGROUND_INDEX (-2) and OUTLINE_INDEX (-3) have codes too; a missing
+    bottom pixel row
     counts as background.
     """
     rows, cols = image.shape
     if rows % 2:
         image = np.vstack([image, np.full((1, cols), BACKGROUND_INDEX, dtype=image.dtype)])
-    base = n_levels + 2
-    codes = (image[0::2].astype(np.int32) + 2) * base + (image[1::2].astype(np.int32) + 2)
+    base = n_levels + _SPECIAL
+    codes = (image[0::2].astype(np.int32) + _SPECIAL) * base \
+        + (image[1::2].astype(np.int32) + _SPECIAL)
     starts_mask = np.ones(codes.shape, dtype=bool)
     starts_mask[:, 1:] = codes[:, 1:] != codes[:, :-1]
     starts = np.flatnonzero(starts_mask)
@@ -150,10 +155,60 @@ def pixels_to_runs(
     )
 
 
+def cells_within(pixels: np.ndarray) -> np.ndarray:
+    """A pixel mask (rows, cols) bool paired into text cells (two pixel rows each): the
+    cells whose pixels are all in the mask."""
+    if pixels.shape[0] % 2:
+        pixels = np.vstack([pixels, np.zeros((1, pixels.shape[1]), dtype=bool)])
+    return pixels[0::2] & pixels[1::2]
+
+
+def ring_of(inside: np.ndarray) -> np.ndarray:
+    """The pixels just outside a region (bool mask): those with a neighbour in it, diagonal
+    ones included. The image does not wrap: a region cut by its border (a receptive field
+    across the periodic boundary) stays open there, showing that it goes on at the other
+    side."""
+    rows, cols = inside.shape
+    padded = np.pad(inside, 1)
+    near = np.zeros_like(inside)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            near |= padded[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
+    return near & ~inside
+
+
+def outline_glyphs(inside: np.ndarray) -> dict[tuple[int, int], str]:
+    """Box-drawing glyphs on the cells just outside a region (inside: bool per text cell),
+    keyed by (row, col): a line beside each edge, a corner at each outer corner; open where
+    the region meets the image's border (as ring_of)."""
+    padded = np.pad(inside, 1)
+    rows, cols = inside.shape
+
+    def at(dr: int, dc: int) -> np.ndarray:  # the neighbour (r + dr, c + dc) of every cell
+        return padded[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
+
+    vertical = at(-1, 0) | at(1, 0)  # inside above or below: a horizontal line
+    horizontal = at(0, -1) | at(0, 1)
+    corners = {"┌": at(1, 1), "┐": at(1, -1), "└": at(-1, 1), "┘": at(-1, -1)}
+    marks = {}
+    for r, c in zip(*np.nonzero(~inside), strict=True):
+        if vertical[r, c] and horizontal[r, c]:
+            marks[r, c] = "┼"
+        elif vertical[r, c]:
+            marks[r, c] = "─"
+        elif horizontal[r, c]:
+            marks[r, c] = "│"
+        else:
+            found = [glyph for glyph, mask in corners.items() if mask[r, c]]
+            if found:
+                marks[r, c] = found[0] if len(found) == 1 else "┼"
+    return {(int(r), int(c)): glyph for (r, c), glyph in marks.items()}
+
+
 class _PixelMap(Widget):
     """Shared machinery: a pixel image of palette indices -> cached strips."""
 
-    COMPONENT_CLASSES = {"heat-map--nan"}
+    COMPONENT_CLASSES = {"heat-map--nan", "heat-map--outline"}
 
     def __init__(
         self,
@@ -238,6 +293,10 @@ class _PixelMap(Widget):
         """Palette indices for the whole drawing (pixel rows = 2 x text rows)."""
         raise NotImplementedError
 
+    def _outline_pixels(self, width: int, height: int) -> np.ndarray | None:
+        """A region to outline, as a bool pixel mask aligned with _pixel_image (None: none)."""
+        return None
+
     def render_line(self, y: int) -> Strip:
         width, height = self.size
         key = (self._generation, width, height, self._style_generation)
@@ -253,8 +312,8 @@ class _PixelMap(Widget):
         cached = self._pair_cache.get(code)
         if cached is not None:
             return cached
-        base = len(self._colors) + 2
-        top, bottom = (index - 2 for index in divmod(code, base))
+        base = len(self._colors) + _SPECIAL
+        top, bottom = (index - _SPECIAL for index in divmod(code, base))
         background = self.rich_style
         if top == BACKGROUND_INDEX and bottom == BACKGROUND_INDEX:
             result = (" ", background)
@@ -270,6 +329,9 @@ class _PixelMap(Widget):
     def _rgb(self, index: int) -> RGB:
         if index >= 0:
             return self._colors[index]
+        if index == OUTLINE_INDEX:
+            style = self.get_component_rich_style("heat-map--outline", partial=True)
+            return style_rgb(style) or OUTLINE_COLOR
         style = self.get_component_rich_style("heat-map--nan", partial=True)
         return style_rgb(style) or NAN_COLOR
 
@@ -281,8 +343,13 @@ class _PixelMap(Widget):
             return []
         self.build_count += 1
         image = image[: 2 * height, :width]
+        outline = self._outline_pixels(width, height)
+        if outline is not None:
+            outline = outline[: image.shape[0], : image.shape[1]]
         if self._glyph_mode():
-            return self._glyph_strips(image, width, height)
+            return self._glyph_strips(image, width, height, outline)
+        if outline is not None:  # a ring of pixels in the outline colour, the field untouched
+            image = np.where(ring_of(outline), OUTLINE_INDEX, image)
         (n_rows, n_cols), run_rows, run_codes, run_lengths = pixels_to_runs(
             image, len(self._colors)
         )
@@ -313,10 +380,12 @@ class _PixelMap(Widget):
         strips.extend([blank] * (height - len(strips)))
         return strips
 
-
-    def _glyph_strips(self, image: np.ndarray, width: int, height: int) -> list[Strip]:
+    def _glyph_strips(self, image: np.ndarray, width: int, height: int,
+                      outline: np.ndarray | None) -> list[Strip]:
         """NO_COLOR: one glyph per cell for the more extreme of its two pixel rows, so the
-        sign and rough size of every value stay readable without colour."""
+        sign and rough size of every value stay readable without colour; an outlined region
+        gets box-drawing glyphs on the cells around the cells wholly in it (a cell half in
+        it shows the no-data glyph anyway)."""
         if image.shape[0] % 2:
             image = np.vstack([image, np.full((1, image.shape[1]), BACKGROUND_INDEX,
                                               image.dtype)])
@@ -327,7 +396,11 @@ class _PixelMap(Widget):
         glyphs = {level: sign_glyph(level, len(self._colors))
                   for level in range(len(self._colors))}
         glyphs[BACKGROUND_INDEX] = " "
-        rows = ["".join(glyphs.get(int(v), "?") for v in row) for row in pick]
+        cells = [[glyphs.get(int(v), "?") for v in row] for row in pick]
+        if outline is not None:
+            for (r, c), glyph in outline_glyphs(cells_within(outline)).items():
+                cells[r][c] = glyph
+        rows = ["".join(row) for row in cells]
         n_cols = len(rows[0]) if rows else 0
         return frame_rows(rows, n_cols, width, height, self.rich_style, self.rich_style)
 
@@ -338,6 +411,10 @@ class HeatMap(_PixelMap):
     DEFAULT_CSS = """
     HeatMap > .heat-map--nan {
         color: $foreground-muted;
+    }
+    /* green: a hue neither the blue-white-red weights nor the grey of no data use */
+    HeatMap > .heat-map--outline {
+        color: $success;
     }
     """
 
@@ -363,6 +440,7 @@ class HeatMap(_PixelMap):
         self._fit = fit
         self._scale: float | None = None
         self._levels: np.ndarray | None = None
+        self._outline: np.ndarray | None = None
         if values is not None:
             self.set_data(values)
 
@@ -403,6 +481,22 @@ class HeatMap(_PixelMap):
         return True
 
     @property
+    def outline(self) -> np.ndarray | None:
+        """The outlined region (bool, the map's shape), or None."""
+        return self._outline
+
+    def set_outline(self, region: np.ndarray | None) -> None:
+        """Outline a region of the map (bool, the map's shape; None: no outline), drawn with
+        box-drawing glyphs on the cells just outside it (UI thread only)."""
+        if region is not None:
+            region = np.asarray(region, dtype=bool)
+        old = self._outline
+        if (region is None) != (old is None) or (
+                region is not None and not np.array_equal(region, old)):
+            self._outline = region
+            self._changed()
+
+    @property
     def levels(self) -> np.ndarray | None:
         """The quantised map (palette indices, NaN -> -1) currently shown."""
         return self._levels
@@ -414,15 +508,23 @@ class HeatMap(_PixelMap):
         return 0 if self._levels is None else math.ceil(self._levels.shape[0] / 2)
 
     def _pixel_image(self, width: int, height: int) -> np.ndarray | None:
-        if self._levels is None:
+        return None if self._levels is None else self._fitted(self._levels, width, height)
+
+    def _outline_pixels(self, width: int, height: int) -> np.ndarray | None:
+        if self._outline is None or self._levels is None \
+                or self._outline.shape != self._levels.shape:
             return None
+        return self._fitted(self._outline, width, height)
+
+    def _fitted(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
+        """image (the map's shape) at the scale the map is drawn."""
         if not self._fit:
-            return self._levels
-        rows, cols = self._levels.shape
+            return image
+        rows, cols = image.shape
         scale = fit_scale(rows, cols, width, 2 * height)
         if self._scale is not None:
             scale = min(scale, self._scale)
-        return resample(self._levels, scale)
+        return resample(image, scale)
 
 
 class HeatMapGrid(_PixelMap):

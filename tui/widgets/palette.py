@@ -54,6 +54,7 @@ NAN_COLOR: RGB = (128, 128, 128)
 # Index values quantise() uses for cells that have no palette colour.
 NAN_INDEX = -1
 BACKGROUND_INDEX = -2
+OUTLINE_INDEX = -3  # a heat map's outline of a region (HeatMap.set_outline)
 
 
 def palette(diverging: bool) -> tuple[RGB, ...]:
