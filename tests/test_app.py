@@ -1049,6 +1049,23 @@ def test_lattice_rg_level_and_reconstruction_are_drawn_at_one_scale(tmp_path, L,
     run(app, body, size=size)
 
 
+def test_a_page_of_maps_without_its_lattices_keeps_them_full_size(tmp_path):
+    """80 x 24: the RBM view's weights are on a page of their own, without the lattices
+    that set the view's scale; they are still drawn at a column per site at least."""
+    app = make_app(tmp_path, new_session(L=8, receptive_field=1))
+
+    async def body(pilot):
+        await press(pilot, "2")
+        while not app.w("rbm-weights").display:
+            await press(pilot, "v")
+        assert not app.w("rbm-v").display and app.layout_mode == "compact"
+        weights = app.w("rbm-weights")
+        assert weights._pixel_image(*weights.size).shape[1] >= 8
+        assert any("┘" in row or "▀" in row for row in lines(weights))
+
+    run(app, body, size=(80, 24))
+
+
 def test_a_save_is_written_in_the_background_while_the_session_goes_on(tmp_path, monkeypatch):
     import rgflow.core.persist as persist
 

@@ -54,7 +54,9 @@ def one_scale(L: int, lattices: list, maps: list[tuple]) -> float:
     zoom = max(1, min(fits, default=1))
     for lattice in lattices:
         lattice.zoom = zoom
-    per_site = min((lattice.columns_per_site for lattice in lattices), default=float(zoom))
+    # lattices on another page (small terminals) have no size: they do not set the scale
+    per_site = min((lattice.columns_per_site for lattice in lattices if lattice.display),
+                   default=float(zoom))
     for widget, side in maps:
         per_cell = per_site * L / side
         if hasattr(widget, "zoom"):  # a lattice of block spins
