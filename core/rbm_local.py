@@ -402,7 +402,7 @@ class LocalTrainer(Trainer):
 
     def _gradient(self, batch, reconstruction: bool) -> float:
         """Trainer._gradient, site-major (see the class docstring)."""
-        rbm, cfg, B = self.rbm, self.config, self._B
+        rbm, cfg = self.rbm, self.config
         spin, state, u = rbm.units == "spin", self.state, self._u[:self._C]
         a, b = rbm.visible_bias, rbm.hidden_bias
         v_data, v_chains = self._batch_T, self._chains_T
