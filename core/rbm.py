@@ -5,12 +5,13 @@ Energy E(v, h) = -a·v - b·h - vᵀWh. "spin" units are ±1 with E[h_a|v] = tan
 and P(h_a = +1|v) = (1 + tanh(...))/2; "binary" units are 0/1 with sigmoid conditionals,
 computed as sigmoid(z) = (1 + tanh(z/2))/2. Visible units mirror the hidden ones.
 
-Random numbers. Every sampling kernel takes a xoshiro256** state (core/rng.py) and consumes
-exactly one `next_u64` per sampled unit, in row-major order of the sampled (B, n) array:
-u = (x >> 11)·2⁻⁵³ (a double in [0, 1)) and the unit is on (+1, or 1 for binary units)
-iff u < p, with p the unit's probability in the RBM's dtype promoted to float64.
-`uniforms(state, shape)` draws the same numbers in bulk, so a numpy reference can replay any
-kernel exactly.
+Random numbers. Every sampling kernel takes a xoshiro256** state (core/rng.py) and draws
+exactly one `next_u64` from it per call, the call's key. Unit (i, j) of the sampled (B, n)
+array gets the counter-based number x = splitmix_at(key, i·n + j) (core/rng.py), whatever
+order the kernel visits it in, and u = (x >> 11)·2⁻⁵³ (a double in [0, 1)); the unit is on
+(+1, or 1 for binary units) iff u < p, with p its probability in the RBM's dtype promoted to
+float64. `uniforms(state, shape)` draws the same numbers in bulk (one key, row-major), so a
+numpy reference can replay any one kernel call exactly.
 
 Activations. float32 RBMs use a rational tanh (Eigen's float coefficients: odd degree-13
 over even degree-6 polynomial, input clamped to ±7.9053; absolute error < 4e-7, exactly
@@ -48,7 +49,7 @@ from numba.extending import overload
 
 from .blas import blas_threads  # noqa: F401 (re-exported: rgflow.core.rbm.blas_threads)
 from .errors import UsageError
-from .rng import DOUBLE_UNIT, check_state, new_states, xoshiro_next
+from .rng import DOUBLE_UNIT, check_state, new_states, next_u64, splitmix_at, xoshiro_next
 
 UNITS = ("spin", "binary")
 OPTIMIZERS = ("adam", "sgd")
@@ -178,18 +179,22 @@ def _mean_colsum_kernel(field, bias, scale, spin, out, colsum, reset):
 
 
 @njit(inline="always")
-def _draw_row(row, u, on, off, s0, s1, s2, s3):
-    """row holds probabilities; replace each by on/off with one xoshiro draw per unit.
-    The draws go to the scratch row u first: a separate select loop vectorises, whereas a
-    compare-and-branch per unit mispredicts half the time (x86 lowers a scalar float select
-    to a branch)."""
+def unit_uniform(key, t):
+    """The uniform double in [0, 1) of entry t (flat, row-major) of a sampling call."""
+    return np.float64(splitmix_at(key, np.uint64(t)) >> _U11) * DOUBLE_UNIT
+
+
+@njit(inline="always")
+def _draw_row(row, u, on, off, key, start):
+    """row holds the probabilities of entries start, start + 1, ... of a call; replace each by
+    on/off. The uniforms go to the scratch row u first: a separate select loop vectorises,
+    whereas a compare-and-branch per unit mispredicts half the time (x86 lowers a scalar
+    float select to a branch)."""
     m = row.shape[0]
-    for j in range(m):  # serial: the generator's dependency chain
-        r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-        u[j] = np.float64(r >> _U11) * DOUBLE_UNIT
-    for j in range(m):  # vectorised
+    for j in range(m):
+        u[j] = unit_uniform(key, start + j)
+    for j in range(m):
         row[j] = on if u[j] < row[j] else off
-    return s0, s1, s2, s3
 
 
 @njit(**_KERNEL)
@@ -198,14 +203,13 @@ def _sample_kernel(field, bias, spin, state, out):
     n, m = field.shape
     off = -1 if spin else 0
     u = np.empty(m, dtype=np.float64)
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    key = next_u64(state)
     for i in range(n):
         row = out[i]
         for j in range(m):  # vectorised: probabilities
             _, p = _act(field[i, j] + bias[j], spin)
             row[j] = p
-        s0, s1, s2, s3 = _draw_row(row, u, 1, off, s0, s1, s2, s3)
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+        _draw_row(row, u, 1, off, key, i * m)
 
 
 @njit(**_KERNEL)
@@ -216,7 +220,7 @@ def _mean_sample_kernel(field, bias, scale, spin, state, mean_out, sample_out, c
     off = -1 if spin else 0
     u = np.empty(m, dtype=np.float64)
     colsum[:] = 0
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    key = next_u64(state)
     for i in range(n):
         row = sample_out[i]
         for j in range(m):
@@ -225,8 +229,7 @@ def _mean_sample_kernel(field, bias, scale, spin, state, mean_out, sample_out, c
             mean_out[i, j] = x
             colsum[j] += x
             row[j] = p
-        s0, s1, s2, s3 = _draw_row(row, u, 1, off, s0, s1, s2, s3)
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+        _draw_row(row, u, 1, off, key, i * m)
 
 
 @njit(**_KERNEL)
@@ -235,13 +238,12 @@ def _fill_prob_kernel(prob, spin, state, out):
     n, m = out.shape
     off = -1 if spin else 0
     u = np.empty(m, dtype=np.float64)
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    key = next_u64(state)
     for i in range(n):
         row = out[i]
         for j in range(m):
             row[j] = prob
-        s0, s1, s2, s3 = _draw_row(row, u, 1, off, s0, s1, s2, s3)
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+        _draw_row(row, u, 1, off, key, i * m)
 
 
 @njit(**_KERNEL)
@@ -259,11 +261,9 @@ def _squared_error_kernel(field, bias, spin, v):
 
 @njit(**_KERNEL)
 def _uniforms_kernel(state, out):
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
-    for i in range(out.shape[0]):
-        r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-        out[i] = np.float64(r >> _U11) * DOUBLE_UNIT
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    key = next_u64(state)
+    for t in range(out.shape[0]):
+        out[t] = unit_uniform(key, t)
 
 
 @njit(**_KERNEL)
@@ -456,8 +456,9 @@ def spins_to_visible(spins, units, dtype=np.float32) -> np.ndarray:
 
 
 def uniforms(state, shape, dtype=np.float64) -> np.ndarray:
-    """The kernels' uniforms in bulk: one next_u64 per entry, (x >> 11)·2⁻⁵³, row-major.
-    Exact replay of the samplers needs float64 (a float32 cast rounds)."""
+    """One sampling call's uniforms in bulk: one next_u64 (the key), then entry t (row-major)
+    is (splitmix_at(key, t) >> 11)·2⁻⁵³. Exact replay of the samplers needs float64 (a
+    float32 cast rounds)."""
     _check_state(state)
     out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=np.float64)
     _uniforms_kernel(state, out)
@@ -702,6 +703,10 @@ class Trainer:
         """The persistent chains (n_chains, n_visible), a live view; None for CD-k."""
         return self._vv[self._B:] if self.config.persistent else None
 
+    def _set_chain_field(self, field) -> None:
+        self._z[self._B:] = field
+        self._chain_field_ready = True
+
     @property
     def chain_field(self):
         """The persistent chains' hidden fields b + vW (n_chains, n_hidden) as computed at the
@@ -781,7 +786,7 @@ class Trainer:
         np.matmul(self._weights, vv, out=g["visible_bias"])
         return recon
 
-    # The products with the weights (a locally connected RBM's Trainer overrides these).
+    # The products with the weights.
     def _hidden_field(self, part: str, out) -> None:
         """out = vW for the batch rows ("data") or the chain rows ("chains") of vv."""
         rows = slice(0, self._B) if part == "data" else slice(self._B, None)
@@ -866,8 +871,7 @@ class Trainer:
             if field.shape != (config.n_chains, rbm.n_hidden) or field.dtype != rbm.dtype:
                 raise UsageError(f"chain_field must be {rbm.dtype} of shape "
                                  f"{(config.n_chains, rbm.n_hidden)}")
-            trainer._z[trainer._B:] = field
-            trainer._chain_field_ready = True
+            trainer._set_chain_field(field)
         trainer.steps_done = int(steps)
         return trainer
 

@@ -21,9 +21,14 @@ numpy replays them bit for bit. The gradient is a dot product over the batch, ve
 with LLVM's reassociation (fastmath "reassoc"): its bits are fixed for a given CPU and
 numba build, like a BLAS GEMM's, but differ from a sequential sum in the last places.
 
+The Trainer keeps every array of a step site-major, so only the incoming batch is
+transposed; sums over the batch (the bias gradients, the reconstruction error) vectorise
+with reassociation like the weight gradient.
+
 Randomness is the global RBM's: the same init stream (the global W's normals, gathered on
-the field) and the same one-draw-per-unit sampling, so with R covering the whole lattice
-a local RBM follows the global one up to the summation order of its products.
+the field) and the same random number for each sampled unit (counter-based: found by the
+unit's row-major index, see core/rbm.py), so with R covering the whole lattice a local RBM
+follows the global one up to the summation order of its products.
 """
 
 import math
@@ -35,13 +40,18 @@ from .errors import UsageError
 from .rbm import (
     RBM,
     Trainer,
+    _act,
     _check_count,
     _check_dtype,
     _check_units,
     initial_weights,
+    unit_uniform,
 )
+from .rng import next_u64
 
 _KERNEL = dict(cache=True, nogil=True, error_model="numpy")
+# sums over the batch: vectorised by letting LLVM reassociate them (see the docstring)
+_SUM_KERNEL = dict(_KERNEL, fastmath={"reassoc", "contract"})
 
 
 # ---- geometry -----------------------------------------------------------------------------
@@ -155,6 +165,65 @@ def _patch_gradient_kernel(vT, hT, wT, gT, index, g, zero):
             for r in range(m):
                 t += x2[r] * h2[r]
             g[a, p] = s + t
+
+
+@njit(**_SUM_KERNEL)
+def _mean_rowsum_kernel(zT, bias, scale, spin, out, rowsum, reset):
+    """out[a, r] = scale * mean(zT[a, r] + bias[a]); rowsum[a] (+)= Σ_r out[a, r]."""
+    n_h, n = zT.shape
+    for a in range(n_h):
+        row, src, c = out[a], zT[a], bias[a]
+        total = rowsum.dtype.type(0) if reset else rowsum[a]
+        for r in range(n):
+            mean, _ = _act(src[r] + c, spin)
+            x = scale * mean
+            row[r] = x
+            total += x
+        rowsum[a] = total
+
+
+@njit(**_KERNEL)
+def _sample_site_major_kernel(fieldT, bias, spin, state, outT, u):
+    """outT[j, r] sampled given fieldT[j, r] + bias[j], with the random number that the
+    row-major samplers use for unit (r, j) of a (batch, units) array: t = r·units + j.
+    outT may be fieldT; u is a float64 scratch row of the batch's length."""
+    m, n = fieldT.shape
+    off = -1 if spin else 0
+    key = next_u64(state)
+    for j in range(m):
+        row, src, c = outT[j], fieldT[j], bias[j]
+        for r in range(n):
+            _, p = _act(src[r] + c, spin)
+            row[r] = p
+        for r in range(n):
+            u[r] = unit_uniform(key, r * m + j)
+        for r in range(n):
+            row[r] = 1 if u[r] < row[r] else off
+
+
+@njit(**_SUM_KERNEL)
+def _squared_error_site_major_kernel(fT, bias, spin, vT):
+    """Σ (vT - mean(fT + bias[:, None]))² in float64 (the reconstruction error)."""
+    total = 0.0
+    for i in range(fT.shape[0]):
+        for r in range(fT.shape[1]):
+            mean, _ = _act(fT[i, r] + bias[i], spin)
+            d = np.float64(vT[i, r]) - np.float64(mean)
+            total += d * d
+    return total
+
+
+@njit(**_SUM_KERNEL)
+def _visible_bias_gradient_kernel(vT, scale_v, wT, scale_w, out):
+    """out[i] = scale_v Σ_r vT[i, r] + scale_w Σ_r wT[i, r] (data term minus model term)."""
+    for i in range(out.shape[0]):
+        s = vT.dtype.type(0)
+        for r in range(vT.shape[1]):
+            s += vT[i, r]
+        t = wT.dtype.type(0)
+        for r in range(wT.shape[1]):
+            t += wT[i, r]
+        out[i] = scale_v * s + scale_w * t
 
 
 def _transposed(x, out=None):
@@ -282,44 +351,108 @@ class LocalRBM(RBM):
 
 # ---- training -----------------------------------------------------------------------------
 class LocalTrainer(Trainer):
-    """The Trainer with the weight products done on the patches. The rows of vv are copied
-    site-major when their hidden field is computed; the gradient reuses those copies (the
-    batch's from the step's start, the chains' from the step's end, as they then are)."""
+    """The Trainer's CD-k / PCD-k step done site-major on the patches: every array of the
+    step is kept (units, batch), so only the incoming batch is transposed. The samplers
+    draw each unit's random number by its row-major index (see _sample_site_major_kernel),
+    so the step consumes the same random numbers as the global Trainer's."""
 
     def _allocate(self, B, chains, chain_field=None):
-        super()._allocate(B, chains, chain_field)
-        n_v, n_h, dt = self.rbm.n_visible, self.rbm.n_hidden, self._dt
-        C = self._C
-        self._site_major = {"data": np.empty((n_v, B), dt), "chains": np.empty((n_v, C), dt)}
-        self._hidden_T = {"data": np.empty((n_h, B), dt), "chains": np.empty((n_h, C), dt)}
-        self._visible_T = {}  # (n_v, rows) scratch per row count
+        rbm, cfg, dt = self.rbm, self.config, self._dt
+        n_v, n_h = rbm.n_visible, rbm.n_hidden
+        C = cfg.n_chains if cfg.persistent else B
+        self._B, self._C = B, C
+        self._batch_T = np.empty((n_v, B), dt)   # the batch, site-major
+        self._chains_T = np.empty((n_v, C), dt)  # the chains (CD: the batch's reconstructions)
+        if chains is not None:
+            _transpose_kernel(np.ascontiguousarray(chains, dtype=dt), self._chains_T)
+        self._field_data_T = np.empty((n_h, B), dt)
+        self._field_chains_T = np.empty((n_h, C), dt)  # with the hidden bias
+        if chain_field is not None:
+            _transpose_kernel(np.ascontiguousarray(chain_field, dtype=dt),
+                              self._field_chains_T)
+        self._h_data_T = np.empty((n_h, B), dt)    # hidden means / B
+        self._h_chains_T = np.empty((n_h, C), dt)  # -hidden means / C
+        self._h_sample_T = np.empty((n_h, C), dt)
+        self._v_field_T = np.empty((n_v, C), dt)
+        self._no_bias = np.zeros(n_h, dtype=dt)
+        self._u = np.empty(max(B, C), np.float64)
+        self._scale_data = dt.type(1.0 / B)
+        self._scale_model = dt.type(-1.0 / C)
+        self._grads = {p: np.empty_like(getattr(rbm, p)) for p in self._params}
+        self._recon = None
 
-    def _visible_scratch(self, n):
-        if n not in self._visible_T:
-            self._visible_T[n] = (np.empty((self.rbm.n_hidden, n), self._dt),
-                                  np.empty((self.rbm.n_visible, n), self._dt))
-        return self._visible_T[n]
+    @property
+    def chains(self):
+        """The persistent chains (n_chains, n_visible), a copy; None for CD-k."""
+        return _transposed(self._chains_T) if self.config.persistent else None
 
-    def _hidden_field(self, part, out):
-        rows = slice(0, self._B) if part == "data" else slice(self._B, None)
-        vT, zT = self._site_major[part], self._hidden_T[part]
-        _transpose_kernel(self._vv[rows], vT)
+    @property
+    def chain_field(self):
+        """Trainer.chain_field, as a copy."""
+        return _transposed(self._field_chains_T) if self._chain_field_ready else None
+
+    def _set_chain_field(self, field) -> None:
+        _transpose_kernel(np.ascontiguousarray(field, dtype=self._dt), self._field_chains_T)
+        self._chain_field_ready = True
+
+    def _gather(self, vT, zT, bias=None):
         _gather_dot_kernel(vT, self.rbm.patches, self.rbm.index, zT)
-        _transpose_kernel(zT, out)
+        if bias is not None:
+            np.add(zT, bias[:, None], out=zT)
 
-    def _visible_field(self, h, out):
-        hT, fT = self._visible_scratch(h.shape[0])
-        _transpose_kernel(h, hT)
-        _scatter_add_kernel(hT, self.rbm.patches, self.rbm.index, fT)
-        _transpose_kernel(fT, out)
+    def _gradient(self, batch, reconstruction: bool) -> float:
+        """Trainer._gradient, site-major (see the class docstring)."""
+        rbm, cfg = self.rbm, self.config
+        spin, state, u = rbm.units == "spin", self.state, self._u[:self._C]
+        a, b = rbm.visible_bias, rbm.hidden_bias
+        v_data, v_chains = self._batch_T, self._chains_T
+        z_data, z_chains = self._field_data_T, self._field_chains_T
+        h_data, h_chains, hs = self._h_data_T, self._h_chains_T, self._h_sample_T
+        gb = self._grads["hidden_bias"]  # = Σ of the scaled means, summed by their kernel
 
-    def _weight_gradient(self, out):
-        B = self._B
-        hT, gT = self._hidden_T["data"], self._hidden_T["chains"]
-        _transpose_kernel(self._hh[:B], hT)  # the hidden fields are no longer needed
-        _transpose_kernel(self._hh[B:], gT)
-        _patch_gradient_kernel(self._site_major["data"], hT, self._site_major["chains"], gT,
-                               self.rbm.index, out, self._dt.type(0))
+        _transpose_kernel(np.ascontiguousarray(batch, dtype=self._dt), v_data)
+        self._gather(v_data, z_data)
+        _mean_rowsum_kernel(z_data, b, self._scale_data, spin, h_data, gb, True)
+        if cfg.persistent:
+            if cfg.fresh_chain_field or not self._chain_field_ready:
+                self._gather(v_chains, z_chains, b)
+            _sample_site_major_kernel(z_chains, self._no_bias, spin, state, hs, u)
+        else:
+            _sample_site_major_kernel(z_data, b, spin, state, hs, u)
+        recon = math.nan
+        if reconstruction:
+            recon = self._reconstruction_error(z_data)
+        for sweep in range(cfg.k):
+            if sweep > 0:
+                self._gather(v_chains, z_chains)
+                _sample_site_major_kernel(z_chains, b, spin, state, hs, u)
+            _scatter_add_kernel(hs, rbm.patches, rbm.index, self._v_field_T)
+            _sample_site_major_kernel(self._v_field_T, a, spin, state, v_chains, u)
+        self._gather(v_chains, z_chains, b)  # with the bias: PCD's next step samples from it
+        _mean_rowsum_kernel(z_chains, self._no_bias, self._scale_model, spin, h_chains, gb,
+                            False)
+        self._chain_field_ready = cfg.persistent
+
+        g = self._grads
+        _patch_gradient_kernel(v_data, h_data, v_chains, h_chains, rbm.index, g["patches"],
+                               self._dt.type(0))
+        _visible_bias_gradient_kernel(v_data, self._scale_data, v_chains, self._scale_model,
+                                      g["visible_bias"])
+        return recon
+
+    def _reconstruction_error(self, z_data) -> float:
+        rbm, B = self.rbm, self._B
+        if self._recon is None:
+            self._recon = (np.empty((rbm.n_hidden, B), self._dt),
+                           np.empty((rbm.n_visible, B), self._dt))
+        h_mean, field = self._recon
+        scratch = np.empty(rbm.n_hidden, self._dt)  # the row sums are not needed
+        _mean_rowsum_kernel(z_data, rbm.hidden_bias, self._dt.type(1), rbm.units == "spin",
+                            h_mean, scratch, True)
+        _scatter_add_kernel(h_mean, rbm.patches, rbm.index, field)
+        err = _squared_error_site_major_kernel(field, rbm.visible_bias, rbm.units == "spin",
+                                               self._batch_T)
+        return err / (B * rbm.n_visible)
 
     def state_arrays(self):
         """Trainer.state_arrays with the patch arrays (weights, their moments) as dense

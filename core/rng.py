@@ -6,6 +6,13 @@ array, one independent stream per replica, so results never depend on the thread
 
 Hot kernels copy the four words into locals, call `xoshiro_next` and write them back at
 the end; `next_u64` / `next_double` are the convenient array-based forms.
+
+Counter-based draws. Where one call needs many numbers that are independent of the order
+they are used in (the RBM samplers), it takes one `next_u64` as a key and draws number t
+as SplitMix64's output t: splitmix_at(key, t) = mix(key + (t + 1)·γ) (Steele, Lea, Flood,
+"Fast splittable pseudorandom number generators", OOPSLA 2014; the mix is Stafford's
+variant 13). Each number depends on (key, t) only, so a kernel may visit the entries in
+any order (row- or column-major layouts) and the loop vectorises.
 """
 
 import hashlib
@@ -46,6 +53,20 @@ def next_u64(state):
     state[2] = c
     state[3] = d
     return r
+
+
+_GOLDEN_GAMMA = _U64(0x9E3779B97F4A7C15)
+_MIX1 = _U64(0xBF58476D1CE4E5B9)
+_MIX2 = _U64(0x94D049BB133111EB)
+
+
+@njit(inline="always")
+def splitmix_at(key, t):
+    """Output t (t = 0, 1, ...) of the SplitMix64 sequence seeded with key (both uint64)."""
+    x = key + (t + _U64(1)) * _GOLDEN_GAMMA
+    x = (x ^ (x >> _U64(30))) * _MIX1
+    x = (x ^ (x >> _U64(27))) * _MIX2
+    return x ^ (x >> _U64(31))
 
 
 @njit(inline="always")
@@ -123,6 +144,14 @@ class PyXoshiro:
 
     def state(self) -> np.ndarray:
         return np.array(self.s, dtype=np.uint64)
+
+
+def py_splitmix_at(key: int, t: int) -> int:
+    """Slow pure-Python splitmix_at, the reference for the counter-based draws."""
+    x = (int(key) + (int(t) + 1) * 0x9E3779B97F4A7C15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
+    return x ^ (x >> 31)
 
 
 @njit(cache=True, nogil=True)

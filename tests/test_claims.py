@@ -193,13 +193,25 @@ def test_rg_away(dirs, verdict):
     assert away_verdict(dirs) == verdict
 
 
+FAR = [m(0.0, 0.0), m(1.2, 0.03)]  # Monte Carlo at the start temperatures (T = 1, T = 5)
+
+
 @pytest.mark.parametrize("pairs, verdict", [
-    ([(m(0.13, 0.01), m(0.125, 0.005)), (m(1.0, 0.05), m(0.98, 0.05))], REPRODUCED),
-    ([(m(0.30, 0.01), m(0.125, 0.005)), (m(1.0, 0.05), m(0.98, 0.05))], NOT_REPRODUCED),
+    ([(m(0.13, 0.01), m(0.125, 0.005), FAR), (m(1.0, 0.05), m(0.98, 0.05), [m(1.8, 0.03)])],
+     REPRODUCED),
+    ([(m(0.30, 0.01), m(0.125, 0.005), FAR), (m(1.0, 0.05), m(0.98, 0.05), [])],
+     NOT_REPRODUCED),
     # 0.155 vs 0.125: z = 0.03 / hypot(0.01, 0.01) = 2.12 (1.5 if the errors were added)
-    ([(m(0.155, 0.01), m(0.125, 0.01))], NOT_REPRODUCED),
-    ([(m(0.15, 0.01), m(0.125, 0.01))], REPRODUCED),
-    ([(m(None, None), m(0.125, 0.005))], INCONCLUSIVE),
+    ([(m(0.155, 0.01), m(0.125, 0.01), FAR)], NOT_REPRODUCED),
+    ([(m(0.15, 0.01), m(0.125, 0.01), FAR)], REPRODUCED),
+    # consistent with Tc (z = 1.8) but also with T = 5 (z = -2.2 just resolves it) and
+    # not with T = 1 ... an error bar this wide cannot tell Tc from T = 5:
+    ([(m(0.58, 0.26), m(0.077, 0.004), [m(0.0, 0.0), m(1.1, 0.03)])], INCONCLUSIVE),
+    # ... nor from T = 1 here (z = 1.2 against 0.0)
+    ([(m(0.3, 0.25), m(0.125, 0.005), FAR)], INCONCLUSIVE),
+    # a final consistent with an alternative but significantly off Tc is still a "no"
+    ([(m(1.2, 0.03), m(0.125, 0.005), FAR)], NOT_REPRODUCED),
+    ([(m(None, None), m(0.125, 0.005), FAR)], INCONCLUSIVE),
     ([], INCONCLUSIVE),
 ])
 def test_scaling_dimensions(pairs, verdict):

@@ -35,7 +35,8 @@ def nn_sum(s, r, c):
 
 
 def ref_local(algorithm, spins, beta, h, n_sweeps, state):
-    """Checkerboard sweeps exactly as documented in rgflow.core.ising; returns (spins, count, state)."""
+    """Checkerboard sweeps exactly as documented in rgflow.core.ising; returns
+    (spins, count, state)."""
     rng = PyXoshiro(state)
     s = spins.astype(int).tolist()
     L = len(s)

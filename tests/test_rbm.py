@@ -12,7 +12,7 @@ import pytest
 import rgflow.core.rbm as R
 from rgflow.core.errors import UsageError
 from rgflow.core.rbm_monitor import exact_log_likelihood
-from rgflow.core.rng import PyXoshiro, new_states
+from rgflow.core.rng import DOUBLE_UNIT, PyXoshiro, new_states, py_splitmix_at
 
 
 def _tiny_rbm(n_v, n_h, units, dtype=np.float32, scale=0.7, seed=0):
@@ -65,23 +65,33 @@ def test_mean_kernel_matches_numpy_activation(units, dtype):
 
 
 # ---- random numbers and sampling ----------------------------------------------------------
+def _call_uniforms(py, shape):
+    """One sampling call's uniforms, written from the definition: one xoshiro draw as the
+    key, then entry t (row-major) is SplitMix64's output t of that key, top 53 bits."""
+    key = py.next_u64()
+    n = int(np.prod(shape))
+    return np.array([(py_splitmix_at(key, t) >> 11) * DOUBLE_UNIT
+                     for t in range(n)]).reshape(shape)
+
+
 def test_uniforms_replay_the_generator():
     state = new_states(3)
     py = PyXoshiro(state)
     u = R.uniforms(state, (3, 5))
     assert u.shape == (3, 5) and u.dtype == np.float64
-    assert np.array_equal(u.ravel(), [py.next_double() for _ in range(15)])
+    assert np.array_equal(u, _call_uniforms(py, (3, 5)))
     assert np.array_equal(state, py.state())
+    assert len(set(u.ravel())) == 15
 
 
 def _reference_sample(p, py, units):
-    u = np.array([py.next_double() for _ in range(p.size)]).reshape(p.shape)
+    u = _call_uniforms(py, p.shape)
     on, off = (1, -1) if units == "spin" else (1, 0)
     return np.where(u < p.astype(np.float64), on, off).astype(p.dtype)
 
 
 @pytest.mark.parametrize("units", R.UNITS)
-def test_sampling_kernels_bit_exact_one_draw_per_unit(units):
+def test_sampling_kernels_bit_exact_one_key_per_call(units):
     rbm = _tiny_rbm(9, 6, units)
     rng = np.random.default_rng(2)
     v = _random_visible(rng, (4, 9), units)
@@ -93,7 +103,7 @@ def test_sampling_kernels_bit_exact_one_draw_per_unit(units):
     v2 = R.sample_visible(rbm, h, state)
     _, p = R.activation_reference(h @ rbm.W.T + rbm.visible_bias, units)
     assert np.array_equal(v2, _reference_sample(p, py, units))
-    assert np.array_equal(state, py.state())  # exactly one draw per unit
+    assert np.array_equal(state, py.state())  # exactly one draw (the key) per call
 
 
 def _formula_mean(x, units):
@@ -155,10 +165,11 @@ def test_rbm_flow_shape_start_and_determinism(units):
     assert np.array_equal(flow, R.rbm_flow(rbm, v0, 6, s2))
     assert np.array_equal(s1, s2)
     assert not np.array_equal(flow, R.rbm_flow(rbm, v0, 6, s3))
-    # draws: per step B·n_hidden then B·n_visible, one per unit
-    check = new_states(8)
-    R.uniforms(check, 6 * 5 * (8 + 12))
-    assert np.array_equal(check, s1)
+    # draws: per step one key for h, one for v
+    check = PyXoshiro(new_states(8))
+    for _ in range(6 * 2):
+        check.next_u64()
+    assert np.array_equal(check.state(), s1)
     # mean field: no randomness, iterated conditional means
     before = s1.copy()
     mf = R.rbm_flow(rbm, v0, 3, s1, mean_field=True)

@@ -71,6 +71,28 @@ def test_field_kernels_replay_numpy_bit_for_bit(dtype):
     assert np.array_equal(out, vT.T)
 
 
+@pytest.mark.parametrize("units", ["spin", "binary"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_site_major_sampler_draws_the_row_major_samplers_numbers(units, dtype):
+    """The same state gives the transposed samples of the global sampler (the random number
+    of unit (r, j) is found by its row-major index, whatever the layout)."""
+    from rgflow.core.rbm import _sample_kernel
+
+    rng = np.random.default_rng(5)
+    field = rng.standard_normal((13, 20)).astype(dtype)  # (batch, units)
+    bias = rng.standard_normal(20).astype(dtype)
+    spin = units == "spin"
+    s1, s2 = new_states(6), new_states(6)
+    rows = np.empty_like(field)
+    _sample_kernel(field, bias, spin, s1, rows)
+    cols = np.empty((20, 13), dtype)
+    RL._sample_site_major_kernel(np.ascontiguousarray(field.T), bias, spin, s2, cols,
+                                 np.empty(13))
+    assert np.array_equal(cols, rows.T)
+    assert np.array_equal(s1, s2)
+    assert 0.2 < np.mean(rows == 1) < 0.8  # both values occur
+
+
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-13)])
 def test_patch_gradient_kernel_against_float64_numpy(dtype, tol):
     rng = np.random.default_rng(1)
@@ -130,10 +152,13 @@ def _data(n, n_v, seed=0):
 
 
 def _train(trainer, data, steps, batch, other_batch=None):
+    """The steps' reconstruction errors."""
+    errors = []
     for i in range(steps):
         size = other_batch if other_batch and i % 3 == 2 else batch
         start = (i * batch) % (len(data) - batch + 1)
-        trainer.step(data[start:start + size])
+        errors.append(trainer.step(data[start:start + size]).reconstruction_error)
+    return np.array(errors)
 
 
 @pytest.mark.parametrize("R,persistent,k,fresh", [(3, True, 1, False), (7, True, 1, False),
@@ -151,12 +176,15 @@ def test_covering_field_follows_the_global_rbm(R, persistent, k, fresh):
     glob = RL.trainer_for(RBM.create(64, 16, dtype=np.float64, seed_or_state=1), cfg,
                           new_states(9))
     data = _data(200, 64)
-    _train(local, data, 40, 20, other_batch=13)
-    _train(glob, data, 40, 20, other_batch=13)
+    local_errors = _train(local, data, 40, 20, other_batch=13)
+    glob_errors = _train(glob, data, 40, 20, other_batch=13)
     if persistent:
         assert np.array_equal(local.chains, glob.chains)
+        np.testing.assert_allclose(local.chain_field, glob.chain_field, rtol=0, atol=1e-12)
     np.testing.assert_allclose(local.rbm.W, glob.rbm.W, rtol=0, atol=1e-12)
     np.testing.assert_allclose(local.rbm.hidden_bias, glob.rbm.hidden_bias, atol=1e-12)
+    np.testing.assert_allclose(local.rbm.visible_bias, glob.rbm.visible_bias, atol=1e-12)
+    np.testing.assert_allclose(local_errors, glob_errors, rtol=1e-12)
     assert np.array_equal(local.state, glob.state)
 
 

@@ -102,12 +102,14 @@ def world(mixed_final, high_final, low_final, rg_below_final, classifier_off=Fal
         abs_m_err=np.full_like(T, 0.01), start_T=starts,
         level_L=np.array([P.rgT_L // 2 ** k for k in range(n_lv)]))
     ref = {}
+    # (Δσ, Δε) of Monte Carlo: Ising's at Tc, off-critical values at the start temperatures
+    dims = {"tc": (0.125, 1.0), "low": (0.0, 1.8), "high": (1.2, 1.6)}
     for name, t in (("tc", TC), ("low", P.flow_start_T[0]), ("high", P.flow_start_T[1])):
         for k in FLOW_SCALARS:
             ref[f"{name}_{k}"] = np.array(ERR if k.endswith("_err") else 0.5)
         ref[f"{name}_T_obs"] = np.array(t)
         ref[f"{name}_T_mlp"] = np.array(t - (1.0 if classifier_off else 0.0))
-        ref[f"{name}_delta_sigma"], ref[f"{name}_delta_epsilon"] = np.array(0.125), np.array(1.0)
+        ref[f"{name}_delta_sigma"], ref[f"{name}_delta_epsilon"] = map(np.array, dims[name])
         ref[f"{name}_T_obs_bound"] = np.array(0, np.int8)
     for st in stages:
         if st.kind == "mc_reference":

@@ -1,1 +1,2 @@
-"""rgflow front ends: the headless CLI (rgflow.tui.cli, never imports textual) and the Textual app."""
+"""rgflow front ends: the headless CLI (rgflow.tui.cli, never imports textual) and the
+Textual app."""

@@ -122,9 +122,8 @@ def run_info(args) -> int:
 
 def run_ls(args) -> int:
     import json
-    import sys
-
     import os
+    import sys
 
     from rgflow.core.errors import DataFileError, UsageError
     from rgflow.core.persist import SAVES_ENV, saves_dir

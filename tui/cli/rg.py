@@ -56,10 +56,9 @@ def _load_spins(path):
     import numpy as np
 
     from rgflow.core.errors import DataFileError
+    from rgflow.core.filekinds import DATASET, require_kind
     from rgflow.core.npzio import read_npz
     from rgflow.core.rg import is_spins
-
-    from rgflow.core.filekinds import DATASET, require_kind
 
     arrays, meta = read_npz(path)
     require_kind(path, meta, arrays, DATASET, "--data")
