@@ -53,9 +53,10 @@ _deferred_threads: int | None = None  # OpenBLAS's default count, while it runs 
 
 def import_numpy_single_threaded() -> None:
     """Import numpy with OpenBLAS on one thread, unless numpy is loaded already or the user
-    set a thread count. Starting its other threads made the import 50-100 % slower (+5 to
-    +55 ms, more on a busy machine), and nothing before the app's first frame needs them:
-    restore_default_threads() gives OpenBLAS its default count afterwards."""
+    set a thread count. Starting its other thread made the import much slower (measured on
+    2 shared cores: ~55 ms with one thread, 75-145 ms with two), and nothing before the
+    app's first frame needs it: restore_default_threads() gives OpenBLAS its default count
+    afterwards."""
     global _deferred_threads
     if "numpy" in sys.modules or any(os.environ.get(v) for v in _THREAD_VARIABLES) \
             or find_spec("threadpoolctl") is None:

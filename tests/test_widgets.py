@@ -746,12 +746,23 @@ def test_outline_glyphs_frame_the_cells_of_a_region():
 OUTLINE_RGB = "#4ebf71"  # $success of textual-dark, the outline's colour
 
 
-def _field_map(L=16, R=1, unit=9):
+def run_outlined_map(unit: int, check) -> None:
+    """A 16 x 16 map of weights on the receptive field (R = 1) of hidden unit `unit`, no data
+    outside it, outlined, in a 40 x 14 app; check(pilot, view, mask) once it is drawn."""
     from rgflow.core.rbm_local import field_mask
 
-    mask = field_mask(L, R)[:, unit].reshape(L, L)
+    L = 16
+    mask = field_mask(L, 1)[:, unit].reshape(L, L)
     weights = np.random.default_rng(0).normal(size=(L, L))
-    return mask, np.where(mask, weights, np.nan)
+    view = HeatMap(title="w")
+
+    async def body(pilot):
+        view.set_data(np.where(mask, weights, np.nan))
+        view.set_outline(mask)
+        await pilot.pause()
+        await check(pilot, view, mask)
+
+    run_app(OneWidget(view), body, size=(40, 14))
 
 
 @pytest.mark.parametrize("unit", [9, 0])  # inside the lattice, across its corner
@@ -759,14 +770,8 @@ def test_heat_map_outline_colours_the_pixels_around_the_field_only(monkeypatch, 
     from rgflow.tui.widgets.heatmap import ring_of
 
     monkeypatch.delenv("NO_COLOR", raising=False)
-    mask, values = _field_map(unit=unit)
-    view = HeatMap(title="w")
-    app = OneWidget(view)
 
-    async def body(pilot):
-        view.set_data(values)
-        view.set_outline(mask)
-        await pilot.pause()
+    async def check(pilot, view, mask):
         # (fg, bg) of every cell: the top and bottom pixel of the map at scale 1
         cells = [[(s.style.color, s.style.bgcolor) for s in view.render_line(y)
                   for _ in s.text] for y in range(view.size.height)]
@@ -780,27 +785,20 @@ def test_heat_map_outline_colours_the_pixels_around_the_field_only(monkeypatch, 
             for c in range(L):
                 color = cells[top + r // 2][left + c][r % 2]
                 shown[r, c] = color is not None and color.get_truecolor().hex == OUTLINE_RGB
-        np.testing.assert_array_equal(shown, ring_of(mask))
-        assert (ring_of(mask)[mask] == 0).all()  # the field's own pixels keep their colours
+        np.testing.assert_array_equal(shown, ring_of(mask))  # the field keeps its colours
         view.set_outline(None)
         await pilot.pause()
         assert not any(c and c.get_truecolor().hex == OUTLINE_RGB
                        for y in range(view.size.height) for s in view.render_line(y)
                        for c in (s.style.color, s.style.bgcolor))
 
-    run_app(app, body, size=(40, 14))
+    run_outlined_map(unit, check)
 
 
 def test_heat_map_outline_under_no_color_is_a_box_around_the_field(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    mask, values = _field_map(unit=9)  # the field: rows 1-4, columns 1-4 of 16 x 16
-    view = HeatMap(title="w")
-    app = OneWidget(view)
 
-    async def body(pilot):
-        view.set_data(values)
-        view.set_outline(mask)
-        await pilot.pause()
+    async def check(pilot, view, mask):  # unit 9's field: rows 1-4, columns 1-4 of 16 x 16
         rows = visible_rows(view)
         assert len(rows) == 8 and len(rows[0]) == 16  # 16 x 16 at one cell per 1 x 2 sites
         # text row 1 (map rows 2-3) is the only one wholly in the field: boxed
@@ -809,4 +807,4 @@ def test_heat_map_outline_under_no_color_is_a_box_around_the_field(monkeypatch):
         assert not set(rows[1][1:5]) & set("┌┐└┘─│?")  # the weights' own glyphs inside
         assert sum(ch in "┌┐└┘─│" for row in rows for ch in row) == 14  # nothing else
 
-    run_app(app, body, size=(40, 14))
+    run_outlined_map(9, check)
