@@ -702,7 +702,7 @@ def test_heat_map_colour_bar_and_no_color_sign(monkeypatch, no_color):
 
 
 def test_ring_of_a_region_is_its_outside_neighbourhood_and_open_at_the_border():
-    from rgflow.tui.widgets.heatmap import ring_of
+    from rgflow.tui.widgets.outline import ring_of
 
     inside = np.zeros((6, 7), dtype=bool)
     inside[2:4, 2:5] = True
@@ -721,7 +721,7 @@ def test_ring_of_a_region_is_its_outside_neighbourhood_and_open_at_the_border():
 
 
 def test_outline_glyphs_frame_the_cells_of_a_region():
-    from rgflow.tui.widgets.heatmap import cells_within, outline_glyphs
+    from rgflow.tui.widgets.outline import cells_within, outline_glyphs
 
     def drawn(inside):
         rows = [["." if v else " " for v in row] for row in inside]
@@ -767,7 +767,7 @@ def run_outlined_map(unit: int, check) -> None:
 
 @pytest.mark.parametrize("unit", [9, 0])  # inside the lattice, across its corner
 def test_heat_map_outline_colours_the_pixels_around_the_field_only(monkeypatch, unit):
-    from rgflow.tui.widgets.heatmap import ring_of
+    from rgflow.tui.widgets.outline import ring_of
 
     monkeypatch.delenv("NO_COLOR", raising=False)
 
