@@ -58,7 +58,7 @@ def import_numpy_single_threaded() -> None:
     app's first frame needs it: restore_default_threads() gives OpenBLAS its default count
     afterwards."""
     global _deferred_threads
-    if "numpy" in sys.modules or any(os.environ.get(v) for v in _THREAD_VARIABLES) \
+    if "numpy" in sys.modules or any(v in os.environ for v in _THREAD_VARIABLES) \
             or find_spec("threadpoolctl") is None:
         return
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
