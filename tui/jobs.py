@@ -217,8 +217,8 @@ class JobsMixin:
     def start_reproduce(self, text: str) -> None:
         """Run a reproduce preset into <saves>/reproduce-<preset>; progress on the status
         line, the report path in a notification when done."""
-        from rgflow.core.reproduce import get_preset
         from rgflow.core.persist import saves_dir
+        from rgflow.core.reproduce import get_preset
 
         if self.reproduce_running():
             self.notify("a reproduce run is already going (palette: Stop reproduce run)",
