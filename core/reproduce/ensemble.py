@@ -3,12 +3,16 @@
 Each seed k gives a measured number x_k ± e_k (e_k: its within-run error: Monte Carlo,
 configuration and jackknife noise). The ensemble number is
 
-    value = x̄ = (1/N) Σ x_k,    error = s / √N,    s² = Σ (x_k − x̄)² / (N − 1),
+    value = x̄ = (1/N) Σ x_k,    error = max(s, w) / √N,
+    s² = Σ (x_k − x̄)² / (N − 1),    w² = (1/N) Σ e_k²,
 
 the standard error of the mean over seeds. Each x_k already scatters by its within-run noise,
-so s contains it: nothing is added in quadrature. Beside it the ensemble records the seed
-spread s and the typical within-run error w = √(mean e_k²): s ≈ w says the training seed adds
-nothing beyond the run's own noise; s ≫ w says the seed dominates.
+so s contains it: nothing is added in quadrature. But each x_k's variance is at least its
+within-run variance, and s, estimated from a few seeds (one degree of freedom for two), can
+by chance fall far below it: two seeds that agree to a tenth of their own errors do not make
+the mean ten times more precise than either. The within-run error w is therefore a floor
+under s. Beside the error the ensemble records the seed spread s and w: s ≈ w says the
+training seed adds nothing beyond the run's own noise; s ≫ w says the seed dominates.
 
 With one seed there is no spread to measure: the error is that run's own e_1, and
 `error_basis` says so.
@@ -21,10 +25,12 @@ import numpy as np
 from .verdicts import as_number, meas
 
 SEM_BASIS = "standard error of the mean over seeds"
+FLOOR_BASIS = "within-run error / √N (the seeds scatter less than their runs' own errors)"
 SINGLE_BASIS = "within-run error of the only seed"
-FORMULA = ("value = mean of the per-seed values x_k; error = s/√N with "
-           "s² = Σ(x_k − mean)²/(N − 1), the standard error of the mean over the N seeds "
-           "(each x_k already carries its within-run noise, so s contains it)")
+FORMULA = ("value = mean of the per-seed values x_k; error = max(s, w)/√N with "
+           "s² = Σ(x_k − mean)²/(N − 1) the seeds' spread (each x_k already carries its "
+           "within-run noise, so s contains it) and w² = mean of the runs' own squared errors, "
+           "a floor under s")
 
 
 def is_meas(x) -> bool:
@@ -34,7 +40,7 @@ def is_meas(x) -> bool:
 def ensemble(per_seed: list) -> dict:
     """The ensemble number of per-seed measured numbers (dicts from `meas`), with `seeds` (the
     per-seed numbers as given), `n_seeds` (how many had a value and an error),
-    `seed_spread` s, `within_run_error` w and `error_basis`.
+    `seed_spread` s, `within_run_error` w and `error_basis` (which of s and w set the error).
 
     Seeds without a value or an error bar are left out of the mean. Bounds: if any used seed is
     a lower bound (and none an upper), the mean is a lower bound too; mixed bounds leave the
@@ -53,8 +59,9 @@ def ensemble(per_seed: list) -> dict:
         return meas(x[0], e[0], bound, seeds=seeds, n_seeds=1, within_run_error=within,
                     error_basis=SINGLE_BASIS)
     spread = float(x.std(ddof=1))
-    return meas(float(x.mean()), spread / math.sqrt(n), bound, seeds=seeds, n_seeds=n,
-                seed_spread=spread, within_run_error=within, error_basis=SEM_BASIS)
+    basis = SEM_BASIS if spread >= within else FLOOR_BASIS
+    return meas(float(x.mean()), max(spread, within) / math.sqrt(n), bound, seeds=seeds,
+                n_seeds=n, seed_spread=spread, within_run_error=within, error_basis=basis)
 
 
 def ensemble_tree(trees: list):

@@ -88,8 +88,9 @@ def how_to_read(n_seeds: int | None) -> list:
         errors = ("- Every number is *value ± one standard error*. A number that depends on a "
                   "random seed (Monte Carlo data, RBM and classifier training, flows) is the "
                   f"mean over {n_seeds} independent seeds, and its error is the standard error "
-                  "of that mean, σ = s/√N with s² = Σ_k (x_k − x̄)²/(N − 1) over the N seeds' "
-                  "values x_k; it contains each run's own statistical error. "
+                  "of that mean, σ = max(s, w)/√N with s² = Σ_k (x_k − x̄)²/(N − 1) over "
+                  "the N seeds' values x_k (s contains each run's own statistical error) and "
+                  "w the runs' typical own error, a floor under s. "
                   "core/SCIENCE.md §8 gives every error formula.")
     else:
         errors = ("- Every number is *value ± one standard error*. This run used **one "
@@ -97,7 +98,7 @@ def how_to_read(n_seeds: int | None) -> list:
                   "or the standard error over configurations) and does not include the spread "
                   "between training seeds, which can be many times larger. Ensembles over "
                   "seeds (core/SCIENCE.md §8) report the mean over N seeds with the standard "
-                  "error s/√N.")
+                  "error max(s, w)/√N.")
     return [
         "## How to read this", "",
         errors,
