@@ -4,8 +4,9 @@ and the test of whether a sequence of temperatures T*(L) tracks it, or Tc, or ne
 
 Estimator. At every grid temperature the observable comes from the energy (magnetisation)
 series, cut into n_bins equal consecutive bins. A parabola is least-squares fitted to the
-`window` grid points around the largest value; its vertex is the peak temperature, its
-value there the peak height. The error is the jackknife over bins: replica k leaves out
+`window` grid points around the largest value; its maximum over the window (the vertex, or
+the window's end when the vertex falls outside) is the peak temperature, its value there the
+peak height. The error is the jackknife over bins: replica k leaves out
 bin k at every temperature (the runs are independent, so removing one bin from each is a
 valid leave-one-out of the joint data) and refits; error = sqrt((n-1)/n Σ (θ_k - θ̄)²).
 The parabola's own bias (the curve is not a parabola) shrinks with the window's width;
@@ -63,8 +64,10 @@ def _moments(x, n_bins):
 
 
 def fit_parabola_peak(temperatures, values) -> tuple[float, float]:
-    """(vertex temperature, value there) of the least-squares parabola through the points;
-    NaNs when the parabola opens upward (no maximum)."""
+    """(temperature, value) of the maximum, over the points' range, of the least-squares
+    parabola through them: its vertex, or the range's end nearer the vertex when the vertex
+    lies outside (a nearly flat jackknife replica can put it anywhere, and one such replica
+    would otherwise dominate the error). NaNs when the parabola opens upward."""
     t = np.asarray(temperatures, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
     centre, scale = t.mean(), max(np.ptp(t), 1e-300)
@@ -72,7 +75,7 @@ def fit_parabola_peak(temperatures, values) -> tuple[float, float]:
     c2, c1, c0 = np.polyfit(x, y, 2)
     if not c2 < 0:
         return math.nan, math.nan
-    xv = -c1 / (2 * c2)
+    xv = min(max(-c1 / (2 * c2), x.min()), x.max())
     return float(centre + scale * xv), float(c0 + c1 * xv + c2 * xv * xv)
 
 

@@ -105,6 +105,16 @@ def test_bad_input_and_unbracketed_peaks():
     assert np.isnan(fit_parabola_peak([1.0, 2.0, 3.0], [1.0, 0.0, 1.0])[0])  # a minimum
 
 
+def test_a_vertex_outside_the_window_is_the_windows_end():
+    """y = -(t - 10)²/100 through t = 1 … 5: the parabola fits exactly and its vertex is at
+    t = 10, far outside the points; its maximum over them is at t = 5, y = -0.25. So one flat
+    jackknife replica can move the estimate by at most the window's width."""
+    t = np.arange(1.0, 6.0)
+    assert fit_parabola_peak(t, -(t - 10.0) ** 2 / 100) == pytest.approx((5.0, -0.25))
+    assert fit_parabola_peak(t, -(t + 4.0) ** 2 / 100) == pytest.approx((1.0, -0.25))
+    assert fit_parabola_peak(t, -(t - 2.5) ** 2) == pytest.approx((2.5, 0.0))  # inside
+
+
 @pytest.mark.parametrize("t_star,t_pc,expected", [
     ([2.40, 2.33, 2.30], [2.40, 2.33, 2.30], "T_pc"),   # on T_pc, far from Tc
     ([2.27, 2.269, 2.27], [2.40, 2.33, 2.30], "Tc"),    # on Tc, far from T_pc
