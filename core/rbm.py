@@ -179,20 +179,21 @@ def _mean_colsum_kernel(field, bias, scale, spin, out, colsum, reset):
 
 
 @njit(inline="always")
-def unit_uniform(key, t):
+def _unit_uniform(key, t):
     """The uniform double in [0, 1) of entry t (flat, row-major) of a sampling call."""
     return np.float64(splitmix_at(key, np.uint64(t)) >> _U11) * DOUBLE_UNIT
 
 
 @njit(inline="always")
-def _draw_row(row, u, on, off, key, start):
-    """row holds the probabilities of entries start, start + 1, ... of a call; replace each by
-    on/off. The uniforms go to the scratch row u first: a separate select loop vectorises,
-    whereas a compare-and-branch per unit mispredicts half the time (x86 lowers a scalar
-    float select to a branch)."""
+def _draw_row(row, u, on, off, key, start, stride):
+    """row holds the probabilities of entries start, start + stride, ... of a call (stride 1
+    for a row of a (batch, units) array, the number of units for a column of its transpose);
+    replace each by on/off. The uniforms go to the scratch row u first: a separate select
+    loop vectorises, whereas a compare-and-branch per unit mispredicts half the time (x86
+    lowers a scalar float select to a branch)."""
     m = row.shape[0]
     for j in range(m):
-        u[j] = unit_uniform(key, start + j)
+        u[j] = _unit_uniform(key, start + j * stride)
     for j in range(m):
         row[j] = on if u[j] < row[j] else off
 
@@ -209,7 +210,7 @@ def _sample_kernel(field, bias, spin, state, out):
         for j in range(m):  # vectorised: probabilities
             _, p = _act(field[i, j] + bias[j], spin)
             row[j] = p
-        _draw_row(row, u, 1, off, key, i * m)
+        _draw_row(row, u, 1, off, key, i * m, 1)
 
 
 @njit(**_KERNEL)
@@ -229,7 +230,7 @@ def _mean_sample_kernel(field, bias, scale, spin, state, mean_out, sample_out, c
             mean_out[i, j] = x
             colsum[j] += x
             row[j] = p
-        _draw_row(row, u, 1, off, key, i * m)
+        _draw_row(row, u, 1, off, key, i * m, 1)
 
 
 @njit(**_KERNEL)
@@ -243,7 +244,7 @@ def _fill_prob_kernel(prob, spin, state, out):
         row = out[i]
         for j in range(m):
             row[j] = prob
-        _draw_row(row, u, 1, off, key, i * m)
+        _draw_row(row, u, 1, off, key, i * m, 1)
 
 
 @njit(**_KERNEL)
@@ -263,7 +264,7 @@ def _squared_error_kernel(field, bias, spin, v):
 def _uniforms_kernel(state, out):
     key = next_u64(state)
     for t in range(out.shape[0]):
-        out[t] = unit_uniform(key, t)
+        out[t] = _unit_uniform(key, t)
 
 
 @njit(**_KERNEL)
@@ -677,26 +678,33 @@ class Trainer:
 
     # buffers: vv = [batch; chains] (B + C, n_v), z = hidden fields (the chains' with their
     # bias), hh = [h_data/B; -h_model/C]
-    def _allocate(self, B: int, chains, chain_field=None) -> None:
-        dt, rbm, cfg = self._dt, self.rbm, self.config
+    def _set_batch_size(self, B: int) -> int:
+        """The per-batch-size state every Trainer keeps (B, C, the term scales, gradient and
+        reconstruction buffers); returns C, the model term's row count."""
+        dt, cfg = self._dt, self.config
         C = cfg.n_chains if cfg.persistent else B
         self._B, self._C = B, C
+        self._no_bias = np.zeros(self.rbm.n_hidden, dtype=dt)
+        self._scale_data = dt.type(1.0 / B)
+        self._scale_model = dt.type(-1.0 / C)
+        self._grads = {p: np.empty_like(getattr(self.rbm, p)) for p in self._params}
+        self._recon = None  # reconstruction buffers, made when first asked for
+        return C
+
+    def _allocate(self, B: int, chains, chain_field=None) -> None:
+        dt, rbm = self._dt, self.rbm
+        C = self._set_batch_size(B)
         self._vv = np.empty((B + C, rbm.n_visible), dtype=dt)
         if chains is not None:
             self._vv[B:] = chains
         self._z = np.empty((B + C, rbm.n_hidden), dtype=dt)
         if chain_field is not None:
             self._z[B:] = chain_field
-        self._no_bias = np.zeros(rbm.n_hidden, dtype=dt)
         self._hh = np.empty((B + C, rbm.n_hidden), dtype=dt)
         self._hs = np.empty((C, rbm.n_hidden), dtype=dt)
         self._vf = np.empty((C, rbm.n_visible), dtype=dt)
-        self._scale_data = dt.type(1.0 / B)
-        self._scale_model = dt.type(-1.0 / C)
         self._weights = np.concatenate([np.full(B, self._scale_data, dt),
                                         np.full(C, self._scale_model, dt)])
-        self._grads = {p: np.empty_like(getattr(rbm, p)) for p in self._params}
-        self._recon = None  # (h, v) buffers, made when first asked for
 
     @property
     def chains(self):

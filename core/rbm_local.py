@@ -44,8 +44,8 @@ from .rbm import (
     _check_count,
     _check_dtype,
     _check_units,
+    _draw_row,
     initial_weights,
-    unit_uniform,
 )
 from .rng import next_u64
 
@@ -195,10 +195,7 @@ def _sample_site_major_kernel(fieldT, bias, spin, state, outT, u):
         for r in range(n):
             _, p = _act(src[r] + c, spin)
             row[r] = p
-        for r in range(n):
-            u[r] = unit_uniform(key, r * m + j)
-        for r in range(n):
-            row[r] = 1 if u[r] < row[r] else off
+        _draw_row(row, u, 1, off, key, j, m)
 
 
 @njit(**_SUM_KERNEL)
@@ -357,10 +354,9 @@ class LocalTrainer(Trainer):
     so the step consumes the same random numbers as the global Trainer's."""
 
     def _allocate(self, B, chains, chain_field=None):
-        rbm, cfg, dt = self.rbm, self.config, self._dt
+        rbm, dt = self.rbm, self._dt
         n_v, n_h = rbm.n_visible, rbm.n_hidden
-        C = cfg.n_chains if cfg.persistent else B
-        self._B, self._C = B, C
+        C = self._set_batch_size(B)
         self._batch_T = np.empty((n_v, B), dt)   # the batch, site-major
         self._chains_T = np.empty((n_v, C), dt)  # the chains (CD: the batch's reconstructions)
         if chains is not None:
@@ -374,12 +370,7 @@ class LocalTrainer(Trainer):
         self._h_chains_T = np.empty((n_h, C), dt)  # -hidden means / C
         self._h_sample_T = np.empty((n_h, C), dt)
         self._v_field_T = np.empty((n_v, C), dt)
-        self._no_bias = np.zeros(n_h, dtype=dt)
-        self._u = np.empty(max(B, C), np.float64)
-        self._scale_data = dt.type(1.0 / B)
-        self._scale_model = dt.type(-1.0 / C)
-        self._grads = {p: np.empty_like(getattr(rbm, p)) for p in self._params}
-        self._recon = None
+        self._u = np.empty(C, np.float64)  # the samplers' scratch: C columns (CD: C = B)
 
     @property
     def chains(self):
@@ -403,7 +394,7 @@ class LocalTrainer(Trainer):
     def _gradient(self, batch, reconstruction: bool) -> float:
         """Trainer._gradient, site-major (see the class docstring)."""
         rbm, cfg = self.rbm, self.config
-        spin, state, u = rbm.units == "spin", self.state, self._u[:self._C]
+        spin, state, u = rbm.units == "spin", self.state, self._u
         a, b = rbm.visible_bias, rbm.hidden_bias
         v_data, v_chains = self._batch_T, self._chains_T
         z_data, z_chains = self._field_data_T, self._field_chains_T
@@ -442,11 +433,11 @@ class LocalTrainer(Trainer):
 
     def _reconstruction_error(self, z_data) -> float:
         rbm, B = self.rbm, self._B
-        if self._recon is None:
+        if self._recon is None:  # (means, their row sums, which are not needed; field)
             self._recon = (np.empty((rbm.n_hidden, B), self._dt),
+                           np.empty(rbm.n_hidden, self._dt),
                            np.empty((rbm.n_visible, B), self._dt))
-        h_mean, field = self._recon
-        scratch = np.empty(rbm.n_hidden, self._dt)  # the row sums are not needed
+        h_mean, scratch, field = self._recon
         _mean_rowsum_kernel(z_data, rbm.hidden_bias, self._dt.type(1), rbm.units == "spin",
                             h_mean, scratch, True)
         _scatter_add_kernel(h_mean, rbm.patches, rbm.index, field)
