@@ -9,12 +9,13 @@ shown, and how often, never changes the trajectory. Same seed + same calls => sa
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .config import ALGORITHMS, RG_RULES, SessionConfig
 from .errors import SaveFileError, UsageError
+from .frame import HISTORIES, Frame
 from .rng import new_states, random_indices, random_signs, seed_sequence
 from .sampling import LIVE_TAU_REFRESH, effective_samples
 
@@ -68,8 +69,6 @@ class History:
 
 MONITOR_SAMPLES = 256
 RECON_EVERY = 10  # training steps between recorded batch reconstruction errors
-HISTORIES = ("energy", "abs_m", "acceptance", "recon_error", "pll", "fe_gap", "train_step",
-             "flow_abs_m", "flow_energy")
 
 
 @dataclass(frozen=True)
@@ -87,41 +86,6 @@ class StepReport:
     sampled: bool
     trained: bool
     train_step: int
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A read-only snapshot for display, published at chunk boundaries."""
-
-    step: int
-    sweeps: int
-    L: int
-    T: float
-    h: float
-    algorithm: str
-    spins: np.ndarray
-    energy_per_spin: float
-    abs_m: float
-    acceptance: float
-    flips_per_s: float
-    dataset_count: int
-    heldout_count: int
-    training: bool
-    train_step: int
-    rg_rule: str
-    rg_levels: tuple
-    histories: dict
-    metrics: dict
-    rbm: dict = field(default_factory=dict)  # v, hidden image, reconstruction, W (if any)
-    flow_step: int = 0
-    flow_v: np.ndarray | None = None
-    unsaved: bool = False
-    save_name: str | None = None
-    # the dataset's spacing in sweeps (>= 2 tau_int, measured live), tau_int in sweeps (NaN
-    # until measured) and the effective number of independent samples in the dataset
-    sample_spacing: int = 0
-    tau_int_sweeps: float = float("nan")
-    independent_samples: float = float("nan")
 
 
 class Session:

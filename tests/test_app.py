@@ -143,7 +143,9 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
             assert not app.running
             kernel_gate.set()
             await until(pilot, lambda: app.ready, "the kernels")
-            assert gc.isenabled()  # `rgflow` starts with it off; the app turns it back on
+            # `rgflow` starts with the collector off; the app turns it back on, once
+            # "running" is on screen
+            await until(pilot, gc.isenabled, "the collector back on")
             assert app.check_action("toggle_run", ()) is True
             assert "Compiling Monte Carlo kernels" in app.loading_log
             # a new session starts running by itself once ready
@@ -157,6 +159,51 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
         asyncio.run(main())
     finally:
         gc.enable()
+
+
+def test_a_new_session_shows_its_lattice_before_the_session_exists(tmp_path, monkeypatch):
+    """The first frame of `rgflow` is the preview of core/frame.py, drawn while numba loads:
+    the lattice the session starts from, with actions greyed out; the session's own frame
+    replaces it."""
+    import rgflow.core.session as session_module
+    from rgflow.core.frame import initial_frame
+
+    gate = threading.Event()
+
+    class GatedSession(Session):  # stands for numba's loading, however long it takes
+        def __init__(self, config=None):
+            gate.wait(30)
+            super().__init__(config)
+
+    monkeypatch.setattr(session_module, "Session", GatedSession)
+    config = SessionConfig(**CFG)
+    app = create_app(None, config=config, warm_up=False, autorun=False, threads=1, fps=10,
+                     saves_dir=tmp_path / "saves")
+    expected = initial_frame(config).spins
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.live, "the preview on screen")
+            await pilot.pause()
+            assert app.session is None and app.driver.published.frame.preview
+            np.testing.assert_array_equal(app.w("lattice")._spins, expected)
+            assert "⧗ Creating the session" in status(app)
+            assert app.check_action("toggle_run", ()) is None and not app.driver.caught_up
+            await pilot.press("2")  # a view without a preview shows its empty panes
+            await pilot.press("1")
+            app.export_view()
+            await pilot.pause()
+            assert any("still starting" in n for n in notifications(app))
+            gate.set()
+            await until(pilot, lambda: app.ready, "the kernels")
+            await settle(pilot)
+            assert not app.driver.published.frame.preview
+            np.testing.assert_array_equal(app.session.spins, expected)  # not run yet
+            np.testing.assert_array_equal(app.w("lattice")._spins, expected)
+            rg_pane = app.w(app.w("rg-pane").current)
+            assert "level 1/" in rg_pane.border_title  # the session's own frame drawn
+
+    asyncio.run(main())
 
 
 def test_the_worker_loads_more_kernels_only_once_the_live_frame_is_on_screen(tmp_path):

@@ -198,3 +198,40 @@ def test_blas_threads_come_back_after_the_first_frame_and_before_the_warm_up(mon
                         lambda: [("stage", lambda: events.append("warm-up"))])
     driver._start_up()
     assert events == ["live", "blas", "warm-up", "ready"]
+
+
+def test_a_new_session_is_previewed_before_it_is_built(monkeypatch):
+    """Without a session the driver first publishes the new session's lattice (core/frame.py,
+    no numba), says live once, and then the session's own frame with the same spins."""
+    import rgflow.core.session as session_module
+
+    events = []
+
+    class Order(Recorder):
+        def live(self):
+            pub = driver.published
+            events.append(("live", pub.frame.preview, driver.session is None))
+
+    class Built(Session):
+        def __init__(self, config=None):
+            events.append(("build", driver.published.frame.preview))
+            super().__init__(config)
+
+    monkeypatch.setattr(session_module, "Session", Built)
+    config = SessionConfig(**CFG)
+    driver = SessionDriver(config=config, fps=10, threads=1, warm_up=False, listener=Order())
+    driver._start_up()
+    assert events == [("live", True, True), ("build", True)]
+    frame = driver.published.frame
+    assert not frame.preview and driver.published.seq == 2
+    np.testing.assert_array_equal(frame.spins, Session(config).spins)
+    assert driver.caught_up
+
+
+def test_a_preview_is_never_caught_up():
+    from rgflow.core.frame import initial_frame
+    from rgflow.tui.driver import Published
+
+    driver = SessionDriver(config=SessionConfig(**CFG), warm_up=False, listener=Recorder())
+    driver.published = Published(1, initial_frame(SessionConfig(**CFG)), {}, 0)
+    assert not driver.caught_up

@@ -42,6 +42,18 @@ class DrawMixin:
         self.call_after_refresh(self._build_views)  # the views not composed at start
 
     def _kernels_ready(self) -> None:
+        self.ready = True
+        self.loading_text = ""
+        self.refresh_bindings()
+        if self.autorun:
+            self.driver.set_running(True)
+        self._draw(force=True)
+        # the collection takes ~70 ms: after "running" is on screen, while the first
+        # steps run (the kernels release the GIL)
+        self.call_after_refresh(self._freeze_start_up_objects)
+
+    @staticmethod
+    def _freeze_start_up_objects() -> None:
         # Everything imported and compiled so far lives as long as the app: out of the
         # collector's sight, a full collection takes ~20 ms instead of ~180 ms (numba, numpy
         # and Textual make a few hundred thousand objects), a pause any key press would wait
@@ -51,12 +63,6 @@ class DrawMixin:
         gc.collect()
         gc.freeze()
         gc.enable()
-        self.ready = True
-        self.loading_text = ""
-        self.refresh_bindings()
-        if self.autorun:
-            self.driver.set_running(True)
-        self._draw(force=True)
 
     def watch_view(self, view: str) -> None:
         self.driver.view = view
@@ -106,7 +112,11 @@ class DrawMixin:
         if slow:
             self._slow_time = now
         self._slow_stale = not slow
-        MODULES[self.view].draw(self, f, pub.extras, slow)
+        module = MODULES[self.view]
+        if not f.preview:
+            module.draw(self, f, pub.extras, slow)
+        elif hasattr(module, "draw_preview"):  # the lattice before the session exists
+            module.draw_preview(self, f)
 
     def set_text(self, widget_id: str, text: str) -> None:
         """Update a fixed-size Static only when its text changes, without a layout pass

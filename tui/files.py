@@ -310,7 +310,8 @@ class FilesMixin:
     def export_view(self) -> None:
         """Write the arrays behind the current view to saves/exports/<view>-step<N>.npz."""
         pub = self.driver.published
-        if pub is None:
+        if pub is None or pub.frame.preview:
+            self.notify("nothing to export yet: the session is still starting")
             return
         f, extras = pub.frame, pub.extras
         from .views import MODULES

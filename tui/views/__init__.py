@@ -2,7 +2,8 @@
 
 Every view module has TITLE, SHORT (a title for narrow status lines), PANES (its pane ids in
 reading order), compose() (its widgets), draw(app, frame, extras, slow) and
-export(app, frame, extras) -> dict of arrays.
+export(app, frame, extras) -> dict of arrays; optionally draw_preview(app, frame) for a
+preview frame (core/frame.py: a new session's lattice before the session exists).
 """
 
 from . import correlators, dashboard, flow, plots, rbm

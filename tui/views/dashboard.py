@@ -33,6 +33,14 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     plot_thermo(app.w("dash-plot"), f, ("energy", "abs_m"))
 
 
+def draw_preview(app, f) -> None:
+    """The lattice a new session starts from (core/frame.py), at the scale the full frame
+    will use; the other panes fill in with the session's first frame."""
+    app.w("lattice").set_spins(f.spins)
+    rg_widget = app.w(app.w("rg-pane").current)
+    one_scale(f.L, [app.w("lattice")], [(app.w("dash-recon"), f.L), (rg_widget, f.L)])
+
+
 def draw_rg(app, f) -> None:
     index, level = rg_level(app, f)
     pane = app.w("rg-pane")
