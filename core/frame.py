@@ -1,9 +1,10 @@
 """The Frame a session shows, and the first one, taken without numba.
 
-`rgflow` opens its window before numba has loaded (~0.3 s of a start, tui/driver.py): the
-first frame it shows is `initial_frame(config)`, the lattice a new Session(config) starts
-from, computed here with numpy and the pure-Python generator. The same lattice, bit for
-bit, as rgflow.core.ising.random_spins draws from the session's "mc" stream.
+The app opens its window before numba has loaded (~0.3 s of a start, tui/driver.py). The
+first frame it shows is a preview: for a new session, `initial_frame(config)`, the lattice
+Session(config) starts from, computed here with numpy and the pure-Python generator (the
+same lattice, bit for bit, as rgflow.core.ising.random_spins draws from the session's "mc"
+stream); for an opened save, `saved_frame`, read from the save.
 """
 
 from dataclasses import dataclass, field
@@ -75,12 +76,37 @@ def initial_frame(config: SessionConfig) -> Frame | None:
     if c.L > PREVIEW_MAX_L:
         return None
     spins = initial_spins(c.L, new_states(seed_sequence(c.seed, "mc")))
-    spins.setflags(write=False)
     empty = np.zeros(0)
-    empty.setflags(write=False)
-    return Frame(step=0, sweeps=0, L=c.L, T=c.T, h=c.h, algorithm=c.algorithm, spins=spins,
-                 energy_per_spin=float("nan"), abs_m=float("nan"), acceptance=float("nan"),
-                 flips_per_s=0.0, dataset_count=0, heldout_count=0, training=c.train,
-                 train_step=0, rg_rule=c.rg_rule, rg_levels=(),
-                 histories=dict.fromkeys(HISTORIES, empty), metrics={},
-                 sample_spacing=c.sample_spacing, preview=True)
+    return _preview(c, spins, {"T": c.T, "h": c.h, "algorithm": c.algorithm,
+                               "training": c.train, "rg_rule": c.rg_rule},
+                    histories=dict.fromkeys(HISTORIES, empty), sample_spacing=c.sample_spacing)
+
+
+def saved_frame(state, spins: np.ndarray, save_name: str) -> Frame:
+    """The frame of a save opened in the app, before the session is rebuilt from it: its
+    lattice, settings, counters and histories. state: the save as checked by
+    rgflow.core.persist.validate_session_state."""
+    counters = state.counters
+    steps = np.asarray(state.rbm_arrays.get("steps_done", 0))
+    # a malformed count is reported by the Session's own restore, not here
+    train_step = int(steps) if steps.shape == () and steps.dtype.kind in "iu" else 0
+    return _preview(state.config, np.array(spins, dtype=np.int8), state.live,
+                    histories=dict(state.histories), step=counters["step"],
+                    sweeps=counters["sweeps"], dataset_count=counters["dataset_count"],
+                    train_step=train_step, flow_step=counters["flow_step"],
+                    save_name=save_name, tau_int_sweeps=state.tau_sweeps)
+
+
+def _preview(config: SessionConfig, spins: np.ndarray, live: dict, histories: dict,
+             **fields) -> Frame:
+    """A preview Frame; fields: counters and the like, where they differ from a new
+    session's."""
+    spins.setflags(write=False)
+    for values in histories.values():
+        values.setflags(write=False)
+    values = {"step": 0, "sweeps": 0, "dataset_count": 0, "train_step": 0, **fields}
+    return Frame(L=config.L, T=live["T"], h=live["h"], algorithm=live["algorithm"],
+                 spins=spins, energy_per_spin=float("nan"), abs_m=float("nan"),
+                 acceptance=float("nan"), flips_per_s=0.0, heldout_count=0,
+                 training=live["training"], rg_rule=live["rg_rule"], rg_levels=(),
+                 histories=histories, metrics={}, preview=True, **values)

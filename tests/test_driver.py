@@ -235,3 +235,59 @@ def test_a_preview_is_never_caught_up():
     driver = SessionDriver(config=SessionConfig(**CFG), warm_up=False, listener=Recorder())
     driver.published = Published(1, initial_frame(SessionConfig(**CFG)), {}, 0)
     assert not driver.caught_up
+
+
+def _opening(tmp_path, damage=None):
+    """An Opening of a saved session (as `rgflow open` makes it); damage(arrays) breaks
+    the save in a way only the Session's own restore sees."""
+    from rgflow.core.frame import HISTORIES, saved_frame
+    from rgflow.core.persist import read_save, validate_session_state, write_save
+    from rgflow.tui.driver import Opening
+
+    session = Session(SessionConfig(**CFG))
+    session.run_steps(7)
+    path = tmp_path / "s.npz"
+    arrays, meta = session.state()
+    if damage is not None:
+        damage(arrays)
+    write_save(path, arrays, meta)
+    arrays, meta = read_save(path)
+    state = validate_session_state(arrays, meta, path, HISTORIES)
+    return Opening(lambda: Session.from_state(arrays, meta, path),
+                   saved_frame(state, arrays["spins"], "s")), session
+
+
+def test_an_opened_save_is_previewed_then_rebuilt(tmp_path):
+    opening, original = _opening(tmp_path)
+    live = []
+
+    class Live(Recorder):
+        def live(self):
+            live.append(driver.published.frame)
+
+    driver = SessionDriver(opening=opening, fps=10, threads=1, warm_up=False, listener=Live())
+    driver._start_up()
+    (preview,) = live
+    assert preview.preview and preview.step == 7
+    np.testing.assert_array_equal(preview.spins, original.spins)
+    assert driver.session.step_count == 7 and not driver.published.frame.preview
+    np.testing.assert_array_equal(driver.published.frame.spins, original.spins)
+
+
+def test_a_save_the_session_cannot_rebuild_is_a_start_error(tmp_path):
+    from rgflow.core.errors import SaveFileError
+
+    def narrow_weights(arrays):  # passes the save's checks, fails the RBM's restore
+        arrays["rbm_W"] = arrays["rbm_W"][:, :-1].copy()
+
+    opening, _ = _opening(tmp_path, narrow_weights)
+    crashed = []
+
+    class Crash(Recorder):
+        def crashed(self, message):
+            crashed.append(message)
+
+    driver = SessionDriver(opening=opening, fps=10, threads=1, warm_up=False, listener=Crash())
+    driver.run()
+    assert driver.session is None and isinstance(driver.start_error, SaveFileError)
+    assert "s.npz" in str(driver.start_error) and len(crashed) == 1

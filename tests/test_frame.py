@@ -68,3 +68,46 @@ def test_the_preview_never_loads_numba():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.fixture
+def saved(tmp_path):
+    session = Session(SessionConfig(L=8, batch=10, chains=10, dataset_capacity=50,
+                                    sample_spacing=2, flow_chains=4, seed=3))
+    session.set_temperature(2.7)
+    session.run_steps(25)
+    session.flow_step()
+    path = tmp_path / "s.npz"
+    session.save(path)
+    return path
+
+
+def test_saved_frame_is_the_opened_sessions_frame(saved):
+    from rgflow.core.frame import saved_frame
+    from rgflow.core.persist import read_save, validate_session_state
+
+    arrays, meta = read_save(saved)
+    state = validate_session_state(arrays, meta, saved, HISTORIES)
+    preview = saved_frame(state, arrays["spins"], "s")
+    session = Session.from_state(arrays, meta, saved)
+    session.save_name = "s"
+    frame = session.frame()
+    assert preview.preview and preview.step == 25 and preview.T == 2.7
+    np.testing.assert_array_equal(preview.spins, frame.spins)
+    for name in ("step", "sweeps", "L", "T", "h", "algorithm", "training", "train_step",
+                 "rg_rule", "dataset_count", "flow_step", "save_name", "unsaved"):
+        assert getattr(preview, name) == getattr(frame, name), name
+    assert preview.tau_int_sweeps == frame.tau_int_sweeps or (
+        np.isnan(preview.tau_int_sweeps) and np.isnan(frame.tau_int_sweeps))
+    for name in HISTORIES:
+        np.testing.assert_array_equal(preview.histories[name], frame.histories[name])
+
+
+def test_a_malformed_training_count_is_left_to_the_sessions_restore(saved):
+    from rgflow.core.frame import saved_frame
+    from rgflow.core.persist import read_save, validate_session_state
+
+    arrays, meta = read_save(saved)
+    arrays["rbm_steps_done"] = np.array([1, 2])
+    state = validate_session_state(arrays, meta, saved, HISTORIES)
+    assert saved_frame(state, arrays["spins"], "s").train_step == 0

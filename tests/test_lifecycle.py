@@ -347,12 +347,12 @@ def test_under_the_web_driver_prints_never_reach_the_protocol():
 class PtyApp:
     """`rgflow` in a pseudo-terminal (120x40) whose output is drained on a thread."""
 
-    def __init__(self, saves: Path, *args: str):
+    def __init__(self, saves: Path, *args: str, command: tuple = ()):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: become the app
             os.environ.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
-            os.execv(sys.executable, [sys.executable, "-m", "rgflow.tui", "--saves-dir",
-                                      str(saves), *args])
+            os.execv(sys.executable, [sys.executable, "-m", "rgflow.tui", *command,
+                                      "--saves-dir", str(saves), *args])
         import fcntl
         import struct
         import termios
@@ -449,3 +449,39 @@ def test_the_app_autosaves_on_a_signal_and_the_autosave_resumes(tmp_path, signal
             wait_for(lambda: b"was dropped (SIGHUP)" in again.output, DEADLINE, "the offer")
         finally:
             again.kill()
+
+
+def test_rgflow_open_shows_the_saves_lattice_or_ends_in_one_line(tmp_path):
+    """`rgflow open` shows the save's lattice while numba loads and rebuilds the session on
+    the app's worker; a save only that rebuild refuses ends the app with one line, exit 2."""
+    from rgflow.core.config import SessionConfig
+    from rgflow.core.persist import write_save
+
+    saves = tmp_path / "saves"
+    session = Session(SessionConfig(L=8, batch=10, chains=10, dataset_capacity=50, seed=4))
+    session.run_steps(3)
+    arrays, meta = session.state()
+    write_save(saves / "good.npz", arrays, meta)
+    write_save(saves / "narrow.npz", {**arrays, "rbm_W": arrays["rbm_W"][:, :-1].copy()},
+               meta)
+
+    app = PtyApp(saves, command=("open", "good"))
+    try:
+        wait_for(lambda: b" spins " in app.output and b"paused" in app.output, DEADLINE,
+                 "the save's lattice, paused")
+        os.write(app.fd, b"\x11")  # ctrl+q
+        wait_for(app.exited, 20, "the app to exit")
+    finally:
+        app.kill()
+    assert app.status == 0
+
+    app = PtyApp(saves, command=("open", "narrow"))
+    try:
+        wait_for(app.exited, DEADLINE, "the app to end")
+    finally:
+        app.kill()
+    text = bytes(app.output).decode(errors="replace")
+    assert app.status == 2, text[-2000:]
+    assert "Traceback" not in text
+    (line,) = [x for x in text.splitlines() if "rgflow open: error:" in x]
+    assert "narrow.npz" in line and "RBM" in line

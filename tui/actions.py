@@ -61,8 +61,8 @@ class ActionsMixin:
 
     def action_select_unit(self, dx: int, dy: int) -> None:
         pub = self.driver.published
-        if pub is None:
-            return
+        if pub is None or pub.frame.preview:
+            return  # no units before the session exists
         n = pub.extras["hidden"]
         side = unit_side(n) or n
         row, col = divmod(min(self.selected_unit, n - 1), side)

@@ -95,13 +95,15 @@ class RgflowApp(ActionsMixin, DrawMixin, LayoutMixin, PaletteMixin, FilesMixin, 
     def __init__(self, session=None, *, fps: float = 12.0, saves_dir=None,
                  warm_up: bool = True, save_path: Path | None = None,
                  autorun: bool | None = None, threads: int | None = None,
-                 config=None) -> None:
-        """session: a core Session, or None to build Session(config) on the worker (so the
-        window appears before numba is even imported). autorun: start running once ready
-        (default: yes for a new session, no for an opened save)."""
+                 config=None, opening=None) -> None:
+        """session: a core Session, or None to build one on the worker (so the window
+        appears before numba is even imported): from opening (tui/driver.py Opening, a
+        save), else Session(config). autorun: start running once ready (default: yes for
+        a new session, no for an opened save)."""
         super().__init__()
-        self.driver = SessionDriver(session, config=config, fps=fps, threads=threads,
-                                    warm_up=warm_up, listener=AppListener(self))
+        self.driver = SessionDriver(session, config=config, opening=opening, fps=fps,
+                                    threads=threads, warm_up=warm_up,
+                                    listener=AppListener(self))
         self.fps = self.driver.fps
         self.saves_dir = saves_dir
         # set by tui/cli/app_cmds.py for the real app: signals autosave (tui/lifecycle.py)

@@ -70,6 +70,16 @@ def collector_on_if_compiling(started: float) -> None:
 
 
 @dataclass(frozen=True)
+class Opening:
+    """A save to open: read and checked on the main thread (its errors are one line before
+    the window opens), rebuilt into a Session on the worker."""
+
+    build: Callable[[], "Session"]
+    preview: object  # rgflow.core.frame.Frame (saved_frame)
+    what: str = "Opening the save"
+
+
+@dataclass(frozen=True)
 class Published:
     """What the worker hands to the UI: an immutable frame plus display extras."""
 
@@ -109,13 +119,16 @@ class DriverListener:
 
 
 class SessionDriver:
-    def __init__(self, session=None, *, config=None, fps: float = 12.0,
-                 threads: int | None = None, warm_up: bool = True,
+    def __init__(self, session=None, *, config=None, opening: "Opening | None" = None,
+                 fps: float = 12.0, threads: int | None = None, warm_up: bool = True,
                  listener: DriverListener | None = None) -> None:
-        """session: a core Session, or None to build Session(config) on the worker (so the
-        window appears before numba is even imported)."""
+        """session: a core Session; or None to build one on the worker, so the window
+        appears before numba is even imported: from `opening` (a save), else
+        Session(config). Either way a preview of its lattice is shown first."""
         self.session = session  # written only by the worker once it has started
         self.config = config
+        self.opening = opening
+        self.start_error: RgflowError | None = None  # building the session failed on it
         self.fps = max(1.0, float(fps))
         self.threads = int(threads) if threads else default_threads()
         self.warm_up_needed = warm_up
@@ -226,6 +239,8 @@ class SessionDriver:
         except Exception as exc:
             gc.enable()  # off during start-up (tui/cli/app_cmds.py), which ends here
             self.stopped_by_error = True
+            if self.session is None and isinstance(exc, RgflowError):
+                self.start_error = exc  # e.g. a save whose RBM cannot be rebuilt
             self.listener.crashed(f"{type(exc).__name__}: {exc}")
         finally:
             if self._executor is not None:
@@ -238,10 +253,14 @@ class SessionDriver:
         shown = False  # listener.live() called
         if self.session is None:
             shown = self._publish_preview()
-            listener.progress("Creating the session", 0, total)
-            from rgflow.core.session import Session
+            if self.opening is not None:
+                listener.progress(self.opening.what, 0, total)
+                self.session = self.opening.build()
+            else:
+                listener.progress("Creating the session", 0, total)
+                from rgflow.core.session import Session
 
-            self.session = Session(self.config)
+                self.session = Session(self.config)
         collector_on_if_compiling(started)
         set_numba_threads(self.threads)
         stages = self.warm_up_stages() if self.warm_up_needed else []
@@ -269,19 +288,20 @@ class SessionDriver:
             initializer=set_numba_threads, initargs=(self.threads,))
 
     def _publish_preview(self) -> bool:
-        """Publish the lattice the session will start from, computed without numba, and
-        wait until it is on screen: the window shows the lattice ~0.35 s sooner than if it
-        waited for numba to load and the session to be built. False: no preview (a lattice
-        too big to draw without numba)."""
-        from rgflow.core.config import SessionConfig
-        from rgflow.core.frame import initial_frame
+        """Publish the lattice the session will start from (core/frame.py: no numba needed)
+        and wait until it is on screen: the window shows the lattice ~0.35 s sooner than if
+        it waited for numba to load and the session to be built. False: no preview (a new
+        lattice too big to draw without numba)."""
+        if self.opening is not None:
+            frame = self.opening.preview
+        else:
+            from rgflow.core.config import SessionConfig
+            from rgflow.core.frame import initial_frame
 
-        config = self.config or SessionConfig()
-        frame = initial_frame(config)
+            frame = initial_frame(self.config or SessionConfig())
         if frame is None:
             return False
-        extras = {"unit": 0, "hidden": config.validated().n_hidden, "rate": float("nan"),
-                  "generation": self.generation}
+        extras = {"rate": float("nan"), "generation": self.generation}
         self._seq += 1
         self.published = Published(self._seq, frame, extras, self.commands_done)
         self.listener.frame_ready()

@@ -58,6 +58,12 @@ class AppListener(DriverListener):
         self.call(self.app._kernels_ready)
 
     def crashed(self, message: str) -> None:
+        if self.app.driver.start_error is not None:
+            # the session could not be built (a damaged save): nothing to show or save;
+            # `rgflow open` reports the error in one line (tui/cli/app_cmds.py)
+            self.call(lambda: self.app.exit(return_code=2))
+            return
+
         def show():
             self.app.set_running(False)
             self.app._loading(f"The simulation stopped: {message}")

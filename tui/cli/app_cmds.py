@@ -69,7 +69,7 @@ def default_fps() -> float:
 SCREEN_TICK_FPS = "120"
 
 
-def _launch(args, session=None, config=None, save_path=None) -> int:
+def _launch(args, config=None, opening=None, save_path=None) -> int:
     os.environ.setdefault("TEXTUAL_FPS", SCREEN_TICK_FPS)  # read when Textual is imported
     # Textual, numpy and numba create a few hundred thousand long-lived objects while they
     # load; the collector's full passes over them cost ~0.3 s of a 2 s start. The app
@@ -79,7 +79,7 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
     from rgflow.core.errors import UsageError
     from rgflow.tui.app import create_app
 
-    app = create_app(session, config=config, fps=args.fps or default_fps(),
+    app = create_app(config=config, opening=opening, fps=args.fps or default_fps(),
                      saves_dir=args.saves_dir, save_path=save_path, threads=args.threads)
     if args.theme:
         if args.theme not in app.available_themes:
@@ -93,6 +93,8 @@ def _launch(args, session=None, config=None, save_path=None) -> int:
     if args.autosave_minutes is not None:
         app.autosave_seconds = args.autosave_minutes * 60
     app.run()
+    if app.driver.start_error is not None:
+        raise app.driver.start_error
     if app.lifecycle is None:
         return app.return_code or 0
     # 128 + N after signal N, once its autosave is written (tui/lifecycle.py)
@@ -120,11 +122,22 @@ def run_open(args) -> int:
     if refused:
         raise UsageError(f"{', '.join(refused)}: a save carries its own settings; these shape "
                          "new sessions (rgflow --set KEY=VALUE, rgflow run --set KEY=VALUE)")
-    from rgflow.core.persist import read_save, resolve_save_path
-    from rgflow.core.session import Session
+    from rgflow.core.frame import HISTORIES, saved_frame
+    from rgflow.core.persist import read_save, resolve_save_path, validate_session_state
+    from rgflow.tui.driver import Opening
 
     path = resolve_save_path(args.name, args.saves_dir)
     arrays, meta = read_save(path)
-    session = Session.from_state(arrays, meta, path)
-    session.save_name = path.stem
-    return _launch(args, session=session, save_path=path)
+    # checked here, so a damaged save is a one-line error before the window opens; the
+    # Session (numba) is built on the app's worker, after the save's lattice is shown
+    state = validate_session_state(arrays, meta, path, HISTORIES)
+
+    def build():
+        from rgflow.core.session import Session
+
+        session = Session.from_state(arrays, meta, path)
+        session.save_name = path.stem
+        return session
+
+    opening = Opening(build, saved_frame(state, arrays["spins"], path.stem))
+    return _launch(args, opening=opening, save_path=path)
