@@ -14,7 +14,9 @@ output-bytes  the real `rgflow` (default session: L=32 at Tc, RBM 1024 -> 256, t
               second (target <= 400 KB/s); the same with COLORTERM=truecolor for reference.
 startup       seconds from starting `rgflow` (as above, both colour modes) to the live
               lattice on screen, and to the simulation running (all kernels loaded):
-              median over 5 starts (1 with --quick), the last one being the run measured.
+              median over 5 starts (1 with --quick), the last one being the run measured;
+              and `rgflow open` of a saved default session (256 colours) to its lattice on
+              screen and to ready (paused).
 key-latency   in that pty session: '=' and '-' alternately, at random 100-250 ms gaps;
               time from writing the key to reading the status line with the new T from
               the terminal (target: p95 <= 50 ms).
@@ -26,6 +28,7 @@ keeps its rule of never importing textual.
 import os
 import random
 import select
+import shutil
 import statistics
 import subprocess
 import sys
@@ -122,7 +125,7 @@ def bench_big_lattice(seconds: float, windows: int) -> dict:
 class PtyApp:
     """`python -m tui` in a pty of the given size; counts what it writes."""
 
-    def __init__(self, size, env_changes: dict, args=()):
+    def __init__(self, size, env_changes: dict, args=(), command=()):
         import fcntl
         import pty
         import struct
@@ -136,7 +139,7 @@ class PtyApp:
         cols, rows = size
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rgflow.tui", "--saves-dir", self.saves, *args],
+            [sys.executable, "-m", "rgflow.tui", *command, "--saves-dir", self.saves, *args],
             stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
             start_new_session=True)
         os.close(slave)
@@ -155,9 +158,13 @@ class PtyApp:
             del self.buffer[: len(self.buffer) - (1 << 15)]
         return data
 
-    def wait_for(self, needle: bytes, timeout: float) -> float | None:
-        """Read until `needle` shows up in output read from now on; its arrival time."""
-        self.buffer.clear()
+    def wait_for(self, needle: bytes, timeout: float, fresh: bool = True) -> float | None:
+        """Read until `needle` shows up in output read from now on (fresh=False: or in what
+        was read before, e.g. with the previous needle); its arrival time."""
+        if fresh:
+            self.buffer.clear()
+        elif needle in self.buffer:
+            return time.perf_counter()
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             self.read(deadline - time.perf_counter())
@@ -193,11 +200,41 @@ def _start(env: dict) -> tuple[PtyApp, float, float]:
     started = time.perf_counter()
     app = PtyApp(TERM_SIZE, env)
     live = app.wait_for(b" spins ", START_TIMEOUT)
-    running = app.wait_for("▶ running".encode(), START_TIMEOUT)
+    running = app.wait_for("▶ running".encode(), START_TIMEOUT, fresh=False)
     if live is None or running is None:
         app.close()
         raise RuntimeError("the app did not start running")
     return app, live - started, running - started
+
+
+def bench_open(starts: int) -> dict:
+    """`rgflow open` of a save of the default session, to its lattice on screen and to the
+    session ready (paused, every kernel loaded)."""
+    from rgflow.core.session import Session
+
+    folder = tempfile.mkdtemp(prefix="rgflow-bench-open-")
+    path = os.path.join(folder, "bench.npz")
+    session = Session()
+    session.run_steps(20)
+    session.save(path)
+    times = []
+    for _ in range(starts):
+        started = time.perf_counter()
+        app = PtyApp(TERM_SIZE, {"TERM": "xterm-256color"}, command=("open", path))
+        try:
+            live = app.wait_for(b" spins ", START_TIMEOUT)
+            ready = app.wait_for("⏸ paused".encode(), START_TIMEOUT, fresh=False)
+        finally:
+            app.close()
+        if live is None or ready is None:
+            raise RuntimeError("the save did not open")
+        times.append((live - started, ready - started))
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"case": "startup-open", "colors": "256", "starts": starts,
+            "live_lattice_s": _median([t[0] for t in times]),
+            "live_lattice_s_max": max(t[0] for t in times),
+            "ready_s": _median([t[1] for t in times]),
+            "target": "live_lattice_s <= 2 on a warm numba cache"}
 
 
 def bench_terminal(seconds: float, windows: int, presses: int, starts: int) -> list[dict]:
@@ -282,6 +319,7 @@ def run(json_output: bool, quick: bool = False, repeats: int | None = None) -> l
     presses = 10 if quick else 40
     results = [bench_big_lattice(seconds, windows)]
     results += bench_terminal(seconds, windows, presses, starts=1 if quick else 5)
+    results.append(bench_open(starts=1 if quick else 5))
     return print_results(results, json_output, format_table)
 
 
@@ -299,6 +337,11 @@ def format_table(results: list[dict]) -> str:
             out.append(f"`rgflow` start ({r['colors']} colours, median of {r['starts']}): live "
                        f"lattice on screen after {r['live_lattice_s']:.2f} s (max "
                        f"{r['live_lattice_s_max']:.2f}), running after {r['running_s']:.2f} s   "
+                       f"[target {r['target']}]")
+        elif r["case"] == "startup-open":
+            out.append(f"`rgflow open` of a save ({r['colors']} colours, median of "
+                       f"{r['starts']}): its lattice on screen after {r['live_lattice_s']:.2f} s "
+                       f"(max {r['live_lattice_s_max']:.2f}), ready after {r['ready_s']:.2f} s   "
                        f"[target {r['target']}]")
         elif r["case"] == "output-bytes":
             out.append(f"default session, {r['size']}, {r['colors']} colours: "
