@@ -23,8 +23,8 @@ PREVIEW_MAX_L = 1024
 @dataclass(frozen=True)
 class Frame:
     """A read-only snapshot for display, published at chunk boundaries (Session.frame), or
-    a preview: the state a new session starts from, taken before the session exists
-    (initial_frame) and holding only its lattice and settings."""
+    a preview (preview=True): what a session starts from, shown before the session exists
+    (initial_frame, saved_frame), without RG levels or RBM images."""
 
     step: int
     sweeps: int

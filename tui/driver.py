@@ -76,7 +76,6 @@ class Opening:
 
     build: Callable[[], "Session"]
     preview: object  # rgflow.core.frame.Frame (saved_frame)
-    what: str = "Opening the save"
 
 
 @dataclass(frozen=True)
@@ -254,7 +253,7 @@ class SessionDriver:
         if self.session is None:
             shown = self._publish_preview()
             if self.opening is not None:
-                listener.progress(self.opening.what, 0, total)
+                listener.progress("Opening the save", 0, total)
                 self.session = self.opening.build()
             else:
                 listener.progress("Creating the session", 0, total)
