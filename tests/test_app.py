@@ -232,7 +232,7 @@ def test_every_key_changes_the_session_and_the_screen(tmp_path):
     app = make_app(tmp_path)
 
     async def body(pilot):
-        assert "⏸ paused" in status(app) and "T=2.2692 (Tc)" in status(app)
+        assert "‖ paused" in status(app) and "T=2.2692 (Tc)" in status(app)
         assert any(set(row) <= GLYPHS and row.strip() for row in lines(app.w("lattice")))
 
         await press(pilot, "n")
@@ -310,7 +310,7 @@ def test_every_key_changes_the_session_and_the_screen(tmp_path):
         start = steps(app)
         await until(pilot, lambda: steps(app) > start + 20, "steps while running")
         await press(pilot, "space")
-        assert not app.running and "⏸ paused" in status(app)
+        assert not app.running and "‖ paused" in status(app)
         stopped = steps(app)
         await press(pilot, "n")
         assert steps(app) == stopped + 1  # nothing else ran after the pause
@@ -411,7 +411,7 @@ def test_key_is_handled_while_a_long_chunk_runs(tmp_path, monkeypatch):
         await pilot.press("s")
         await until(pilot, lambda: (saves / "long.npz").exists(), "the save", timeout=10)
         await pilot.press("space")
-        assert "⏸ paused" in status(app)  # drawn at once, on the UI thread
+        assert "‖ paused" in status(app)  # drawn at once, on the UI thread
         await until(pilot, lambda: app.settled, "the worker to stop", timeout=10)
         stopped = steps(app)
         await pilot.pause(0.2)

@@ -183,7 +183,7 @@ def test_a_tab_runs_the_app_and_its_process_ends_with_an_autosave_when_it_closes
         await tab.read_until(LATTICE_ROW, START_DEADLINE)
         running = await tab.read_until(re.compile("▶ running"), START_DEADLINE)
         await tab.key(" ")
-        await tab.read_until(re.compile("⏸ paused"), 10, start=running.end())
+        await tab.read_until(re.compile("‖ paused"), 10, start=running.end())
         await tab.ws.close()
         closed = time.monotonic()
         await until(lambda: not alive(pid), STOP_DEADLINE, "the app process to end")

@@ -223,7 +223,7 @@ def bench_open(starts: int) -> dict:
         app = PtyApp(TERM_SIZE, {"TERM": "xterm-256color"}, command=("open", path))
         try:
             live = app.wait_for(b" spins ", START_TIMEOUT)
-            ready = app.wait_for("⏸ paused".encode(), START_TIMEOUT, fresh=False)
+            ready = app.wait_for("‖ paused".encode(), START_TIMEOUT, fresh=False)
         finally:
             app.close()
         if live is None or ready is None:

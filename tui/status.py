@@ -30,7 +30,8 @@ def status_text(f, extras: dict, ctx: StatusContext, width: int) -> str:
     if not ctx.ready:
         glyph, state = "⧗", f"⧗ {ctx.loading_text or 'starting'}"
     else:
-        glyph = "▶" if ctx.running else "⏸"
+        # ‖ rather than ⏸: fonts without ⏸ show a box, and emoji fonts draw it two cells wide
+        glyph = "▶" if ctx.running else "‖"
         state = f"{glyph} running" if ctx.running else f"{glyph} paused"
     T, arrow = (f.T, "=") if ctx.pending_T is None else (ctx.pending_T, "→")
     tc = " (Tc)" if abs(T - TC) < 5e-5 else f" T/Tc={T / TC:.3f}"
