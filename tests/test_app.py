@@ -512,6 +512,10 @@ def test_quit_asks_when_unsaved_and_can_save_first(tmp_path):
         await press(pilot, "n")
         await press(pilot, "q")
         assert isinstance(app.screen, ConfirmQuit)
+        from textual.widgets import Button
+
+        labels = [str(b.label) for b in app.screen.query(Button)]  # keys shown, not markup
+        assert labels == ["[s] Save and quit", "[y] Quit without saving", "[n] Cancel"]
         await press(pilot, "n")  # stay
         assert app.main_screen_active and app.is_running
         await press(pilot, "q")

@@ -47,6 +47,7 @@ def run_offer(tmp_path: Path, key: str):
             await until(pilot, lambda: isinstance(app.screen, RecoverDropped)
                         and app.screen.query("#recover-text"), "the offer")
             seen["text"] = str(app.screen.query_one("#recover-text").render())
+            seen["buttons"] = [str(b.label) for b in app.screen.query("Button")]
             seen["again"] = offer_dropped_session(app, app.open_save)
             await pilot.press(key)
             await until(pilot, lambda: not isinstance(app.screen, RecoverDropped),
@@ -62,6 +63,7 @@ def test_open_brings_the_dropped_session_back(tmp_path, key):
     app, path, seen = run_offer(tmp_path, key)
     assert "dropped (SIGHUP)" in seen["text"] and "after 7 steps" in seen["text"]
     assert "Open it now?" in seen["text"]
+    assert seen["buttons"] == ["[o] Open it", "[n] Not now"]  # keys shown, not markup
     assert str(path) in seen["text"].replace("\n", "")
     assert seen["entry"]["path"] == path.resolve()
     assert seen["again"] is None  # offered once

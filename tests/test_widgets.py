@@ -269,6 +269,12 @@ def test_choose_mode_gets_denser_as_widget_shrinks():
 # -- the lattice widget ----------------------------------------------------------------------
 
 
+def test_a_lattice_view_not_laid_out_yet_names_no_mode():
+    # the app's first frame may be drawn before the layout: no "downsampled ×32" then
+    view = LatticeView(np.ones((32, 32), dtype=np.int8))
+    assert view.size.area == 0 and view.mode_label == ""
+
+
 def test_lattice_view_renders_half_block_and_caches():
     rng = np.random.default_rng(3)
     spins = random_spins(rng, 16, 16)
@@ -293,6 +299,26 @@ def test_lattice_view_renders_half_block_and_caches():
         await pilot.pause()
         assert visible_rows(view) == encode_rows(-spins, HALF_BLOCK)
         assert view.build_count == builds + 1
+
+    run_app(OneWidget(view), body, size=(40, 20))
+
+
+def test_the_spin_legend_shows_up_and_down_sites_as_the_lattice_draws_them():
+    view = LatticeView(spin_legend=True)
+
+    async def body(pilot):
+        view.set_spins(np.array([[1, -1], [1, 1]]))
+        await pilot.pause()
+        lattice = next(s.style for y in range(view.size.height) for s in view.render_line(y)
+                       if s.text.strip())
+        legend = view.spin_legend()
+        assert legend.plain == "█ +1   −1"
+        up, down = (legend.get_style_at_offset(pilot.app.console, i) for i in (0, 5))
+        assert up.color == lattice.color  # +1: the filled glyph in the up colour
+        assert down.bgcolor == lattice.bgcolor  # −1: blank on the down colour
+        from textual.content import Content
+
+        assert Content.from_markup(view.border_subtitle).plain.startswith("█ +1   −1")
 
     run_app(OneWidget(view), body, size=(40, 20))
 

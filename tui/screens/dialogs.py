@@ -9,6 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
@@ -64,9 +65,9 @@ class ConfirmQuit(ModalScreen[str]):
         with Vertical(id="dialog", classes="dialog"):
             yield Label("The session has unsaved changes.")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("[s] Save and quit", id="save", variant="primary")
-                yield Button("[y] Quit without saving", id="quit", variant="error")
-                yield Button("[n] Cancel", id="cancel")
+                yield Button(Content("[s] Save and quit"), id="save", variant="primary")
+                yield Button(Content("[y] Quit without saving"), id="quit", variant="error")
+                yield Button(Content("[n] Cancel"), id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id or "cancel")

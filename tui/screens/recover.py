@@ -6,6 +6,7 @@ import time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
@@ -38,8 +39,8 @@ class RecoverDropped(ModalScreen[bool]):
         with Vertical(id="dialog", classes="dialog browser"):
             yield Label(describe(self.entry), id="recover-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("[o] Open it", id="open", variant="primary")
-                yield Button("[n] Not now", id="skip")
+                yield Button(Content("[o] Open it"), id="open", variant="primary")
+                yield Button(Content("[n] Not now"), id="skip")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "open")

@@ -266,7 +266,10 @@ class LatticeView(Widget):
 
     @property
     def mode_label(self) -> str:
-        """E.g. "half-block 1:1", "braille 1:1", "downsampled ×4"; "" with no data."""
+        """E.g. "half-block 1:1", "braille 1:1", "downsampled ×4"; "" with no data, or
+        before the widget has a size (a first frame drawn before the layout)."""
+        if not self.size.area:
+            return ""
         mode = self.mode
         if mode is not None and self._zoom_fits(*self.size):
             return f"half-block ×{self._zoom}"
@@ -310,10 +313,12 @@ class LatticeView(Widget):
     # -- internals -----------------------------------------------------------------------
 
     def spin_legend(self) -> Text:
-        """Which colour is +1 and which −1, drawn in the lattice's own colours."""
+        """Which colour is +1 and which −1, drawn as the lattice draws them: an up site is
+        the glyph's filled part in the up colour, a down site its empty part on the down
+        colour (so in a terminal without colour, too: filled +1, blank −1)."""
         style = self._lattice_style()
         return Text.assemble(("█", Style(color=style.color)), " +1 ",
-                             ("█", Style(color=style.bgcolor)), " −1")
+                             (" ", Style(bgcolor=style.bgcolor)), " −1")
 
     def _sync_mode_label(self) -> None:
         if not self._show_mode:
