@@ -52,7 +52,9 @@ from rgflow.tui.widgets.plot import (
     ansi_lines,
     build_plot,
     downsample_minmax,
+    integer_ticks,
     legend_lines,
+    power_of_two_ticks,
     sparkline,
 )
 
@@ -583,6 +585,48 @@ def test_downsample_minmax_keeps_extremes():
     assert np.all(np.diff(xs) > 0)
     assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
     assert sparkline([1.0, np.nan], width=2) == "▅ "  # flat data: a middle block
+
+
+def test_integer_ticks_are_whole_numbers_at_a_1_2_5_step():
+    assert integer_ticks(0, 63) == [0, 20, 40, 60]
+    assert integer_ticks(-4999, 0) == [-4000, -2000, 0]
+    assert integer_ticks(0, 3) == [0, 1, 2, 3]
+    assert integer_ticks(13.5, 81) == [20, 40, 60, 80]
+    assert integer_ticks(0.2, 0.9) == []  # no whole number in a fractional range
+
+
+def test_log_ticks_are_the_powers_of_two_in_range():
+    assert power_of_two_ticks(1, 16) == [1, 2, 4, 8, 16]
+    assert power_of_two_ticks(1, 15.8) == [1, 2, 4, 8]
+    assert power_of_two_ticks(3, 100) == [4, 8, 16, 32, 64]
+    assert power_of_two_ticks(1, 512) == [1, 4, 16, 64, 256]  # 10 powers: every other one
+
+
+def _tick_rows(spec) -> tuple[str, list[str]]:
+    text = build_plot(spec, [(255, 166, 43)], (128, 128, 128))
+    rows = ["".join(seg.text for seg in line) for line in ansi_lines(text)]
+    axis = next(i for i, row in enumerate(rows) if "└" in row)
+    return rows[axis + 1], rows[:axis]
+
+
+def test_integer_tick_options_label_the_axes_with_whole_numbers():
+    # a histogram of counts: y ticks 0, 20, ... never 10.5
+    counts = _Series(np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 63.0, 21.0, 7.0]), None)
+    spec = PlotSpec(series={"chains": counts}, width=50, height=14, yticks="integer")
+    _, body = _tick_rows(spec)
+    labels = {row.split("┤")[0].strip() for row in body if "┤" in row}
+    assert labels and all(label.lstrip("-").isdigit() for label in labels), labels
+    # G(r) on log-log axes: r ticks 1, 2, 4, 8, 16 (not 7.9, 15.8)
+    r = np.arange(1.0, 17.0)
+    gr = _Series(r, r ** -0.25, None)
+    spec = PlotSpec(series={"G": gr}, width=60, height=12, xscale="log", yscale="log",
+                    xticks="integer")
+    ticks, _ = _tick_rows(spec)
+    assert ticks.split() == ["1", "2", "4", "8", "16"]
+    # "ago": steps before now, counted positively
+    ago = _Series(np.arange(-4000.0, 1.0), np.zeros(4001), None)
+    ticks, _ = _tick_rows(PlotSpec(series={"E": ago}, width=60, height=10, xticks="ago"))
+    assert ticks.split() == ["4000", "3000", "2000", "1000", "0"]
 
 
 def test_ansi_decoder_matches_rich():

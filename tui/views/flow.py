@@ -54,7 +54,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
             top = float(y.max())
             hist.set_reference("T", (np.array([f.T, f.T]), np.array([0.0, top])))
             hist.set_reference("Tc", (np.array([TC, TC]), np.array([0.0, top])))
-            hist.set_labels(xlabel="T per chain (from E/N)", ylabel="chains")
+            hist.set_labels(xlabel="T per chain (from E/N)", ylabel="chains", yticks="integer")
 
 
 def classifier_text(app, f, reading: dict | None) -> str:

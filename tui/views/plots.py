@@ -45,7 +45,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
         else:
             gr.remove("r^(-1/4)")
         gr.set_labels(xlabel="r (sites)", ylabel="G(r)", title=f"{result['n']} configs",
-                      xticks="auto" if log else "integer")
+                      xticks="integer")
     draw_training(app.w("plot-train"), f, extras)
     plot_flow_m(app.w("plot-flow-m"), f)
     plot_flow_t(app.w("plot-flow-t"), f, extras)
@@ -66,7 +66,8 @@ def draw_training(train: PlotView, f, extras: dict) -> None:
         if len(y):
             x = f.train_step - every * (np.arange(len(y))[::-1])
             train.set_series(label, x, y, yside=side)
-    train.set_labels(xlabel="training step", ylabel="error, LL / N",
+    # short axis labels: plotext drops the x label where they would overlap (narrow panes)
+    train.set_labels(xlabel="training step", ylabel="err, LL/N",
                      ylabel_right="F gap" if len(f.histories["fe_gap"]) else "",
                      xticks="integer")
 

@@ -165,6 +165,7 @@ class PlotSpec:
     max_points: int | None = None
     ylabel_right: str = ""
     xticks: str = "auto"  # "integer": whole-number ticks; "ago": same, labelled |x|
+    yticks: str = "auto"  # "integer": whole-number ticks (counts)
 
 
 def integer_ticks(lo: float, hi: float, most: int = 5) -> list[int]:
@@ -178,6 +179,16 @@ def integer_ticks(lo: float, hi: float, most: int = 5) -> list[int]:
                 first = int(np.ceil(lo / step)) * step
                 return list(range(first, int(np.floor(hi)) + 1, step))
         magnitude *= 10
+
+
+def power_of_two_ticks(lo: float, hi: float, most: int = 6) -> list[int]:
+    """Whole-number ticks for a log axis over [lo, hi]: the powers of 2 in it (every other
+    one, or fewer, when more than `most` would fit)."""
+    first = max(0, int(np.ceil(np.log2(max(lo, 1e-300)))))
+    last = int(np.floor(np.log2(max(hi, 1.0))))
+    exponents = list(range(first, last + 1))
+    stride = max(1, -(-len(exponents) // most))
+    return [2 ** e for e in exponents[::stride]]
 
 
 LEGEND_GAP = 2  # spaces between legend entries
@@ -315,10 +326,15 @@ def _build_plot(spec: PlotSpec, series_colors: list[RGB], reference_color: RGB) 
         plt.xscale("log")
     if log_y:
         plt.yscale("log")
-    if spec.xticks != "auto" and not log_x and prepared:
-        ticks = integer_ticks(x_lo, x_hi)
+    if spec.xticks != "auto" and prepared:
+        ticks = power_of_two_ticks(x_lo, x_hi) if log_x else integer_ticks(x_lo, x_hi)
         labels = [str(abs(t)) if spec.xticks == "ago" else str(t) for t in ticks]
         plt.xticks(ticks, labels)
+    if spec.yticks == "integer" and not log_y and prepared:
+        y_lo = min(float(y.min()) for _, _, y, _ in prepared)
+        y_hi = max(float(y.max()) for _, _, y, _ in prepared)
+        ticks = integer_ticks(y_lo, y_hi)
+        plt.yticks(ticks, [str(t) for t in ticks])
     if not spec.color:
         plt.clear_color()
     return "\n".join(legend_text) + "\n" + plt.build()
@@ -380,7 +396,7 @@ class PlotView(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self._series: dict[str, _Series] = {}
         self._labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel,
-                        "ylabel_right": "", "xticks": "auto"}
+                        "ylabel_right": "", "xticks": "auto", "yticks": "auto"}
         self._scales = {"xscale": "linear", "yscale": "linear"}
         self._color = color
         self._max_points = max_points
@@ -456,10 +472,13 @@ class PlotView(Widget):
     def set_labels(
         self, *, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
         ylabel_right: str | None = None, xticks: str | None = None,
+        yticks: str | None = None,
     ) -> None:
-        """Labels; xticks "integer" or "ago" (whole numbers, "ago" labelled positive)."""
+        """Labels; xticks "integer" or "ago" (whole numbers, "ago" labelled positive; powers
+        of 2 on a log axis), yticks "integer" (whole numbers: counts)."""
         for key, value in (("title", title), ("xlabel", xlabel), ("ylabel", ylabel),
-                           ("ylabel_right", ylabel_right), ("xticks", xticks)):
+                           ("ylabel_right", ylabel_right), ("xticks", xticks),
+                           ("yticks", yticks)):
             if value is not None and self._labels[key] != value:
                 self._labels[key] = value
                 self._invalidate()
