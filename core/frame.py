@@ -48,6 +48,7 @@ class Frame:
     rbm: dict = field(default_factory=dict)  # v, hidden image, reconstruction, W (if any)
     flow_step: int = 0
     flow_v: np.ndarray | None = None
+    flow_rbm_step: int | None = None  # the training step of the RBM the flow runs on
     unsaved: bool = False
     save_name: str | None = None
     # the dataset's spacing in sweeps (>= 2 tau_int, measured live), tau_int in sweeps (NaN

@@ -205,6 +205,8 @@ class SessionState:
     flow_v: np.ndarray | None
     metrics: dict
     tau_sweeps: float
+    flow_rbm_step: int | None = None  # the flow's frozen RBM: its training step ...
+    flow_rbm_params: dict | None = None  # ... and its arrays (names of RBM.PARAMS)
 
 
 def validate_session_state(arrays: dict, meta: dict, path, histories) -> SessionState:
@@ -278,5 +280,15 @@ def validate_session_state(arrays: dict, meta: dict, path, histories) -> Session
     if counters.get("live_spacing", config.sample_spacing) < config.sample_spacing \
             or (tau is not None and not (math.isfinite(tau_sweeps) and tau_sweeps > 0)):
         raise bad("meta holds an invalid live spacing or tau_int")
+    flow_rbm_step = meta.get("flow_rbm_step")
+    flow_rbm_params = {k[9:]: v for k, v in arrays.items() if k.startswith("flow_rbm_")}
+    if flow_rbm_step is not None and (
+            isinstance(flow_rbm_step, bool) or not isinstance(flow_rbm_step, int)
+            or flow_rbm_step < 0 or flow_v is None or not flow_rbm_params):
+        raise bad("meta 'flow_rbm_step' does not describe a frozen flow RBM")
+    for k, v in flow_rbm_params.items():
+        if v.dtype.kind != "f" or not np.isfinite(v).all():
+            raise bad(f"member 'flow_rbm_{k}' is not finite floats")
     return SessionState(config, live, counters, totals, series, rbm_arrays, flow_v,
-                        metrics if isinstance(metrics, dict) else {}, tau_sweeps)
+                        metrics if isinstance(metrics, dict) else {}, tau_sweeps,
+                        flow_rbm_step, flow_rbm_params or None)

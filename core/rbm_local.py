@@ -487,6 +487,18 @@ def make_rbm(n_visible, n_hidden, receptive_field=None, **create_kwargs) -> RBM:
     return LocalRBM.create(lattice_side(n_visible, n_hidden), R, **create_kwargs)
 
 
+def rbm_from_params(params: dict, units: str, L: int, receptive_field=None) -> RBM:
+    """An RBM (a LocalRBM when receptive_field is a number) from its PARAMS arrays, as
+    saved; UsageError if they do not fit."""
+    R = check_receptive_field(receptive_field)
+    try:
+        if R is None:
+            return RBM(*(np.array(params[name]) for name in RBM.PARAMS), units)
+        return LocalRBM(*(np.array(params[name]) for name in LocalRBM.PARAMS), units, L, R)
+    except KeyError as exc:
+        raise UsageError(f"RBM parameter {exc.args[0]!r} missing") from None
+
+
 def trainer_for(rbm: RBM, config, state, chains=None, blas_threads=1) -> Trainer:
     """The Trainer that fits rbm: LocalTrainer for a LocalRBM."""
     cls = LocalTrainer if isinstance(rbm, LocalRBM) else Trainer

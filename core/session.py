@@ -152,6 +152,12 @@ class Session:
         self.trainer = trainer_for(rbm, self._trainer_config(), self._stream("rbm"))
         self.flow_v = None
         self.flow_step_count = 0
+        self._unfreeze_flow()
+
+    def _unfreeze_flow(self) -> None:
+        """The flow's next step freezes the RBM as it is then (flow_step)."""
+        self.flow_rbm = None  # the RBM the flow runs on: a copy, kept while training goes on
+        self.flow_rbm_step: int | None = None  # the training step it was taken at
 
     # ---- live controls ------------------------------------------------------------------
     def set_temperature(self, T: float) -> None:
@@ -491,16 +497,24 @@ class Session:
             raise UsageError(f"unknown flow source {source!r}")
         self.flow_v = spins_to_visible(np.ascontiguousarray(spins), rbm.units, rbm.dtype)
         self.flow_step_count = 0
+        self._unfreeze_flow()
         self._record_flow()
         self.unsaved = True
 
     def flow_step(self) -> int:
-        """One RBM flow step v -> h -> v on every flow chain (core/SCIENCE.md §7)."""
+        """One RBM flow step v -> h -> v on every flow chain (core/SCIENCE.md §7), on a copy
+        of the RBM frozen at the flow's first step, so that one flow uses one model while
+        training goes on."""
         from .rbm import sample_hidden, sample_visible
 
         if self.flow_v is None:
             self.flow_reset()
-        rbm = self.trainer.rbm
+        if self.flow_rbm is None:
+            if self.flow_step_count:  # chains restored without their model (older saves):
+                self.flow_step_count = 0  # a new flow starts from them
+            self.flow_rbm = self.trainer.rbm.copy()
+            self.flow_rbm_step = self.trainer.steps_done
+        rbm = self.flow_rbm
         h = sample_hidden(rbm, self.flow_v, self.rng["flow"])
         self.flow_v = sample_visible(rbm, h, self.rng["flow"])
         self.flow_step_count += 1
@@ -574,6 +588,7 @@ class Session:
             rbm=rbm_view,
             flow_step=self.flow_step_count,
             flow_v=None if self.flow_v is None else self.flow_spins(),
+            flow_rbm_step=self.flow_rbm_step,
             unsaved=self.unsaved,
             save_name=self.save_name,
             sample_spacing=self.live_spacing,
@@ -627,6 +642,9 @@ class Session:
             arrays[f"history_{name}"] = hist.values()
         if self.flow_v is not None:
             arrays["flow_v"] = self.flow_v
+        if self.flow_rbm is not None:
+            for name in self.flow_rbm.PARAMS:
+                arrays[f"flow_rbm_{name}"] = getattr(self.flow_rbm, name)
         meta = {
             "config": self.config.to_dict(),
             "live": {"T": self.T, "h": self.h, "algorithm": self.algorithm,
@@ -639,6 +657,7 @@ class Session:
                 "live_spacing": self.live_spacing, "tau_since": self._tau_since,
             },
             "tau_sweeps": None if math.isnan(self.tau_sweeps) else self.tau_sweeps,
+            "flow_rbm_step": self.flow_rbm_step,
             "history_totals": {n: h.total for n, h in self.histories.items()},
             "metrics": self.metrics,
             "summary": self.summary(),
@@ -664,7 +683,7 @@ class Session:
         """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError
         (the checks are rgflow.core.persist.validate_session_state)."""
         from .persist import validate_session_state
-        from .rbm_local import restore_trainer
+        from .rbm_local import rbm_from_params, restore_trainer
 
         v = validate_session_state(arrays, meta, path, HISTORIES)
         config = v.config
@@ -698,6 +717,16 @@ class Session:
                                                                                   len(values)))
                              for name, values in v.histories.items()}
         session.flow_v = None if v.flow_v is None else v.flow_v.copy()
+        session._unfreeze_flow()
+        if v.flow_rbm_step is not None:
+            try:
+                session.flow_rbm = rbm_from_params(v.flow_rbm_params, config.units, config.L,
+                                                   config.field_radius)
+            except (ValueError, TypeError, UsageError) as exc:
+                raise SaveFileError(path, f"the flow's frozen RBM is invalid ({exc})") from None
+            if (session.flow_rbm.n_visible, session.flow_rbm.n_hidden) != rbm.W.shape:
+                raise SaveFileError(path, "the flow's frozen RBM does not fit the session's")
+            session.flow_rbm_step = v.flow_rbm_step
         session.metrics = v.metrics
         session._rate = (0.0, 0.0)
         # saves from before the live spacing: the configured one, tau measured afresh

@@ -1020,20 +1020,20 @@ def test_flow_runs_on_a_frozen_rbm_that_says_its_training_step(tmp_path):
     async def body(pilot):
         app.submit(lambda s: s.run_steps(30) and None)
         await press(pilot, "5", "f")
-        frozen_at = app.driver.flow_rbm[1]
-        frozen_W = app.driver.flow_rbm[0].W.copy()
+        frozen_at = app.session.flow_rbm_step
+        frozen_W = app.session.flow_rbm.W.copy()
         assert f"RBM frozen at train step {frozen_at}" in "\n".join(lines(app.w("flow-info")))
         app.submit(lambda s: s.run_steps(10) and None)  # training goes on
         await press(pilot, "f")
         assert app.session.trainer.steps_done > frozen_at
-        np.testing.assert_array_equal(app.driver.flow_rbm[0].W, frozen_W)
+        np.testing.assert_array_equal(app.session.flow_rbm.W, frozen_W)
         assert not np.array_equal(app.session.trainer.rbm.W, frozen_W)
         _command(app, "Flow N steps…").callback()
         await _answer(pilot, "4")
         assert app.session.flow_step_count == 6
         _command(app, "Reset flow from data").callback()
         await press(pilot, "f")  # a new flow freezes the RBM as it is now
-        assert app.driver.flow_rbm[1] == app.session.trainer.steps_done
+        assert app.session.flow_rbm_step == app.session.trainer.steps_done
 
     run(app, body)
 

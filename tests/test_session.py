@@ -138,6 +138,7 @@ def test_save_load_continue_is_bit_exact(tmp_path, algorithm):
     straight.run_steps(n)
     straight.flow_step()
     straight.run_steps(m)
+    straight.flow_step()  # on the RBM frozen at the first flow step
 
     first = small_session(algorithm=algorithm)
     first.run_steps(n)
@@ -146,7 +147,9 @@ def test_save_load_continue_is_bit_exact(tmp_path, algorithm):
     first.save(path)
     resumed = Session.load(path)
     resumed.run_steps(m)
+    resumed.flow_step()
     assert_same_state(straight, resumed)
+    assert resumed.flow_rbm_step == straight.flow_rbm_step < resumed.trainer.steps_done
 
 
 def test_thread_count_does_not_change_results():
@@ -182,6 +185,81 @@ def test_live_controls_and_reconfigure():
     with pytest.raises(UsageError):
         s.reconfigure(L=5)
     assert s.config.L == 12
+
+
+def _flowing(steps_before=30):
+    """A session whose flow froze its RBM, and trained on afterwards."""
+    s = small_session()
+    s.run_steps(steps_before)
+    s.flow_step()
+    frozen_W, frozen_at = s.flow_rbm.W.copy(), s.flow_rbm_step
+    s.run_steps(20)  # training goes on
+    assert s.trainer.steps_done > frozen_at and not np.array_equal(s.trainer.rbm.W, frozen_W)
+    return s, frozen_W, frozen_at
+
+
+def test_a_flow_runs_on_the_rbm_frozen_at_its_first_step():
+    from rgflow.core.rbm import sample_hidden, sample_visible
+
+    s, frozen_W, frozen_at = _flowing()
+    v, state = s.flow_v.copy(), s.rng["flow"].copy()
+    s.flow_step()
+    frozen = s.trainer.rbm.copy()
+    frozen.W[...] = frozen_W
+    frozen.visible_bias[...] = s.flow_rbm.visible_bias
+    frozen.hidden_bias[...] = s.flow_rbm.hidden_bias
+    expected = sample_visible(frozen, sample_hidden(frozen, v, state), state)
+    np.testing.assert_array_equal(s.flow_v, expected)
+    assert s.flow_rbm_step == frozen_at and s.frame().flow_rbm_step == frozen_at
+    s.flow_reset("data")  # a new flow freezes the RBM as it is at its first step
+    assert s.flow_rbm is None and s.frame().flow_rbm_step is None
+    s.flow_step()
+    assert s.flow_rbm_step == s.trainer.steps_done
+    np.testing.assert_array_equal(s.flow_rbm.W, s.trainer.rbm.W)
+
+
+def test_a_save_keeps_the_flows_frozen_rbm(tmp_path):
+    s, frozen_W, frozen_at = _flowing()
+    s.save(tmp_path / "s.npz")
+    loaded = Session.load(tmp_path / "s.npz")
+    assert loaded.flow_rbm_step == frozen_at
+    np.testing.assert_array_equal(loaded.flow_rbm.W, frozen_W)
+    s.flow_step()
+    loaded.flow_step()
+    np.testing.assert_array_equal(loaded.flow_v, s.flow_v)
+
+
+def test_a_flow_restored_without_its_rbm_starts_again_from_its_chains(tmp_path):
+    from rgflow.core.persist import write_save
+
+    s, _, _ = _flowing()
+    s.flow_step()
+    arrays, meta = s.state()  # as an older save: no frozen RBM
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("flow_rbm_")}
+    write_save(tmp_path / "old.npz", arrays, {**meta, "flow_rbm_step": None})
+    old = Session.load(tmp_path / "old.npz")
+    assert old.flow_step_count == 2 and old.flow_rbm is None
+    assert old.flow_step() == 1  # a new flow, from the restored chains
+    assert old.flow_rbm_step == old.trainer.steps_done
+
+
+def test_a_damaged_frozen_flow_rbm_is_refused(tmp_path):
+    from rgflow.core.persist import write_save
+
+    s, _, _ = _flowing()
+    arrays, meta = s.state()
+    cases = {
+        "narrow": ({**arrays, "flow_rbm_W": arrays["flow_rbm_W"][:, :-1].copy()}, meta),
+        "nan": ({**arrays, "flow_rbm_W": np.full_like(arrays["flow_rbm_W"], np.nan)}, meta),
+        "no-arrays": ({k: v for k, v in arrays.items() if not k.startswith("flow_rbm_")},
+                      meta),
+        "bad-step": (arrays, {**meta, "flow_rbm_step": -3}),
+    }
+    for name, (a, m) in cases.items():
+        write_save(tmp_path / f"{name}.npz", a, m)
+        with pytest.raises(SaveFileError) as info:
+            Session.load(tmp_path / f"{name}.npz")
+        assert "flow" in str(info.value) and "\n" not in str(info.value), name
 
 
 def test_flow_sources():

@@ -3,7 +3,6 @@ views show (mixed into RgflowApp, whose BINDINGS name them)."""
 
 import numpy as np
 
-from .jobs import frozen_flow_step
 from .views.common import unit_side
 
 
@@ -56,8 +55,7 @@ class ActionsMixin:
         self._draw(force=True)
 
     def action_flow_step(self) -> None:
-        driver = self.driver
-        self.submit(lambda s: frozen_flow_step(driver, s) and None)
+        self.submit(lambda s: s.flow_step() and None)
 
     def action_select_unit(self, dx: int, dy: int) -> None:
         pub = self.driver.published

@@ -157,7 +157,6 @@ class SessionDriver:
         self.analysis_version = 0
         self.generation = 0  # bumped when the session is replaced or resized
         self.stopped_by_error = False
-        self.flow_rbm: tuple | None = None  # (frozen RBM copy, its training step) of the flow
         # worker-only state
         self._seq = 0
         self._publish_due = 0.0  # when the next periodic frame is due (perf_counter)
@@ -457,7 +456,6 @@ class SessionDriver:
     def session_changed(self) -> None:
         """Worker: after open / a new L, drop everything derived from the old session."""
         self.generation += 1
-        self.flow_rbm = None
         self._rbm_view = None
         self.analysis = {}
         self.analysis_version += 1
@@ -501,7 +499,6 @@ class SessionDriver:
             "monitor_every": s.config.monitor_every,
             "rg_b": s.config.rg_b,
             "hidden": n_hidden,
-            "flow_rbm_step": None if self.flow_rbm is None else self.flow_rbm[1],
         }
         self._seq += 1
         self.published = Published(self._seq, frame, extras, done)

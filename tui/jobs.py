@@ -51,24 +51,10 @@ def train_job(driver, n: int) -> Iterator[tuple[int, int]]:
                            timeout=3)
 
 
-def frozen_flow_step(driver, s) -> int:
-    """One RBM flow step on the driver's frozen copy of the RBM (taken at the first step
-    after a reset of the flow, or of the session), so every step of one flow uses the same
-    model while training goes on. Worker thread only."""
-    if driver.flow_rbm is None or s.flow_v is None:
-        driver.flow_rbm = (s.trainer.rbm.copy(), s.trainer.steps_done)
-    live = s.trainer.rbm
-    s.trainer.rbm = driver.flow_rbm[0]
-    try:
-        return s.flow_step()
-    finally:
-        s.trainer.rbm = live
-
-
 def flow_job(driver, n: int) -> Iterator[tuple[int, int]]:
     """n flow steps on the frozen RBM, one per next(), on the session's worker."""
     for i in range(n):
-        frozen_flow_step(driver, driver.session)
+        driver.session.flow_step()
         yield i + 1, n
     driver.listener.notify(f"{n} flow steps done (flow step {driver.session.flow_step_count})",
                            timeout=3)
@@ -193,12 +179,7 @@ class JobsMixin:
 
     def reset_flow(self, source: str) -> None:
         """Restart the flow chains; the next step freezes the RBM as it is then."""
-        driver = self.driver
-
-        def reset(s):
-            s.flow_reset(source)
-            driver.flow_rbm = None
-        self.submit(reset)
+        self.submit(lambda s: s.flow_reset(source))
 
     def cancel_job(self) -> None:
         driver = self.driver

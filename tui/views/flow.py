@@ -34,9 +34,9 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     else:
         err = reading["T_err"]
         err_text = f" ± {err:.3f}" if np.isfinite(err) else ""
-        frozen = extras.get("flow_rbm_step")
+        frozen = f.flow_rbm_step
         model = ("RBM frozen at train step " + str(frozen) if frozen is not None
-                 else "RBM: not frozen yet (restored flow)")
+                 else "RBM: frozen at the next step")
         text = (f"flow step {f.flow_step} of {len(chains)} chains (f: one more)\n"
                 f"{model}\n"
                 f"⟨|m|⟩ = {m[-1]:.4f}\n"
