@@ -45,6 +45,18 @@ def resolve_save_path(name_or_path: str, directory=None) -> Path:
     return saves_dir(directory) / f"{text}.npz"
 
 
+def resolve_save_target(name_or_path: str, directory=None) -> Path:
+    """Where a save is written: resolve_save_path, with a path's file name held to the rules
+    of a save name too (it names the session) and given '.npz' when it has none."""
+    path = resolve_save_path(name_or_path, directory)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    if not _NAME_RE.match(path.stem):
+        raise UsageError(f"invalid file name {path.name!r}: before .npz use letters, digits, "
+                         "'.', '_' or '-'")
+    return path
+
+
 def _sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(array, order="C").tobytes()).hexdigest()
 

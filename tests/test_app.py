@@ -1038,6 +1038,24 @@ def test_flow_runs_on_a_frozen_rbm_that_says_its_training_step(tmp_path):
     run(app, body)
 
 
+def test_a_save_path_without_npz_gets_it_and_long_errors_wrap(tmp_path):
+    app = make_app(tmp_path)
+
+    async def body(pilot):
+        await press(pilot, "n", "s")
+        await pilot.press(*"bad name!", "enter")
+        await pilot.pause()
+        hint = app.screen.query_one("#save-hint")
+        assert "(or give a path)" in " ".join(lines(hint))  # wrapped at 80 columns, not cut
+        app.screen.query_one("#dialog-input", Input).value = str(tmp_path / "runs" / "run1")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.save_path is not None and app.settled, "the save")
+        assert app.save_path == tmp_path / "runs" / "run1.npz"
+        assert Session.load(app.save_path).step_count == 1
+
+    run(app, body, size=(80, 24))
+
+
 def test_invalid_save_name_keeps_the_dialog_and_open_takes_a_typed_path(tmp_path):
     app = make_app(tmp_path)
     elsewhere = tmp_path / "elsewhere.npz"
@@ -1062,8 +1080,16 @@ def test_invalid_save_name_keeps_the_dialog_and_open_takes_a_typed_path(tmp_path
         assert "is a file, not a directory" in str(
             app.screen.query_one("#save-hint").render())
         assert blocker.read_text() == "x"
+        # a path's file name names the session: it follows the rules of a save name
+        app.screen.query_one("#dialog-input", Input).value = str(tmp_path / "sub" / "name?")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveDialog)
+        assert "invalid file name 'name?.npz'" in str(
+            app.screen.query_one("#save-hint").render())
         await press(pilot, "escape")
         assert not list((tmp_path / "saves").glob("*.npz"))
+        assert not (tmp_path / "sub").exists()
 
         await press(pilot, "o")
         assert isinstance(app.screen, SaveBrowser)

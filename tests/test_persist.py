@@ -56,6 +56,17 @@ def test_save_names_cannot_escape(tmp_path):
             resolve_save_path(bad, tmp_path)
 
 
+def test_save_targets_name_a_session(tmp_path):
+    from rgflow.core.persist import resolve_save_target
+
+    assert resolve_save_target("run1", tmp_path) == tmp_path / "run1.npz"
+    assert resolve_save_target("out/run1", tmp_path).as_posix() == "out/run1.npz"
+    assert resolve_save_target("out/run1.npz", tmp_path).as_posix() == "out/run1.npz"
+    for bad in ("out/name?", "out/a b.npz", "bad name!", "out/.npz"):
+        with pytest.raises(UsageError):
+            resolve_save_target(bad, tmp_path)
+
+
 def rewrite(path, arrays, meta_obj=None, raw_meta=None, pickle_member=None):
     members = {k: np.asarray(v) for k, v in arrays.items()}
     if raw_meta is not None:

@@ -116,10 +116,10 @@ class FilesMixin:
 
         return list_saves(self.saves_dir)
 
-    def _resolve(self, name: str) -> Path:
-        from rgflow.core.persist import resolve_save_path
+    def _resolve_target(self, name: str) -> Path:
+        from rgflow.core.persist import resolve_save_target
 
-        return resolve_save_path(name, self.saves_dir)
+        return resolve_save_target(name, self.saves_dir)
 
     def action_save(self) -> None:
         if self.save_path is None:
@@ -132,7 +132,7 @@ class FilesMixin:
         its output: not a directory, in a folder that really accepts a file."""
         from rgflow.core.npzio import ensure_output_dir
 
-        path = self._resolve(name)
+        path = self._resolve_target(name)
         if path.is_dir():
             raise UsageError(f"{path}: is a directory, not a save file")
         ensure_output_dir(path.parent, path)

@@ -42,10 +42,10 @@ def _run_options(p):
 
 def run_new(args) -> int:
     from rgflow.core.config import build_config
-    from rgflow.core.persist import resolve_save_path
+    from rgflow.core.persist import resolve_save_target
     from rgflow.core.session import Session
 
-    path = resolve_save_path(args.save, args.saves_dir)
+    path = resolve_save_target(args.save, args.saves_dir)
     _check_target(path, args.force)
     config = build_config(args.preset, args.config, args.set)
     session = Session(config)
@@ -56,7 +56,12 @@ def run_resume(args) -> int:
     import sys
 
     from rgflow.core.live_analysis import CALIBRATION_PREFIX
-    from rgflow.core.persist import read_save, resolve_save_path, version_warnings
+    from rgflow.core.persist import (
+        read_save,
+        resolve_save_path,
+        resolve_save_target,
+        version_warnings,
+    )
     from rgflow.core.session import Session
 
     source = resolve_save_path(args.name, args.saves_dir)
@@ -64,7 +69,7 @@ def run_resume(args) -> int:
     for warning in version_warnings(meta):
         sys.stderr.write(f"rgflow resume: warning: {warning}\n")
     session = Session.from_state(arrays, meta, source)
-    target = resolve_save_path(args.save, args.saves_dir) if args.save else source
+    target = resolve_save_target(args.save, args.saves_dir) if args.save else source
     if args.save:
         _check_target(target, args.force)
     # the app saves its classifier calibration beside the session: rewritten unchanged
