@@ -368,7 +368,7 @@ def test_views_show_live_analysis(tmp_path):
         assert not any(re.search(r"-\d", row) for row in rows)
         # the session's own tau_int and effective sample count, on the status line
         f = app.driver.published.frame
-        assert app.w("plot-energy").border_title == sampling_text(f)
+        assert app.w("plot-energy").border_subtitle == sampling_text(f)
         screen = app.export_screenshot().replace("&#160;", " ")
         assert sampling_text(f).replace(" ", "") in re.sub(r"<[^>]*>|\s", "", screen)
         await until(pilot, lambda: "RBM recon." in "\n".join(lines(gr)), "the G(r) legend")
@@ -1008,7 +1008,7 @@ def test_footer_keeps_the_essential_keys_and_the_status_line_the_view(tmp_path, 
         assert any(v in status(app) for v in ("1/5 Lattice", "view 1/5", "v1/5"))
         for pane in PANES["dashboard"]:  # titles kept (on the top border) at every size
             widget = app.w(pane)
-            if widget.display and pane not in ("rg-pane", "dash-plot"):  # plot: inside
+            if widget.display and pane != "rg-pane":  # rg-pane: the map inside has it
                 assert widget.border_title and widget.styles.border_top[0] != "", pane
 
     run(app, body, size=size)

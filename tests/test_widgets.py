@@ -674,7 +674,7 @@ def test_plot_view_renders_and_throttles():
         await pilot.pause()
         shown = text()
         assert plot.build_count == builds + 1
-        assert "Magnetisation" in shown and "sweep" in shown
+        assert plot.border_title == "Magnetisation" and "sweep" in shown  # title: on the border
         assert "┌" in shown and "└" in shown
         # a burst of updates inside the interval: no rebuild, the cached plot is served
         for i in range(20):

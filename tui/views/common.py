@@ -1,8 +1,16 @@
 """Drawing helpers shared by several views."""
 
 import numpy as np
+from textual.widgets import Static
 
 from ..widgets.plot import PlotView
+
+
+def info_pane(pane_id: str, title: str, text: str = "") -> Static:
+    """A pane of plain text lines, titled on its top border like every pane."""
+    pane = Static(text, id=pane_id, classes="info", markup=False)
+    pane.border_title = title
+    return pane
 
 
 def rg_level(app, f) -> tuple[int, np.ndarray | None]:

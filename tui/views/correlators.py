@@ -2,10 +2,9 @@
 they are."""
 
 import numpy as np
-from textual.widgets import Static
 
 from ..widgets.heatmap import HeatMap, HeatMapGrid
-from .common import fmt
+from .common import fmt, info_pane
 
 TITLE = "⟨v h⟩ correlators"
 PANES = ("corr-rg", "corr-rbm", "corr-info", "corr-grid")
@@ -15,7 +14,7 @@ GRID_PAGE = 16  # units in the grid of small maps
 def compose():
     yield HeatMap(title="RG ⟨v h_a⟩", id="corr-rg")
     yield HeatMap(title="RBM ⟨v h_a⟩", id="corr-rbm")
-    yield Static("Collecting data…", id="corr-info", classes="info", markup=False)
+    yield info_pane("corr-info", "locality", "Collecting data…")
     yield HeatMapGrid(title="RBM ⟨v h⟩ of nearby units", id="corr-grid")
 
 

@@ -2,12 +2,12 @@
 histogram."""
 
 import numpy as np
-from textual.widgets import Static
 
 from rgflow.core.exact import TC
 
 from ..widgets.lattice import LatticeView
 from ..widgets.plot import PlotView
+from .common import info_pane
 
 TITLE = "RBM flow"
 PANES = ("flow-0", "flow-1", "flow-2", "flow-info", "flow-hist")
@@ -17,7 +17,7 @@ SHOWN_CHAINS = 3
 def compose():
     for i in range(SHOWN_CHAINS):
         yield LatticeView(title=f"flow chain {i + 1}", id=f"flow-{i}", spin_legend=True)
-    yield Static("", id="flow-info", classes="info", markup=False)
+    yield info_pane("flow-info", "flow")
     yield PlotView(title="flow T per chain", id="flow-hist", background=True)
 
 

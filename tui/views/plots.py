@@ -25,7 +25,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     for pane, name in (("plot-energy", "energy"), ("plot-m", "abs_m")):
         plot_thermo(app.w(pane), f, (name,))
     if slow:  # the session's own live measurement (also on the status line when it fits)
-        app.w("plot-energy").border_title = sampling_text(f)
+        app.w("plot-energy").border_subtitle = sampling_text(f)
     gr = app.w("plot-gr")
     result = app.analysis.get("gr")
     log = app.gr_log

@@ -2,11 +2,10 @@
 the weights of the selected hidden unit."""
 
 import numpy as np
-from textual.widgets import Static
 
 from ..widgets.heatmap import HeatMap
 from ..widgets.lattice import LatticeView
-from .common import one_scale, unit_side
+from .common import info_pane, one_scale, unit_side
 
 TITLE = "RBM"
 PANES = ("rbm-v", "rbm-hidden", "rbm-recon", "rbm-recon-sample", "rbm-weights", "rbm-info")
@@ -22,7 +21,7 @@ def compose():
     yield LatticeView(title="reconstruction sample v'", id="rbm-recon-sample",
                       spin_legend=True)
     yield HeatMap(title="weights of unit", id="rbm-weights")
-    yield Static("", id="rbm-info", classes="info", markup=False)
+    yield info_pane("rbm-info", "RBM and training")
 
 
 def draw(app, f, extras: dict, slow: bool = True) -> None:

@@ -384,7 +384,9 @@ class PlotView(Widget):
     ) -> None:
         """
         Args:
-            title, xlabel, ylabel: Plot labels (drawn by plotext inside the widget).
+            title: The pane's title, on its top border like every pane's (set_labels'
+                title is a line inside the plot, above the data).
+            xlabel, ylabel: Axis labels (drawn by plotext inside the widget).
             min_interval: Minimum seconds between two builds (2-4 Hz is plenty).
             max_duty: Also wait at least last_build_time / max_duty between builds, so a
                 large plot never takes more than this fraction of the UI thread.
@@ -394,8 +396,9 @@ class PlotView(Widget):
             background: Build on a builder thread instead of inside render_line.
         """
         super().__init__(name=name, id=id, classes=classes)
+        self.border_title = title or None
         self._series: dict[str, _Series] = {}
-        self._labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel,
+        self._labels = {"title": "", "xlabel": xlabel, "ylabel": ylabel,
                         "ylabel_right": "", "xticks": "auto", "yticks": "auto"}
         self._scales = {"xscale": "linear", "yscale": "linear"}
         self._color = color
@@ -567,7 +570,7 @@ class PlotView(Widget):
         self._built_with_data = bool(self._series)
         self.build_count += 1
         if width < MIN_WIDTH or height < MIN_HEIGHT:
-            text = f"{self._labels['title'] or 'plot'}\n(too small: {width}×{height})"
+            text = f"{self.border_title or 'plot'}\n(too small: {width}×{height})"
             return lambda: text
         spec = PlotSpec(
             series=dict(self._series),
