@@ -125,7 +125,7 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: "display" in app.loading_text, "the loading text")
             assert app.w("views").current == "loading"
-            assert "Compiling the display kernels" in str(app.w("loading-text").render())
+            assert "Loading the display kernels" in str(app.w("loading-text").render())
             assert app.w("loading-progress").total == 6
             assert app.check_action("toggle_run", ()) is None  # greyed out
             # loading that lasts (a cold numba cache) gets the animated spinner too
@@ -138,7 +138,7 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
             await until(pilot, lambda: any(set(row) <= GLYPHS and row.strip()
                                            for row in lines(app.w("lattice"))),
                         "the lattice drawn")
-            assert "⧗ Compiling test gate" in status(app)
+            assert "⧗ Loading test gate" in status(app)
             assert app.check_action("step", ()) is None
             assert not app.running
             kernel_gate.set()
@@ -147,7 +147,7 @@ def test_loading_indicator_then_live_lattice_with_actions_greyed_until_ready(tmp
             # "running" is on screen
             await until(pilot, gc.isenabled, "the collector back on")
             assert app.check_action("toggle_run", ()) is True
-            assert "Compiling Monte Carlo kernels" in app.loading_log
+            assert "Loading Monte Carlo kernels" in app.loading_log
             # a new session starts running by itself once ready
             await until(pilot, lambda: steps(app) > 0, "the simulation to run")
             await until(pilot, lambda: "▶ running" in status(app), "the running status")
@@ -383,7 +383,7 @@ def test_views_show_live_analysis(tmp_path):
 
         await press(pilot, "5")
         text = "\n".join(lines(app.w("flow-info")))
-        assert "flow step 1 of 4 chains" in text and "T from E/N (Onsager)" in text
+        assert "flow step 1, 4 chains" in text and "T from E/N (Onsager)" in text
         assert "chains" in app.w("flow-hist").series_names
         flow_rows = lines(app.w("flow-0"))
         assert any(set(row) <= GLYPHS | {"│", "─", "╭", "╮", "╰", "╯"} and row.strip()

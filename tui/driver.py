@@ -263,7 +263,7 @@ class SessionDriver:
         set_numba_threads(self.threads)
         stages = self.warm_up_stages() if self.warm_up_needed else []
         total = 2 + len(stages)
-        listener.progress("Compiling the display kernels", 1, total)
+        listener.progress("Loading the display kernels", 1, total)
         self.publish(force=True)
         if not shown:
             listener.live()
@@ -275,7 +275,7 @@ class SessionDriver:
         for i, (label, fn) in enumerate(stages):
             if self.stopping():
                 return
-            listener.progress(f"Compiling {label}", 2 + i, total)
+            listener.progress(f"Loading {label}", 2 + i, total)
             started = time.perf_counter()
             fn()
             collector_on_if_compiling(started)

@@ -60,8 +60,8 @@ def info_lines(c: dict, unit: int, rg_unit: int, connected: bool) -> list[str]:
         f"{'':<10}{'RG':>9}{'RBM':>9}",
         f"{'own-block':<10}{fmt(c[p + 'rg_own'][rg_unit]):>9}{fmt(c[p + 'rbm_own'][unit]):>9}",
         f"{'peak/far':<10}{fmt(c[p + 'rg_ptf'][rg_unit]):>9}{fmt(c[p + 'rbm_ptf'][unit]):>9}",
-        f"RBM unit {unit}: best block {int(c[p + 'rbm_block'][unit])}, "
-        f"{c[p + 'rbm_blocks_claimed']}/{c[p + 'n_blocks']} blocks claimed",
+        f"RBM unit {unit}: best block {int(c[p + 'rbm_block'][unit])}",
+        f"blocks claimed: {c[p + 'rbm_blocks_claimed']}/{c[p + 'n_blocks']}",
         "over units      not conn.  connected",
     ]
     for label, key, stat in (("own-block RG", "rg_own", "mean"),

@@ -37,7 +37,8 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
         frozen = f.flow_rbm_step
         model = ("RBM frozen at train step " + str(frozen) if frozen is not None
                  else "RBM: frozen at the next step")
-        text = (f"flow step {f.flow_step} of {len(chains)} chains (f: one more)\n"
+        text = (f"flow step {f.flow_step}, {len(chains)} chains\n"
+                "(f: one more step)\n"
                 f"{model}\n"
                 f"⟨|m|⟩ = {m[-1]:.4f}\n"
                 f"T from E/N (Onsager): {reading['T']:.3f}{err_text}\n"

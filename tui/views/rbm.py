@@ -57,7 +57,8 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     lines = [f"RBM {L * L} → {len(hidden)} visible → hidden",
              f"train step {f.train_step}  ({'on' if f.training else 'off'}, t)",
              f"data {f.dataset_count} stored, {f.heldout_count} held out",
-             f"unit {unit}: ⟨h⟩ = {hidden[unit]:+.3f}  (arrows / hjkl)",
+             f"unit {unit}: ⟨h⟩ = {hidden[unit]:+.3f}",
+             "(select: arrows / hjkl)",
              f"|W_unit| max {np.abs(extras['weights']).max():.3g}"]
     if extras.get("field") is not None:
         lines.append(f"receptive field R={extras['receptive_field']}: "
