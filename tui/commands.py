@@ -90,9 +90,9 @@ class PaletteMixin:
     """The palette and its value commands (mixed into RgflowApp)."""
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        # Textual's own Quit and Screenshot would duplicate ours
+        # Textual's own Quit, Screenshot and Keys would duplicate ours (Keys: our Help)
         for command in super().get_system_commands(screen):
-            if command.title not in ("Quit", "Screenshot"):
+            if command.title not in ("Quit", "Screenshot", "Keys"):
                 yield command
         yield from palette_commands(self)
 
