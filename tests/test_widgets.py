@@ -548,6 +548,8 @@ def test_legend_text():
     text = legend_text(-0.5, 0.5, DIVERGING, diverging=True)
     assert text.plain == "-0.5 █████0█████ 0.5"
     assert legend_text(0.0, 3.0, SEQUENTIAL, diverging=False).plain == "0 █████████ 3"
+    # NO_COLOR: the sign glyphs, zero set apart from the weakest negative one ("-")
+    assert legend_text(-0.5, 0.5, DIVERGING, glyphs=True).plain == "-0.5 ≡≡==- 0 ░░▒▒▓ 0.5"
 
 
 # -- plots -----------------------------------------------------------------------------------

@@ -116,8 +116,8 @@ def legend_text(
     if diverging and vmax > vmin and vmin <= 0.0 <= vmax:
         zero_level = min(int((0.0 - vmin) / (vmax - vmin) * len(colors)), len(colors) - 1)
     for level, rgb in enumerate(colors):
-        if glyphs:
-            text.append("0" if level == zero_level else sign_glyph(level, len(colors)))
+        if glyphs:  # zero is blank in the map: set apart, so "-" and "0" do not read as -0
+            text.append(" 0 " if level == zero_level else sign_glyph(level, len(colors)))
         elif level == zero_level:
             ink = (0, 0, 0) if sum(rgb) > 384 else (255, 255, 255)
             text.append("0", fg_bg_style(ink, rgb))
