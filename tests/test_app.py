@@ -375,6 +375,9 @@ def test_views_show_live_analysis(tmp_path):
         assert all(name in "\n".join(lines(gr)) for name in gr.series_names)
         assert train._series["F gap"].yside == "right"  # its own scale
         assert train._series["recon. error"].yside == "left"
+        # both y labels and the x label fit on its last line, in a 38-column pane
+        await until(pilot, lambda: "F gap" in lines(train)[-1], "the training plot")
+        assert "training step" in lines(train)[-1] and train.size.width <= 40
         await press(pilot, "g")
         assert app.gr_log and gr._scales == {"xscale": "log", "yscale": "log"}
         assert "r^(-1/4)" in gr.series_names and "log-log" in gr.border_title
