@@ -467,9 +467,13 @@ def test_save_open_and_headless_resume_both_ways(tmp_path):
         # a session written headless opens in the app
         assert cli(["run", "--steps", "4", "--save", "headless", "--saves-dir", str(saves),
                     *[f"--set={k}={v}" for k, v in CFG.items()]]) == 0
-        app.open_save(saves / "headless.npz")
+        before = set(list_autosaves(saves))
+        app.open_save(saves / "headless.npz")  # over an unsaved session (step 10)
         await settle(pilot)
         assert steps(app) == 4 and app.session.config.L == 8 and "headless" in status(app)
+        (kept,) = set(list_autosaves(saves)) - before  # the replaced session is not lost
+        assert Session.load(kept).step_count == 10 and app.last_autosave == kept
+        assert any(str(kept) in m for m in notifications(app))
 
     run(app, body)
 
@@ -501,6 +505,7 @@ def test_damaged_file_notifies_and_keeps_the_session(tmp_path):
         await settle(pilot)
         assert app.session is session and steps(app) == before
         assert any("garbage.npz" in m for m in notifications(app))
+        assert not list_autosaves(saves)  # nothing replaced: nothing autosaved
         await press(pilot, "n")  # and the session still runs
         assert steps(app) == before + 1
 
@@ -1022,6 +1027,11 @@ def test_flow_runs_on_a_frozen_rbm_that_says_its_training_step(tmp_path):
     app = make_app(tmp_path)
 
     async def body(pilot):
+        from rgflow.tui.views.plots import NO_FLOW
+
+        await press(pilot, "4")  # no flow yet: its plots say how to start one
+        assert app.w("plot-flow-m")._labels["title"] == NO_FLOW
+        assert app.w("plot-flow-t")._labels["title"] == NO_FLOW
         app.submit(lambda s: s.run_steps(30) and None)
         await press(pilot, "5", "f")
         frozen_at = app.session.flow_rbm_step
@@ -1038,6 +1048,8 @@ def test_flow_runs_on_a_frozen_rbm_that_says_its_training_step(tmp_path):
         _command(app, "Reset flow from data").callback()
         await press(pilot, "f")  # a new flow freezes the RBM as it is now
         assert app.session.flow_rbm_step == app.session.trainer.steps_done
+        await press(pilot, "4")
+        assert app.w("plot-flow-m")._labels["title"] == ""
 
     run(app, body)
 

@@ -229,7 +229,7 @@ class FilesMixin:
         was_running = self.running
         self.set_running(False)  # the opened session starts paused
 
-        def load(_s):
+        def load(current):
             from rgflow.core.errors import SaveFileError, UsageError
             from rgflow.core.live_analysis import calibration_from_arrays
             from rgflow.core.persist import read_save
@@ -242,6 +242,9 @@ class FilesMixin:
                     calibration = calibration_from_arrays(arrays)
                 except UsageError as exc:
                     raise SaveFileError(path, f"classifier calibration: {exc}") from None
+                kept = None
+                if current.unsaved:  # the session it replaces is never lost
+                    kept = write_autosave(current.snapshot(), current.save_name, self.saves_dir)
             except Exception:
                 if was_running:  # the current session goes on as it was
                     driver.listener.call(lambda: self.set_running(True))
@@ -251,7 +254,10 @@ class FilesMixin:
             if calibration is not None:
                 driver.listener.call(lambda: self.use_calibration(calibration))
             self.save_path = path
-            return f"opened {path}"
+            if kept is None:
+                return f"opened {path}"
+            driver.listener.call(lambda: setattr(self, "last_autosave", kept))
+            return f"opened {path}; the unsaved session before it is in {kept}"
         self.submit(load)
 
     def use_calibration(self, calibration: dict) -> None:

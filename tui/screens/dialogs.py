@@ -126,7 +126,8 @@ class SaveBrowser(_SavesList):
             yield Input(placeholder="or type a path to any save, then Enter",
                         id="browser-path")
             yield Label("", id="browser-error", classes="dialog-hint")
-            yield Label("Enter to open, Escape to cancel", classes="dialog-hint")
+            yield Label("Enter to open, Tab to type a path, Escape to cancel",
+                        classes="dialog-hint")
 
     def on_mount(self) -> None:
         super().on_mount()

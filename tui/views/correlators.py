@@ -49,11 +49,14 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
 def info_lines(c: dict, unit: int, rg_unit: int, connected: bool) -> list[str]:
     """The locality numbers of the unit shown, and the means over units for both kinds."""
     p = "c_" if connected else ""
-    shown = ("connected ⟨v h⟩ − ⟨v⟩⟨h⟩" if connected
-             else "⟨v h⟩ not connected (near Tc ~m² everywhere)")
-    lines = [f"{shown}; c: the other",
-             f"{c['n']} configurations, RBM train step {c['train_step']}",
-             f"unit {unit}  (b={c['b']}, uniform map: {c['uniform_own_block_fraction']:.4f})"]
+    # one fact a line: the info pane is about 36 columns wide in the wide layout
+    shown = (["connected ⟨v h⟩ − ⟨v⟩⟨h⟩", "c: show not connected"] if connected
+             else ["⟨v h⟩ not connected", "(near Tc ~m² everywhere)", "c: show connected"])
+    lines = [*shown,
+             f"{c['n']} configurations",
+             f"RBM train step {c['train_step']}",
+             f"unit {unit}  (b={c['b']})",
+             f"uniform map: {c['uniform_own_block_fraction']:.4f}"]
     if "locality_error" in c:
         return [*lines, f"locality: {c['locality_error']}"]
     lines += [

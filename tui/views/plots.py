@@ -9,6 +9,7 @@ from ..widgets.plot import PlotView
 from .common import plot_thermo
 
 TITLE = "Plots"
+NO_FLOW = "no flow yet: f in view 5 runs one step"
 PANES = ("plot-energy", "plot-m", "plot-gr", "plot-train", "plot-flow-m", "plot-flow-t")
 
 
@@ -76,6 +77,7 @@ def plot_flow_m(plot: PlotView, f) -> None:
     if not plot.display:
         return
     y = f.histories["flow_abs_m"]
+    plot.set_labels(title="" if f.flow_v is not None else NO_FLOW)
     if f.flow_v is not None and len(y):
         y = y[-(f.flow_step + 1):]
         plot.set_series("flow ⟨|m|⟩", np.arange(len(y)) + f.flow_step - len(y) + 1.0, y)
@@ -89,6 +91,7 @@ def plot_flow_t(plot: PlotView, f, extras: dict) -> None:
     if not plot.display:
         return
     history = extras["flow_history"]
+    plot.set_labels(title="" if history else NO_FLOW)
     if history:
         x, y = zip(*history, strict=True)
         plot.set_series("flow T (Onsager E)", np.array(x, float), np.array(y, float))

@@ -54,7 +54,7 @@ def draw(app, f, extras: dict, slow: bool = True) -> None:
     weights.set_outline(field)
     weights.border_title = title
     m = f.metrics
-    lines = [f"RBM {L * L} → {len(hidden)} visible → hidden",
+    lines = [f"RBM: {L * L} visible → {len(hidden)} hidden",
              f"train step {f.train_step}  ({'on' if f.training else 'off'}, t)",
              f"data {f.dataset_count} stored, {f.heldout_count} held out",
              f"unit {unit}: ⟨h⟩ = {hidden[unit]:+.3f}",
