@@ -35,6 +35,14 @@ def test_narrow_lines_keep_state_T_view_and_page():
         assert "▶" in line and "T=2.5000" in line
 
 
+def test_at_80_columns_the_unsaved_mark_outlasts_L_and_the_algorithm():
+    line = status_text(FRAME, {}, ctx(paged=True), 80)
+    assert "unsaved *" in line and "view 4/5 page 2/3" in line
+    assert "metropolis" not in line  # it did not fit beside them
+    at_tc = status_text(SimpleNamespace(**{**vars(FRAME), "T": TC}), {}, ctx(paged=True), 80)
+    assert "unsaved *" in at_tc and "L=64 metropolis" in at_tc  # at Tc both fit
+
+
 def test_a_pending_temperature_is_shown_with_an_arrow():
     line = status_text(FRAME, {}, ctx(pending_T=2.6), 200)
     assert "T→2.6000" in line

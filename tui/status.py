@@ -49,10 +49,12 @@ def status_text(f, extras: dict, ctx: StatusContext, width: int) -> str:
         view = f"view {ctx.view_number}/{ctx.view_count}" + (
             f" page {ctx.page + 1}/{ctx.pages}" if ctx.pages > 1 else "")
     # (priority, text): lower numbers survive longer; the view is always there
-    fields = [(0, state), (0, f"T{arrow}{T:.4f}{tc}"), (1, f"L={f.L} {f.algorithm}"),
+    # the save's name and its unsaved mark outlast L and the algorithm: at 80 columns they
+    # say whether quitting would lose work
+    fields = [(0, state), (0, f"T{arrow}{T:.4f}{tc}"), (2, f"L={f.L} {f.algorithm}"),
               (4, f"sweeps {f.sweeps}"), (5, sampling_text(f)), (6, f"acc {acc}"),
-              (3, f"{rate_text} flips/s"), (2, train), (7, f"{ctx.fps:.0f} fps"),
-              (2, name), (0, view)]
+              (3, f"{rate_text} flips/s"), (3, train), (7, f"{ctx.fps:.0f} fps"),
+              (1, name), (0, view)]
     if ctx.job_text:
         fields.append((3, ctx.job_text))
     for limit in range(8, -1, -1):
