@@ -218,7 +218,7 @@ class SessionState:
     metrics: dict
     tau_sweeps: float
     flow_rbm_step: int | None = None  # the flow's frozen RBM: its training step ...
-    flow_rbm_params: dict | None = None  # ... and its arrays (names of RBM.PARAMS)
+    flow_rbm_params: dict | None = None  # ... and its dense arrays (W and biases)
 
 
 def validate_session_state(arrays: dict, meta: dict, path, histories) -> SessionState:

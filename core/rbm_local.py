@@ -464,18 +464,14 @@ class LocalTrainer(Trainer):
         W = np.asarray(arrays["W"]) if "W" in arrays else None
         if W is None or W.ndim != 2 or W.dtype.kind != "f":
             raise UsageError("RBM state lacks a 2-D float 'W'")
-        L = lattice_side(*W.shape)
         a = arrays.get("visible_bias")
         b = arrays.get("hidden_bias")
         if a is None or b is None:
             raise UsageError("RBM state lacks its biases")
-        shell = LocalRBM(np.zeros(field_index(L, receptive_field).shape, W.dtype), a, b,
-                         units, L, receptive_field)
+        rbm = rbm_from_dense(W, a, b, units, receptive_field)
         converted = dict(arrays)
-        for key in [k for k in arrays if k == "W" or k.endswith("_W")]:
-            converted[key[:-1] + "patches"] = shell.gather(np.asarray(arrays[key]), key)
-        rbm = LocalRBM(converted["patches"].astype(W.dtype), np.asarray(a).copy(),
-                       np.asarray(b).copy(), units, L, receptive_field)
+        for key in [k for k in arrays if k.endswith("_W")]:  # the weights' moments
+            converted[key[:-1] + "patches"] = rbm.gather(np.asarray(arrays[key]), key)
         return cls._restore(rbm, converted, config, blas_threads)
 
 
@@ -487,16 +483,19 @@ def make_rbm(n_visible, n_hidden, receptive_field=None, **create_kwargs) -> RBM:
     return LocalRBM.create(lattice_side(n_visible, n_hidden), R, **create_kwargs)
 
 
-def rbm_from_params(params: dict, units: str, L: int, receptive_field=None) -> RBM:
-    """An RBM (a LocalRBM when receptive_field is a number) from its PARAMS arrays, as
-    saved; UsageError if they do not fit."""
+def rbm_from_dense(W, visible_bias, hidden_bias, units: str, receptive_field=None) -> RBM:
+    """An RBM from dense weights (n_v, n_h) and its biases, the form saves hold it in
+    (state_arrays); a LocalRBM when receptive_field is a number, its W exactly zero outside
+    the field. UsageError if they do not fit."""
     R = check_receptive_field(receptive_field)
-    try:
-        if R is None:
-            return RBM(*(np.array(params[name]) for name in RBM.PARAMS), units)
-        return LocalRBM(*(np.array(params[name]) for name in LocalRBM.PARAMS), units, L, R)
-    except KeyError as exc:
-        raise UsageError(f"RBM parameter {exc.args[0]!r} missing") from None
+    W, a, b = np.array(W), np.array(visible_bias), np.array(hidden_bias)
+    if R is None:
+        return RBM(W, a, b, units)
+    if W.ndim != 2:
+        raise UsageError(f"W must be a 2-D array, got shape {W.shape}")
+    L = lattice_side(*W.shape)
+    shell = LocalRBM(np.zeros(field_index(L, R).shape, W.dtype), a, b, units, L, R)
+    return LocalRBM(shell.gather(W), a, b, units, L, R)
 
 
 def trainer_for(rbm: RBM, config, state, chains=None, blas_threads=1) -> Trainer:

@@ -68,6 +68,8 @@ class History:
 
 
 MONITOR_SAMPLES = 256
+# the flow's frozen RBM in a save: dense weights and biases, the trainer's form (RBM.PARAMS)
+FLOW_RBM_ARRAYS = ("W", "visible_bias", "hidden_bias")
 RECON_EVERY = 10  # training steps between recorded batch reconstruction errors
 
 
@@ -642,8 +644,8 @@ class Session:
             arrays[f"history_{name}"] = hist.values()
         if self.flow_v is not None:
             arrays["flow_v"] = self.flow_v
-        if self.flow_rbm is not None:
-            for name in self.flow_rbm.PARAMS:
+        if self.flow_rbm is not None:  # dense, as the trainer saves its RBM
+            for name in FLOW_RBM_ARRAYS:
                 arrays[f"flow_rbm_{name}"] = getattr(self.flow_rbm, name)
         meta = {
             "config": self.config.to_dict(),
@@ -683,7 +685,7 @@ class Session:
         """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError
         (the checks are rgflow.core.persist.validate_session_state)."""
         from .persist import validate_session_state
-        from .rbm_local import rbm_from_params, restore_trainer
+        from .rbm_local import rbm_from_dense, restore_trainer
 
         v = validate_session_state(arrays, meta, path, HISTORIES)
         config = v.config
@@ -719,12 +721,17 @@ class Session:
         session.flow_v = None if v.flow_v is None else v.flow_v.copy()
         session._unfreeze_flow()
         if v.flow_rbm_step is not None:
+            params = v.flow_rbm_params
             try:
-                session.flow_rbm = rbm_from_params(v.flow_rbm_params, config.units, config.L,
-                                                   config.field_radius)
+                session.flow_rbm = rbm_from_dense(*(params[n] for n in FLOW_RBM_ARRAYS),
+                                                  config.units, config.field_radius)
+            except KeyError as exc:
+                raise SaveFileError(path, f"the flow's frozen RBM lacks {exc.args[0]!r}") \
+                    from None
             except (ValueError, TypeError, UsageError) as exc:
                 raise SaveFileError(path, f"the flow's frozen RBM is invalid ({exc})") from None
-            if (session.flow_rbm.n_visible, session.flow_rbm.n_hidden) != rbm.W.shape:
+            flow_shape = (session.flow_rbm.n_visible, session.flow_rbm.n_hidden)
+            if flow_shape != (config.n_visible, config.n_hidden):
                 raise SaveFileError(path, "the flow's frozen RBM does not fit the session's")
             session.flow_rbm_step = v.flow_rbm_step
         session.metrics = v.metrics

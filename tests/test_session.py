@@ -187,9 +187,9 @@ def test_live_controls_and_reconfigure():
     assert s.config.L == 12
 
 
-def _flowing(steps_before=30):
+def _flowing(steps_before=30, **changes):
     """A session whose flow froze its RBM, and trained on afterwards."""
-    s = small_session()
+    s = small_session(**changes)
     s.run_steps(steps_before)
     s.flow_step()
     frozen_W, frozen_at = s.flow_rbm.W.copy(), s.flow_rbm_step
@@ -218,8 +218,9 @@ def test_a_flow_runs_on_the_rbm_frozen_at_its_first_step():
     np.testing.assert_array_equal(s.flow_rbm.W, s.trainer.rbm.W)
 
 
-def test_a_save_keeps_the_flows_frozen_rbm(tmp_path):
-    s, frozen_W, frozen_at = _flowing()
+@pytest.mark.parametrize("receptive_field", [-1, 1])  # global, and locally connected
+def test_a_save_keeps_the_flows_frozen_rbm(tmp_path, receptive_field):
+    s, frozen_W, frozen_at = _flowing(receptive_field=receptive_field)
     s.save(tmp_path / "s.npz")
     loaded = Session.load(tmp_path / "s.npz")
     assert loaded.flow_rbm_step == frozen_at
@@ -260,6 +261,18 @@ def test_a_damaged_frozen_flow_rbm_is_refused(tmp_path):
         with pytest.raises(SaveFileError) as info:
             Session.load(tmp_path / f"{name}.npz")
         assert "flow" in str(info.value) and "\n" not in str(info.value), name
+
+
+def test_a_local_frozen_flow_rbm_with_weights_off_its_field_is_refused(tmp_path):
+    from rgflow.core.persist import write_save
+
+    s, _, _ = _flowing(receptive_field=1)
+    arrays, meta = s.state()
+    W = arrays["flow_rbm_W"].copy()
+    W[np.unravel_index(np.argmin(np.abs(W) > 0), W.shape)] = 0.5  # a site off the field
+    write_save(tmp_path / "off.npz", {**arrays, "flow_rbm_W": W}, meta)
+    with pytest.raises(SaveFileError, match="outside the receptive field"):
+        Session.load(tmp_path / "off.npz")
 
 
 def test_flow_sources():
