@@ -681,13 +681,14 @@ class Session:
         self.unsaved = False
 
     @classmethod
-    def from_state(cls, arrays: dict, meta: dict, path="<state>") -> "Session":
+    def from_state(cls, arrays: dict, meta: dict, path="<state>", checked=None) -> "Session":
         """Rebuild a session from (arrays, meta); any inconsistency is a SaveFileError
-        (the checks are rgflow.core.persist.validate_session_state)."""
+        (the checks are rgflow.core.persist.validate_session_state; checked: their result
+        for these arrays, when the caller has made them already)."""
         from .persist import validate_session_state
         from .rbm_local import rbm_from_dense, restore_trainer
 
-        v = validate_session_state(arrays, meta, path, HISTORIES)
+        v = checked or validate_session_state(arrays, meta, path, HISTORIES)
         config = v.config
         session = cls.__new__(cls)
         session.config = config

@@ -135,7 +135,7 @@ def run_open(args) -> int:
     def build():
         from rgflow.core.session import Session
 
-        session = Session.from_state(arrays, meta, path)
+        session = Session.from_state(arrays, meta, path, checked=state)
         session.save_name = path.stem
         return session
 
