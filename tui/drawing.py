@@ -48,8 +48,8 @@ class DrawMixin:
         if self.autorun:
             self.driver.set_running(True)
         self._draw(force=True)
-        # the collection takes ~70 ms: after "running" is on screen, while the first
-        # steps run (the kernels release the GIL)
+        # the collection takes ~70 ms: after "running" is on screen, so that it does not
+        # hold that line back (the first steps still wait for it)
         self.call_after_refresh(self._freeze_start_up_objects)
 
     @staticmethod
