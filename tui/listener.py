@@ -43,7 +43,7 @@ class AppListener(DriverListener):
         self.call(lambda: self.app._loading(label, done, total))
 
     def live(self) -> None:
-        # the worker waits until the live frame is on screen: loading the other kernels
+        # the worker waits until the live frame is on screen: loading numba or the kernels
         # meanwhile would take the GIL from drawing it (measured: on screen ~20-30 ms later)
         shown = threading.Event()
 

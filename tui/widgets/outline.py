@@ -13,17 +13,27 @@ def cells_within(pixels: np.ndarray) -> np.ndarray:
     return pixels[0::2] & pixels[1::2]
 
 
+def _neighbours(mask: np.ndarray):
+    """at(dr, dc): whether the neighbour (r + dr, c + dc) of every entry is in mask (False
+    beyond the border: the image does not wrap)."""
+    padded = np.pad(mask, 1)
+    rows, cols = mask.shape
+
+    def at(dr: int, dc: int) -> np.ndarray:
+        return padded[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
+    return at
+
+
 def ring_of(inside: np.ndarray) -> np.ndarray:
     """The pixels just outside a region (bool mask): those with a neighbour in it, diagonal
     ones included. The image does not wrap: a region cut by its border (a receptive field
     across the periodic boundary) stays open there, showing that it goes on at the other
     side."""
-    rows, cols = inside.shape
-    padded = np.pad(inside, 1)
+    at = _neighbours(inside)
     near = np.zeros_like(inside)
     for dr in (-1, 0, 1):
         for dc in (-1, 0, 1):
-            near |= padded[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
+            near |= at(dr, dc)
     return near & ~inside
 
 
@@ -31,12 +41,7 @@ def outline_glyphs(inside: np.ndarray) -> dict[tuple[int, int], str]:
     """Box-drawing glyphs on the cells just outside a region (inside: bool per text cell),
     keyed by (row, col): a line beside each edge, a corner at each outer corner; open where
     the region meets the image's border (as ring_of)."""
-    padded = np.pad(inside, 1)
-    rows, cols = inside.shape
-
-    def at(dr: int, dc: int) -> np.ndarray:  # the neighbour (r + dr, c + dc) of every cell
-        return padded[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-
+    at = _neighbours(inside)
     vertical = at(-1, 0) | at(1, 0)  # inside above or below: a horizontal line
     horizontal = at(0, -1) | at(0, 1)
     corners = {"┌": at(1, 1), "┐": at(1, -1), "└": at(-1, 1), "┘": at(-1, -1)}
