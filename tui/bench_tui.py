@@ -195,16 +195,17 @@ class PtyApp:
             os.close(self.master)
 
 
-def _start(env: dict) -> tuple[PtyApp, float, float]:
-    """Start `rgflow` in a pty; (app, seconds to the live lattice, seconds to running)."""
+def _start(env: dict, command=(), ready: str = "▶ running") -> tuple[PtyApp, float, float]:
+    """Start `rgflow [command]` in a pty; (app, seconds to the live lattice, seconds until
+    the status line says `ready`: running for a new session, paused for an opened save)."""
     started = time.perf_counter()
-    app = PtyApp(TERM_SIZE, env)
+    app = PtyApp(TERM_SIZE, env, command=command)
     live = app.wait_for(b" spins ", START_TIMEOUT)
-    running = app.wait_for("▶ running".encode(), START_TIMEOUT, fresh=False)
-    if live is None or running is None:
+    done = app.wait_for(ready.encode(), START_TIMEOUT, fresh=False)
+    if live is None or done is None:
         app.close()
-        raise RuntimeError("the app did not start running")
-    return app, live - started, running - started
+        raise RuntimeError(f"the app did not get to {ready!r}")
+    return app, live - started, done - started
 
 
 def bench_open(starts: int) -> dict:
@@ -218,18 +219,13 @@ def bench_open(starts: int) -> dict:
     session.run_steps(20)
     session.save(path)
     times = []
-    for _ in range(starts):
-        started = time.perf_counter()
-        app = PtyApp(TERM_SIZE, {"TERM": "xterm-256color"}, command=("open", path))
-        try:
-            live = app.wait_for(b" spins ", START_TIMEOUT)
-            ready = app.wait_for("‖ paused".encode(), START_TIMEOUT, fresh=False)
-        finally:
+    try:
+        for _ in range(starts):
+            app, live, ready = _start({"TERM": "xterm-256color"}, ("open", path), "‖ paused")
             app.close()
-        if live is None or ready is None:
-            raise RuntimeError("the save did not open")
-        times.append((live - started, ready - started))
-    shutil.rmtree(folder, ignore_errors=True)
+            times.append((live, ready))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return {"case": "startup-open", "colors": "256", "starts": starts,
             "live_lattice_s": _median([t[0] for t in times]),
             "live_lattice_s_max": max(t[0] for t in times),
